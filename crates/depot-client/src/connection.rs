@@ -1,0 +1,99 @@
+//! Opening the SQLite connection over the depot VFS, with durability settings pinned.
+//!
+//! Invariant 7: user SQL cannot switch off what keeps acknowledged writes safe. The settings below
+//! keep SQLite on the batch-atomic path (one transaction = one store commit); an authorizer refuses
+//! pragmas that would leave it, ATTACH of anything but an in-memory database, and extension loading
+//! (also compiled out with SQLITE_OMIT_LOAD_EXTENSION).
+
+use std::sync::{Arc, Mutex};
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::{Error, ErrorCode};
+
+/// Pragmas whose value user SQL may read but never set.
+const PINNED_PRAGMAS: &[&str] = &[
+    "journal_mode",
+    "locking_mode",
+    "page_size",
+    "cache_spill",
+    "writable_schema",
+    "mmap_size",
+    "temp_store_directory",
+    "data_store_directory",
+];
+
+/// The reason for the last refusal, to turn SQLite's bare "not authorized" into a useful message.
+pub type Denial = Arc<Mutex<Option<String>>>;
+
+pub fn open(database: &str, vfs: &str) -> Result<(Connection, Denial), Error> {
+    // No SQLITE_OPEN_URI: a URI could name another VFS and reach the local filesystem.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags_and_vfs(database, flags, vfs)?;
+    conn.execute_batch(
+        "PRAGMA page_size = 4096;
+         PRAGMA locking_mode = EXCLUSIVE;
+         PRAGMA journal_mode = MEMORY;
+         PRAGMA cache_spill = OFF;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA foreign_keys = ON;",
+    )?;
+    verify_batch_atomic(&conn)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    let denial: Denial = Arc::new(Mutex::new(None));
+    let d = denial.clone();
+    conn.authorizer(Some(move |ctx: AuthContext<'_>| match refusal(&ctx) {
+        Some(why) => {
+            *d.lock().unwrap() = Some(why);
+            Authorization::Deny
+        }
+        None => Authorization::Allow,
+    }))?;
+    Ok((conn, denial))
+}
+
+/// Why an action is refused, or `None` to allow it.
+fn refusal(ctx: &AuthContext<'_>) -> Option<String> {
+    match ctx.action {
+        AuthAction::Pragma { pragma_name, pragma_value: Some(value) } => {
+            let name = pragma_name.to_ascii_lowercase();
+            if PINNED_PRAGMAS.contains(&name.as_str()) {
+                return Some(format!("PRAGMA {name} is pinned by depot-sqlite and cannot be changed"));
+            }
+            let v = value.trim_matches(|c| c == '\'' || c == '"').to_ascii_lowercase();
+            if name == "synchronous" && (v == "off" || v == "0") {
+                return Some("PRAGMA synchronous = OFF would bypass atomic commits and is refused".into());
+            }
+            None
+        }
+        AuthAction::Attach { filename } if !(filename.is_empty() || filename == ":memory:") => {
+            Some(format!("ATTACH of {filename:?} is refused: only in-memory databases may be attached"))
+        }
+        AuthAction::Function { function_name } if function_name.eq_ignore_ascii_case("load_extension") => {
+            Some("extension loading is disabled".into())
+        }
+        _ => None,
+    }
+}
+
+/// The open fails unless every SQLite transaction will reach the store as one commit.
+fn verify_batch_atomic(conn: &Connection) -> Result<(), Error> {
+    let compiled: bool =
+        conn.query_row("SELECT sqlite_compileoption_used('ENABLE_BATCH_ATOMIC_WRITE')", [], |r| r.get(0))?;
+    let journal: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    let locking: String = conn.query_row("PRAGMA locking_mode", [], |r| r.get(0))?;
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let spill: i64 = conn.query_row("PRAGMA cache_spill", [], |r| r.get(0))?;
+    if !compiled || journal != "memory" || locking != "exclusive" || page_size != 4096 || spill != 0 {
+        return Err(Error::new(
+            ErrorCode::Sqlite("SQLITE_MISUSE"),
+            format!(
+                "the batch-atomic commit path is not in effect (batch atomic compiled: {compiled}, \
+                 journal_mode: {journal}, locking_mode: {locking}, page_size: {page_size}, cache_spill: {spill})"
+            ),
+        ));
+    }
+    Ok(())
+}

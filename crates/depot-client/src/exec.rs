@@ -1,0 +1,145 @@
+//! Running statements on the worker's connection: binding, stepping, collecting rows.
+
+use std::collections::HashMap;
+
+use rusqlite::{ffi, CachedStatement, Connection};
+
+use crate::{Error, ExecuteResult, Params, Statement, Value};
+
+/// Runs one statement with its parameters.
+pub fn execute(conn: &Connection, sql: &str, params: &Params) -> Result<ExecuteResult, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind(&mut stmt, params)?;
+    let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+    let width = columns.len();
+    let writes = !stmt.readonly();
+    let previous_rowid = conn.last_insert_rowid();
+    let changes_before = conn.total_changes();
+    if writes {
+        // A sentinel tells whether *this* statement inserted a row.
+        unsafe { ffi::sqlite3_set_last_insert_rowid(conn.handle(), i64::MIN) };
+    }
+    let mut rows = Vec::new();
+    let stepped = (|| {
+        let mut cursor = stmt.raw_query();
+        while let Some(row) = cursor.next()? {
+            let mut out = Vec::with_capacity(width);
+            for i in 0..width {
+                out.push(Value::from(row.get_ref(i)?));
+            }
+            rows.push(out);
+        }
+        Ok::<_, rusqlite::Error>(())
+    })();
+    let mut last_insert_rowid = None;
+    if writes {
+        let now = conn.last_insert_rowid();
+        if now == i64::MIN {
+            // Restore what SQL's last_insert_rowid() would have shown.
+            unsafe { ffi::sqlite3_set_last_insert_rowid(conn.handle(), previous_rowid) };
+        } else {
+            last_insert_rowid = Some(now);
+        }
+    }
+    stepped?;
+    let changes = if writes && conn.total_changes() != changes_before { conn.changes() } else { 0 };
+    Ok(ExecuteResult { columns, rows, changes, last_insert_rowid })
+}
+
+fn bare(name: &str) -> &str {
+    name.strip_prefix([':', '@', '$']).unwrap_or(name)
+}
+
+/// Binds every parameter or fails naming the one that is wrong.
+fn bind(stmt: &mut CachedStatement<'_>, params: &Params) -> Result<(), rusqlite::Error> {
+    let count = stmt.parameter_count();
+    let label = |stmt: &CachedStatement<'_>, i: usize| stmt.parameter_name(i).map_or(format!("?{i}"), String::from);
+    match params {
+        Params::None if count == 0 => Ok(()),
+        Params::None => Err(invalid(format!("missing value for parameter {}", label(stmt, 1)))),
+        Params::Positional(values) => {
+            if values.len() > count {
+                return Err(invalid(format!(
+                    "too many parameters: {} given, the statement takes {count}",
+                    values.len()
+                )));
+            }
+            if values.len() < count {
+                return Err(invalid(format!("missing value for parameter {}", label(stmt, values.len() + 1))));
+            }
+            for (i, v) in values.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, v)?;
+            }
+            Ok(())
+        }
+        Params::Named(pairs) => {
+            let mut by_name: HashMap<&str, &Value> = HashMap::with_capacity(pairs.len());
+            for (k, v) in pairs {
+                if by_name.insert(bare(k), v).is_some() {
+                    return Err(invalid(format!("parameter {k} is given twice")));
+                }
+            }
+            let mut used = 0;
+            for i in 1..=count {
+                let Some(name) = stmt.parameter_name(i).map(String::from) else {
+                    return Err(invalid(format!(
+                        "parameter ?{i} is positional; pass an array, or name it (:name)"
+                    )));
+                };
+                match by_name.get(bare(&name)) {
+                    Some(v) => {
+                        stmt.raw_bind_parameter(i, *v)?;
+                        used += 1;
+                    }
+                    None => return Err(invalid(format!("missing value for parameter {name}"))),
+                }
+            }
+            if used < by_name.len() {
+                let known: Vec<String> =
+                    (1..=count).filter_map(|i| stmt.parameter_name(i).map(|n| bare(n).to_string())).collect();
+                let mut extra: Vec<&str> = by_name.keys().copied().filter(|k| !known.iter().any(|n| n == k)).collect();
+                extra.sort();
+                return Err(invalid(format!("unknown parameter(s) {}: the statement does not use them", extra.join(", "))));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Marks an argument error so the worker reports it as ERR_INVALID_ARGUMENT.
+fn invalid(message: String) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(Error::invalid(message)))
+}
+
+/// Runs statements as one unit: all applied or none (a savepoint inside an open transaction).
+pub fn execute_batch(conn: &Connection, statements: &[Statement]) -> Result<Vec<ExecuteResult>, (usize, rusqlite::Error)> {
+    let outer = conn.is_autocommit();
+    let (begin, commit, rollback) = if outer {
+        ("BEGIN", "COMMIT", "ROLLBACK")
+    } else {
+        ("SAVEPOINT depot_batch", "RELEASE depot_batch", "ROLLBACK TO depot_batch; RELEASE depot_batch")
+    };
+    conn.execute_batch(begin).map_err(|e| (0, e))?;
+    let mut out = Vec::with_capacity(statements.len());
+    for (i, s) in statements.iter().enumerate() {
+        match execute(conn, &s.sql, &s.params) {
+            Ok(r) => out.push(r),
+            Err(e) => {
+                undo(conn, outer, rollback);
+                return Err((i, e));
+            }
+        }
+    }
+    if let Err(e) = conn.execute_batch(commit) {
+        undo(conn, outer, rollback);
+        return Err((statements.len(), e));
+    }
+    Ok(out)
+}
+
+fn undo(conn: &Connection, outer: bool, rollback: &str) {
+    // A failed COMMIT may already have rolled back (store error); only roll back what is still open.
+    if !outer || !conn.is_autocommit() {
+        let _ = conn.execute_batch(rollback);
+    }
+}

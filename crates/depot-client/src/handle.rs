@@ -1,0 +1,220 @@
+//! `NativeDatabaseHandle`: the caller's side of one database.
+//!
+//! Every call is a message to the worker with a reply callback; nothing here waits on SQLite or the
+//! store. The blocking conveniences (`exec`, `execute`, ...) wrap the same path with a one-shot channel
+//! for Rust callers and tests.
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Sender, TrySendError};
+use depot::PageStore;
+
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::session::Session;
+use crate::worker::{self, BoxJob, Reply, Shared, State, Task};
+use crate::{Error, ErrorCode, ExecuteResult, Params, Responder, Statement};
+
+/// How long `close()` waits for the worker before reporting ERR_CLOSE_TIMEOUT.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Options of one open database.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Writer generation to claim; `None` claims the next one (fencing every earlier writer).
+    pub generation: Option<u64>,
+    /// Bytes of the VFS page cache (behind SQLite's own cache).
+    pub cache_bytes: usize,
+    /// Commands that may wait in the queue; one more is rejected with ERR_OVERLOADED.
+    pub max_queue: usize,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { generation: None, cache_bytes: 16 << 20, max_queue: 128 }
+    }
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    commands: Sender<BoxJob>,
+    close: Sender<()>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    max_queue: usize,
+}
+
+/// One open database. Cheap to clone; all clones share the worker.
+#[derive(Clone)]
+pub struct NativeDatabaseHandle {
+    inner: Arc<Inner>,
+}
+
+impl NativeDatabaseHandle {
+    /// Opens `name` and waits until its connection is ready.
+    pub fn open(store: Arc<dyn PageStore>, name: &str, opts: OpenOptions) -> Result<NativeDatabaseHandle, Error> {
+        let (tx, rx) = bounded(1);
+        Self::open_with(store, name.to_string(), opts, Box::new(move |r| {
+            let _ = tx.send(r);
+        }));
+        rx.recv().unwrap_or_else(|_| Err(Error::new(ErrorCode::WorkerDead, "the worker exited during open")))
+    }
+
+    /// Starts the worker of `name`; `reply` is called from the worker thread once the connection is
+    /// open, or with the error that prevented it.
+    pub fn open_with(store: Arc<dyn PageStore>, name: String, opts: OpenOptions, reply: Responder<NativeDatabaseHandle>) {
+        if let Err(e) = depot::validate_name(&name) {
+            return reply(Err(e.into()));
+        }
+        let max_queue = opts.max_queue.max(1);
+        let (commands, command_rx) = bounded::<BoxJob>(max_queue);
+        let (close, close_rx) = bounded::<()>(1);
+        let metrics = Arc::new(Metrics::default());
+        let shared = Arc::new(Shared::new(name.clone(), metrics.clone()));
+        let inner = Arc::new(Inner { shared: shared.clone(), commands, close, thread: Mutex::new(None), max_queue });
+        let handle = NativeDatabaseHandle { inner: inner.clone() };
+        let ready: Box<dyn FnOnce(Result<(), Error>) + Send> = Box::new(move |r| reply(r.map(|()| handle)));
+        let open = move || Session::open(store, &name, &opts, metrics);
+        let spawned = std::thread::Builder::new()
+            .name(format!("depot-db-{}", inner.shared.database))
+            .stack_size(512 << 10)
+            .spawn(move || worker::run(open, ready, command_rx, close_rx, shared));
+        match spawned {
+            Ok(t) => *inner.thread.lock().unwrap() = Some(t),
+            // The closure (and the reply inside it) is gone with the failed spawn; nothing to answer.
+            Err(e) => tracing::error!(error = %e, "cannot spawn a database worker thread"),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.shared.database
+    }
+
+    /// Runs `work` on the worker and answers `reply` with its result.
+    fn submit<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Session) -> Result<T, Error> + Send + 'static,
+        reply: Responder<T>,
+    ) {
+        let shared = &self.inner.shared;
+        let reply = Reply::new(reply, shared.clone());
+        match shared.state() {
+            State::Running => {}
+            State::Dead => return reply.send(Err(Error::dead(&shared.database))),
+            _ => return reply.send(Err(Error::closed(&shared.database))),
+        }
+        match self.inner.commands.try_send(Box::new(Task { work: Box::new(work), reply })) {
+            Ok(()) => {}
+            Err(TrySendError::Full(job)) => job.reject(Error::new(
+                ErrorCode::Overloaded,
+                format!(
+                    "database '{}' is overloaded: {} calls are queued (limit {})",
+                    shared.database,
+                    self.inner.commands.len(),
+                    self.inner.max_queue
+                ),
+            )),
+            Err(TrySendError::Disconnected(job)) => job.reject(Error::closed(&shared.database)),
+        }
+    }
+
+    /// Runs several `;`-separated statements without parameters.
+    pub fn exec_with(&self, sql: String, reply: Responder<()>) {
+        self.submit(move |s| s.exec(&sql), reply)
+    }
+
+    /// Runs one statement; answers columns, rows, changes and last insert rowid.
+    pub fn execute_with(&self, sql: String, params: Params, reply: Responder<ExecuteResult>) {
+        self.submit(move |s| s.execute(&sql, &params), reply)
+    }
+
+    /// Runs statements atomically: all of them or none.
+    pub fn batch_with(&self, statements: Vec<Statement>, reply: Responder<Vec<ExecuteResult>>) {
+        self.submit(move |s| s.execute_batch(&statements), reply)
+    }
+
+    fn wait<T: Send + 'static>(&self, call: impl FnOnce(Responder<T>)) -> Result<T, Error> {
+        let (tx, rx) = bounded(1);
+        call(Box::new(move |r| {
+            let _ = tx.send(r);
+        }));
+        rx.recv().unwrap_or_else(|_| Err(Error::dead(self.name())))
+    }
+
+    pub fn exec(&self, sql: &str) -> Result<(), Error> {
+        self.wait(|r| self.exec_with(sql.to_string(), r))
+    }
+
+    pub fn execute(&self, sql: &str, params: Params) -> Result<ExecuteResult, Error> {
+        self.wait(|r| self.execute_with(sql.to_string(), params, r))
+    }
+
+    /// `execute` keeping columns and rows.
+    pub fn query(&self, sql: &str, params: Params) -> Result<(Vec<String>, Vec<Vec<crate::Value>>), Error> {
+        self.execute(sql, params).map(|r| (r.columns, r.rows))
+    }
+
+    /// `execute` keeping changes and last insert rowid.
+    pub fn run(&self, sql: &str, params: Params) -> Result<(u64, Option<i64>), Error> {
+        self.execute(sql, params).map(|r| (r.changes, r.last_insert_rowid))
+    }
+
+    pub fn execute_batch(&self, statements: Vec<Statement>) -> Result<Vec<ExecuteResult>, Error> {
+        self.wait(|r| self.batch_with(statements, r))
+    }
+
+    /// Closes the database: queued calls fail with ERR_CLOSED, the connection is dropped on the
+    /// worker, then this returns. Waits at most [`CLOSE_TIMEOUT`]; on timeout the worker is left to
+    /// finish in the background and ERR_CLOSE_TIMEOUT is returned. Closing twice is fine.
+    pub fn close(&self) -> Result<(), Error> {
+        self.close_within(CLOSE_TIMEOUT)
+    }
+
+    pub fn close_within(&self, timeout: Duration) -> Result<(), Error> {
+        let shared = &self.inner.shared;
+        shared.begin_close();
+        // Capacity 1: if a close request is already waiting, that one will do.
+        let _ = self.inner.close.try_send(());
+        if shared.wait_finished(timeout) {
+            if let Some(t) = self.inner.thread.lock().unwrap().take() {
+                let _ = t.join();
+            }
+            return Ok(());
+        }
+        if let Some(t) = self.inner.thread.lock().unwrap().take() {
+            // Joined in the background; the worker unregisters its VFS itself once its callback ends.
+            let _ = std::thread::Builder::new().name("depot-close-join".into()).spawn(move || {
+                let _ = t.join();
+            });
+        }
+        Err(Error::new(
+            ErrorCode::CloseTimeout,
+            format!("database '{}' did not close within {} ms; it will close when its current call ends", shared.database, timeout.as_millis()),
+        ))
+    }
+
+    /// Whether the handle still accepts calls.
+    pub fn is_open(&self) -> bool {
+        self.inner.shared.state() == State::Running
+    }
+
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.shared.metrics.snapshot()
+    }
+
+    /// Test hook: runs `f` on the worker as a command (to block it, or to make it panic).
+    #[cfg(feature = "test-hooks")]
+    pub fn run_on_worker_with(&self, f: impl FnOnce() + Send + 'static, reply: Responder<()>) {
+        self.submit(move |_| Ok(f()), reply)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if matches!(self.shared.state(), State::Running | State::Opening | State::Dead) {
+            tracing::warn!(database = %self.shared.database, "database handle dropped without close(); closing it in the background");
+            self.shared.begin_close();
+            let _ = self.close.try_send(());
+        }
+    }
+}

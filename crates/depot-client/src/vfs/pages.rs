@@ -1,0 +1,384 @@
+//! The state behind the main database file: head, dirty buffer, page cache, commit.
+//!
+//! Pure Rust, no FFI: the io callbacks in `io.rs` translate SQLite's byte ranges into calls here.
+//! Reads look in the dirty buffer, then the page cache, then the store (with read-ahead). Writes go to
+//! the dirty buffer. A batch-atomic write ends in exactly one store commit carrying every dirty page.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use depot::{CommitRequest, Head, Page, PageNo, PageStore, StoreError, PAGE_SIZE};
+
+use super::cache::PageCache;
+use super::readahead::ReadAhead;
+use crate::metrics::Metrics;
+
+const PS: u64 = PAGE_SIZE as u64;
+
+/// How long transient store errors are retried before a call fails.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { attempts: 3, backoff: Duration::from_millis(20) }
+    }
+}
+
+pub struct PageSource {
+    store: Arc<dyn PageStore>,
+    database: String,
+    generation: u64,
+    head: Head,
+    /// Logical size including uncommitted writes and truncations.
+    size_pages: u32,
+    dirty: BTreeMap<PageNo, Arc<[u8]>>,
+    cache: PageCache,
+    readahead: ReadAhead,
+    in_batch: bool,
+    metrics: Arc<Metrics>,
+    retry: RetryPolicy,
+    /// The store error behind the last failed callback, for the worker to report with its own code.
+    failure: Option<StoreError>,
+    /// Set once the writer must stop (fenced, or a commit whose outcome could not be resolved).
+    poisoned: Option<StoreError>,
+    commit_seed: u64,
+    commit_seq: u64,
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.finish()
+}
+
+impl PageSource {
+    pub fn new(
+        store: Arc<dyn PageStore>,
+        database: String,
+        head: Head,
+        preloaded: Vec<Page>,
+        cache_pages: usize,
+        metrics: Arc<Metrics>,
+    ) -> PageSource {
+        let mut cache = PageCache::new(cache_pages);
+        for p in preloaded {
+            cache.insert(p.no, p.data);
+        }
+        Metrics::set(&metrics.size_pages, head.size_pages as u64);
+        PageSource {
+            store,
+            database,
+            generation: head.generation,
+            head,
+            size_pages: head.size_pages,
+            dirty: BTreeMap::new(),
+            cache,
+            readahead: ReadAhead::default(),
+            in_batch: false,
+            metrics,
+            retry: RetryPolicy::default(),
+            failure: None,
+            poisoned: None,
+            commit_seed: random_seed(),
+            commit_seq: 0,
+        }
+    }
+
+    pub fn file_size(&self) -> u64 {
+        self.size_pages as u64 * PS
+    }
+
+    /// The store error that made the last callback fail, taken once.
+    pub fn take_failure(&mut self) -> Option<StoreError> {
+        self.failure.take()
+    }
+
+    pub fn poisoned(&self) -> Option<&StoreError> {
+        self.poisoned.as_ref()
+    }
+
+    fn fail<T>(&mut self, e: StoreError) -> Result<T, ()> {
+        if matches!(e, StoreError::Fenced { .. } | StoreError::HeadMoved { .. }) {
+            self.poisoned = Some(e.clone());
+        }
+        self.failure = Some(e);
+        Err(())
+    }
+
+    fn check_poison(&mut self) -> Result<(), ()> {
+        match self.poisoned.clone() {
+            Some(e) => self.fail(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Fills `buf` from `offset`. Returns `Ok(false)` when the range reaches past the end (the rest
+    /// is zero-filled, as SQLite expects of a short read).
+    pub fn read(&mut self, buf: &mut [u8], offset: u64) -> Result<bool, ()> {
+        self.check_poison()?;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let no = (pos / PS) as PageNo + 1;
+            if no > self.size_pages {
+                buf[done..].fill(0);
+                return Ok(false);
+            }
+            let within = (pos % PS) as usize;
+            let n = (PAGE_SIZE - within).min(buf.len() - done);
+            let page = self.page(no)?;
+            buf[done..done + n].copy_from_slice(&page[within..within + n]);
+            done += n;
+        }
+        Ok(true)
+    }
+
+    fn page(&mut self, no: PageNo) -> Result<Arc<[u8]>, ()> {
+        if let Some(p) = self.dirty.get(&no) {
+            return Ok(p.clone());
+        }
+        if let Some(p) = self.cache.get(no) {
+            Metrics::add(&self.metrics.cache_hits, 1);
+            return Ok(p);
+        }
+        Metrics::add(&self.metrics.cache_misses, 1);
+        self.fetch(no)
+    }
+
+    /// One store round trip for `no` and the read-ahead pages planned with it.
+    fn fetch(&mut self, no: PageNo) -> Result<Arc<[u8]>, ()> {
+        // Only committed pages come from the store; pages past the committed size but below the
+        // logical size were truncated-then-regrown in this transaction and must read as zeros.
+        if no > self.head.size_pages {
+            return Ok(Arc::from(vec![0u8; PAGE_SIZE]));
+        }
+        let (cache, dirty) = (&self.cache, &self.dirty);
+        let wanted = self.readahead.plan(no, self.head.size_pages, |p| cache.contains(p) || dirty.contains_key(&p));
+        let answer = self.with_retry(|s| s.store.get_pages(&s.database, &wanted, s.head.txid));
+        let pages = match answer {
+            Ok(p) => p,
+            Err(e) => return self.fail(e),
+        };
+        Metrics::add(&self.metrics.get_pages_calls, 1);
+        if pages.len() != wanted.len() {
+            return self.fail(StoreError::Corrupt(format!(
+                "store answered {} pages for {} asked",
+                pages.len(),
+                wanted.len()
+            )));
+        }
+        let mut first = None;
+        for (&asked, got) in wanted.iter().zip(pages) {
+            let page = match got {
+                Some(p) if p.no == asked && p.verify() => p,
+                Some(_) => {
+                    return self.fail(StoreError::Corrupt(format!(
+                        "database '{}': page {asked} fails its checksum",
+                        self.database
+                    )))
+                }
+                None => {
+                    return self.fail(StoreError::Corrupt(format!(
+                        "database '{}': page {asked} is missing below the end ({} pages)",
+                        self.database, self.head.size_pages
+                    )))
+                }
+            };
+            Metrics::add(&self.metrics.pages_fetched, 1);
+            Metrics::add(&self.metrics.bytes_fetched, PS);
+            if asked == no {
+                first = Some(page.data.clone());
+            }
+            self.cache.insert(asked, page.data);
+        }
+        Ok(first.expect("the missed page is always planned first"))
+    }
+
+    pub fn write(&mut self, buf: &[u8], offset: u64) -> Result<(), ()> {
+        self.check_poison()?;
+        if !self.in_batch {
+            // SQLite writes outside a batch only if the batch-atomic path is not in effect; the pages
+            // still commit together at the next sync, but it is counted so tests can pin it at 0.
+            Metrics::add(&self.metrics.unbatched_writes, 1);
+        }
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let no = (pos / PS) as PageNo + 1;
+            let within = (pos % PS) as usize;
+            let n = (PAGE_SIZE - within).min(buf.len() - done);
+            let data: Arc<[u8]> = if n == PAGE_SIZE {
+                Arc::from(&buf[done..done + n])
+            } else {
+                let mut page =
+                    if no <= self.size_pages { self.page(no)?.to_vec() } else { vec![0u8; PAGE_SIZE] };
+                page[within..within + n].copy_from_slice(&buf[done..done + n]);
+                Arc::from(page)
+            };
+            self.dirty.insert(no, data);
+            self.size_pages = self.size_pages.max(no);
+            done += n;
+        }
+        Metrics::set(&self.metrics.dirty_pages, self.dirty.len() as u64);
+        Ok(())
+    }
+
+    pub fn truncate(&mut self, size: u64) -> Result<(), ()> {
+        self.check_poison()?;
+        let pages = size.div_ceil(PS) as u32;
+        self.dirty.retain(|&no, _| no <= pages);
+        self.size_pages = pages;
+        Ok(())
+    }
+
+    pub fn begin_batch(&mut self) {
+        self.in_batch = true;
+    }
+
+    /// Ends a batch-atomic write: one store commit of every dirty page.
+    pub fn commit_batch(&mut self) -> Result<(), ()> {
+        self.in_batch = false;
+        self.commit()
+    }
+
+    /// Abandons the batch: the store never saw it, so dropping the dirty pages restores the old state.
+    pub fn rollback_batch(&mut self) {
+        self.in_batch = false;
+        self.discard();
+    }
+
+    fn discard(&mut self) {
+        self.dirty.clear();
+        self.size_pages = self.head.size_pages;
+        Metrics::set(&self.metrics.dirty_pages, 0);
+    }
+
+    /// xSync outside a batch: the commit point of the (unexpected) non-batch path.
+    pub fn sync(&mut self) -> Result<(), ()> {
+        if self.in_batch || (self.dirty.is_empty() && self.size_pages == self.head.size_pages) {
+            return Ok(());
+        }
+        self.commit()
+    }
+
+    fn commit(&mut self) -> Result<(), ()> {
+        if let Err(()) = self.check_poison() {
+            self.discard();
+            return Err(());
+        }
+        if self.dirty.is_empty() && self.size_pages == self.head.size_pages {
+            return Ok(());
+        }
+        let size = self.committed_size();
+        self.dirty.retain(|&no, _| no <= size);
+        let pages: Vec<Page> = self.dirty.iter().map(|(&no, data)| Page::new(no, data.clone())).collect();
+        self.commit_seq += 1;
+        let request = CommitRequest {
+            database: self.database.clone(),
+            generation: self.generation,
+            expected_txid: self.head.txid,
+            commit_id: ((self.commit_seed as u128) << 64) | self.commit_seq as u128,
+            pages,
+            size_pages: size,
+        };
+        let bytes = request.pages.len() as u64 * PS;
+        let outcome = self.with_retry(|s| {
+            let r = s.store.commit(&request);
+            if r.is_err() {
+                Metrics::add(&s.metrics.commit_retries, 1);
+            }
+            r
+        });
+        match outcome {
+            Ok(out) => {
+                if size < self.head.size_pages {
+                    // Cached pages past the new end would be stale if the database regrows.
+                    self.cache.truncate(size);
+                }
+                self.head.txid = out.txid;
+                self.head.size_pages = size;
+                self.size_pages = size;
+                // Coherent with the commit: what this writer committed is what it will read.
+                for (no, data) in std::mem::take(&mut self.dirty) {
+                    self.cache.insert(no, data);
+                }
+                Metrics::add(&self.metrics.commits, 1);
+                Metrics::add(&self.metrics.pages_committed, request.pages.len() as u64);
+                Metrics::add(&self.metrics.bytes_committed, bytes);
+                Metrics::set(&self.metrics.dirty_pages, 0);
+                Metrics::set(&self.metrics.size_pages, size as u64);
+                Ok(())
+            }
+            Err(e) => {
+                self.discard();
+                let e = if e.is_transient() { self.resolve_unknown(&request, e) } else { e };
+                self.fail(e)
+            }
+        }
+    }
+
+    /// The size this commit leaves. SQLite shrinks the file (VACUUM, auto-vacuum) only after the
+    /// batch, in a separate xTruncate; the new size is already in page 1's header, so the shrink is
+    /// taken from there and becomes part of the same atomic commit.
+    fn committed_size(&self) -> u32 {
+        let Some(p1) = self.dirty.get(&1) else { return self.size_pages };
+        let field = |at: usize| u32::from_be_bytes(p1[at..at + 4].try_into().unwrap());
+        let in_header = field(28);
+        // The in-header size is valid only when the change counter matches "version-valid-for".
+        if field(24) == field(92) && in_header > 0 && in_header < self.size_pages {
+            in_header
+        } else {
+            self.size_pages
+        }
+    }
+
+    /// A commit failed transiently and retries ran out: its outcome is unknown. Ask the store where
+    /// the head is. Unmoved: not applied, and never will be (the next commit expects the same head),
+    /// so the handle stays usable. Moved: re-sending the same commit id tells whether it was ours;
+    /// either way SQLite already rolled back, so the handle is poisoned and must be reopened.
+    fn resolve_unknown(&mut self, request: &CommitRequest, error: StoreError) -> StoreError {
+        match self.store.get_pages(&self.database, &[], self.head.txid) {
+            Ok(_) => error,
+            Err(StoreError::HeadMoved { .. }) => {
+                let e = StoreError::Unavailable(format!(
+                    "a commit of database '{}' was applied after its reply was lost; reopen the database",
+                    self.database
+                ));
+                let e = match self.store.commit(request) {
+                    Ok(out) if out.replayed => e,
+                    _ => StoreError::Fenced { database: self.database.clone(), generation: self.generation, current: 0 },
+                };
+                self.poisoned = Some(e.clone());
+                e
+            }
+            Err(other) => {
+                let e = StoreError::Unavailable(format!(
+                    "outcome of a commit of database '{}' is unknown ({other}); reopen the database",
+                    self.database
+                ));
+                self.poisoned = Some(e.clone());
+                e
+            }
+        }
+    }
+
+    fn with_retry<T>(&mut self, mut call: impl FnMut(&mut Self) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let deadline = Instant::now() + self.retry.backoff * self.retry.attempts * 4;
+        let mut attempt = 1;
+        loop {
+            match call(self) {
+                Err(e) if e.is_transient() && attempt < self.retry.attempts && Instant::now() < deadline => {
+                    std::thread::sleep(self.retry.backoff * attempt);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The worker thread of one database, written as an explicit state machine.
+//!
+//! ```text
+//!   Running --close()--> Closing --queue drained, connection dropped--> Closed
+//!      \--panic--> Dead --close()--> Closed
+//! ```
+//! * Close travels on its own channel (capacity 1) so that a full command queue cannot delay it; the
+//!   worker looks at it before every command, answers every queued command with ERR_CLOSED, drops the
+//!   connection, and only then reports closed.
+//! * A full command queue rejects at once (ERR_OVERLOADED) rather than waiting: callers learn about
+//!   overload immediately and no thread ever blocks on the queue.
+//! * A panic is caught around each command: the database turns Dead, every waiter is answered with
+//!   ERR_WORKER_DEAD, and the process and the other databases live on.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver};
+
+use crate::metrics::Metrics;
+use crate::session::Session;
+use crate::{Error, Responder};
+
+/// Calls slower than this are logged with `tracing` and counted.
+const SLOW_CALL: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum State {
+    Opening = 0,
+    Running = 1,
+    Closing = 2,
+    Closed = 3,
+    Dead = 4,
+}
+
+/// State shared by the handle and its worker.
+pub struct Shared {
+    pub database: String,
+    state: AtomicU8,
+    finished: Mutex<bool>,
+    finished_cv: Condvar,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    pub fn new(database: String, metrics: Arc<Metrics>) -> Shared {
+        Shared {
+            database,
+            state: AtomicU8::new(State::Opening as u8),
+            finished: Mutex::new(false),
+            finished_cv: Condvar::new(),
+            metrics,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        match self.state.load(Ordering::SeqCst) {
+            0 => State::Opening,
+            1 => State::Running,
+            2 => State::Closing,
+            3 => State::Closed,
+            _ => State::Dead,
+        }
+    }
+
+    fn set(&self, s: State) {
+        self.state.store(s as u8, Ordering::SeqCst);
+    }
+
+    /// Running (or Opening) -> Closing; Dead stays Dead until the worker exits. Returns false when
+    /// already closing or closed.
+    pub fn begin_close(&self) -> bool {
+        for from in [State::Running, State::Opening] {
+            if self.state.compare_exchange(from as u8, State::Closing as u8, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                return true;
+            }
+        }
+        self.state() == State::Dead
+    }
+
+    fn finish(&self) {
+        self.set(State::Closed);
+        *self.finished.lock().unwrap() = true;
+        self.finished_cv.notify_all();
+    }
+
+    /// Waits until the worker has exited, at most `timeout`.
+    pub fn wait_finished(&self, timeout: Duration) -> bool {
+        let guard = self.finished.lock().unwrap();
+        let (guard, _) = self.finished_cv.wait_timeout_while(guard, timeout, |done| !*done).unwrap();
+        *guard
+    }
+}
+
+/// A unit of work for the worker, answered exactly once.
+pub trait Job: Send {
+    fn run(self: Box<Self>, session: &mut Session);
+    fn reject(self: Box<Self>, error: Error);
+}
+
+/// A reply that answers even if dropped unanswered: with ERR_WORKER_DEAD while unwinding from a
+/// panic, ERR_CLOSED otherwise (a command left in a queue that is being torn down).
+pub struct Reply<T: Send + 'static> {
+    f: Option<Responder<T>>,
+    shared: Arc<Shared>,
+}
+
+impl<T: Send + 'static> Reply<T> {
+    pub fn new(f: Responder<T>, shared: Arc<Shared>) -> Reply<T> {
+        Metrics::add(&shared.metrics.queue_depth, 1);
+        Reply { f: Some(f), shared }
+    }
+
+    pub fn send(mut self, r: Result<T, Error>) {
+        self.answer(r);
+    }
+
+    fn answer(&mut self, r: Result<T, Error>) {
+        if let Some(f) = self.f.take() {
+            self.shared.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
+            f(r);
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for Reply<T> {
+    fn drop(&mut self) {
+        let e = if std::thread::panicking() {
+            Error::dead(&self.shared.database)
+        } else {
+            Error::closed(&self.shared.database)
+        };
+        self.answer(Err(e));
+    }
+}
+
+/// The work of a command and its reply.
+pub struct Task<T: Send + 'static> {
+    pub work: Box<dyn FnOnce(&mut Session) -> Result<T, Error> + Send>,
+    pub reply: Reply<T>,
+}
+
+impl<T: Send + 'static> Job for Task<T> {
+    fn run(self: Box<Self>, session: &mut Session) {
+        let Task { work, reply } = *self;
+        let result = session.check_poison().and_then(|()| work(session));
+        let result = if session.ctx.panicked.load(Ordering::SeqCst) {
+            Err(Error::dead(&reply.shared.database))
+        } else {
+            result
+        };
+        reply.send(result);
+    }
+
+    fn reject(self: Box<Self>, error: Error) {
+        self.reply.send(Err(error));
+    }
+}
+
+pub type BoxJob = Box<dyn Job>;
+
+/// The thread body. `ready` is answered once the connection is open (or failed to open).
+pub fn run(
+    open: impl FnOnce() -> Result<Session, Error>,
+    ready: Box<dyn FnOnce(Result<(), Error>) + Send>,
+    commands: Receiver<BoxJob>,
+    close: Receiver<()>,
+    shared: Arc<Shared>,
+) {
+    let _live = LiveWorker::enter();
+    let mut session = match catch_unwind(AssertUnwindSafe(open)) {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            shared.finish();
+            ready(Err(e));
+            return;
+        }
+        Err(_) => {
+            shared.finish();
+            ready(Err(Error::dead(&shared.database)));
+            return;
+        }
+    };
+    // Opening -> Running, unless close() already came (it then finds Closing).
+    let _ = shared.state.compare_exchange(State::Opening as u8, State::Running as u8, Ordering::SeqCst, Ordering::SeqCst);
+    ready(Ok(()));
+    loop {
+        if close.try_recv().is_ok() {
+            break;
+        }
+        let job = select! {
+            recv(close) -> _ => break,
+            recv(commands) -> job => match job {
+                Ok(job) => job,
+                Err(_) => break,
+            },
+        };
+        if shared.state() == State::Dead {
+            job.reject(Error::dead(&shared.database));
+            continue;
+        }
+        run_one(job, &mut session, &shared);
+    }
+    if shared.state() != State::Dead {
+        shared.set(State::Closing);
+    }
+    while let Ok(job) = commands.try_recv() {
+        job.reject(Error::closed(&shared.database));
+    }
+    session.close();
+    drop(session);
+    shared.finish();
+}
+
+fn run_one(job: BoxJob, session: &mut Session, shared: &Shared) {
+    let m = &shared.metrics;
+    let (reads, commits) = (m.get_pages_calls.load(Ordering::Relaxed), m.commits.load(Ordering::Relaxed));
+    let started = Instant::now();
+    let outcome = catch_unwind(AssertUnwindSafe(|| job.run(session)));
+    let elapsed = started.elapsed();
+    if outcome.is_err() || session.ctx.panicked.load(Ordering::SeqCst) {
+        tracing::error!(database = %shared.database, "worker panicked; the database is now dead");
+        shared.set(State::Dead);
+    }
+    let reads = m.get_pages_calls.load(Ordering::Relaxed) - reads;
+    let commits = m.commits.load(Ordering::Relaxed) - commits;
+    Metrics::add(&m.transactions, 1);
+    Metrics::set(&m.last_txn_get_pages, reads);
+    Metrics::set(&m.last_txn_commits, commits);
+    Metrics::set(&m.last_txn_micros, elapsed.as_micros() as u64);
+    if elapsed >= SLOW_CALL {
+        Metrics::add(&m.slow_transactions, 1);
+        tracing::warn!(database = %shared.database, micros = elapsed.as_micros() as u64, get_pages = reads, commits, "slow call");
+    }
+}
+
+/// Counts live worker threads (process-wide), so leaks show up in tests and metrics.
+pub struct LiveWorker;
+
+static LIVE_WORKERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl LiveWorker {
+    fn enter() -> LiveWorker {
+        LIVE_WORKERS.fetch_add(1, Ordering::SeqCst);
+        LiveWorker
+    }
+}
+
+impl Drop for LiveWorker {
+    fn drop(&mut self) {
+        LIVE_WORKERS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Worker threads currently alive in this process.
+pub fn live_workers() -> usize {
+    LIVE_WORKERS.load(Ordering::SeqCst)
+}

@@ -1,0 +1,165 @@
+//! Round trips, fencing, failed commits and storage bounds, through SQL.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use common::*;
+use depot::fault::FaultStore;
+use depot_client::{
+    FileStore, FileStoreOptions, MemoryStore, NativeDatabaseHandle, OpenOptions, PageStore, Params, Value,
+};
+
+#[test]
+fn write_transaction_of_any_size_is_one_commit() {
+    for b in backends() {
+        let db = open(&b.store, "rt");
+        db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)").unwrap();
+        for rows in [1, 10, 1000, 20_000] {
+            let before = db.metrics().commits;
+            db.exec(&format!(
+                "BEGIN; WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < {rows}) INSERT INTO t(v) SELECT 'row ' || x FROM c; COMMIT;"
+            ))
+            .unwrap();
+            assert_eq!(db.metrics().commits - before, 1, "{}: {rows} rows", b.name);
+        }
+        db.close().unwrap();
+    }
+}
+
+#[test]
+fn warm_reread_of_a_hot_row_costs_no_store_round_trip() {
+    for b in backends() {
+        let db = open(&b.store, "hot");
+        db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'x');").unwrap();
+        db.close().unwrap();
+        let db = open(&b.store, "hot");
+        db.query("SELECT v FROM t WHERE id = 1", Params::None).unwrap();
+        let before = db.metrics().get_pages_calls;
+        for _ in 0..50 {
+            db.query("SELECT v FROM t WHERE id = 1", Params::None).unwrap();
+        }
+        assert_eq!(db.metrics().get_pages_calls, before, "{}", b.name);
+        db.close().unwrap();
+    }
+}
+
+#[test]
+fn hundred_autocommit_updates_are_hundred_commits_and_no_fetch() {
+    for b in backends() {
+        let db = open(&b.store, "upd");
+        db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO t VALUES (1, 0);").unwrap();
+        let m0 = db.metrics();
+        for _ in 0..100 {
+            db.run("UPDATE t SET n = n + 1 WHERE id = 1", Params::None).unwrap();
+        }
+        let m1 = db.metrics();
+        assert_eq!((m1.commits - m0.commits, m1.get_pages_calls - m0.get_pages_calls), (100, 0), "{}", b.name);
+        assert_eq!(int(&db, "SELECT n FROM t"), 100);
+        db.close().unwrap();
+    }
+}
+
+#[test]
+fn newer_generation_fences_the_old_writer() {
+    for b in backends() {
+        let a = NativeDatabaseHandle::open(b.store.clone(), "f", OpenOptions { generation: Some(1), ..Default::default() }).unwrap();
+        a.exec("CREATE TABLE t(v); INSERT INTO t VALUES ('a1');").unwrap();
+        let b2 = NativeDatabaseHandle::open(b.store.clone(), "f", OpenOptions { generation: Some(2), ..Default::default() }).unwrap();
+        assert_eq!(code(a.exec("INSERT INTO t VALUES ('a2')")), "ERR_FENCED", "{}", b.name);
+        assert_eq!(code(a.exec("SELECT 1")), "ERR_FENCED", "{}: the fenced handle fails closed", b.name);
+        b2.exec("INSERT INTO t VALUES ('b1')").unwrap();
+        let (_, rows) = b2.query("SELECT v FROM t ORDER BY rowid", Params::None).unwrap();
+        assert_eq!(rows, vec![vec![Value::Text("a1".into())], vec![Value::Text("b1".into())]], "{}", b.name);
+        assert_integrity(&b2);
+        a.close().unwrap();
+        b2.close().unwrap();
+    }
+}
+
+#[test]
+fn failed_commit_leaves_the_previous_state_and_a_usable_database() {
+    let faulty = Arc::new(FaultStore::new(Arc::new(MemoryStore::new())));
+    let store: Arc<dyn PageStore> = faulty.clone();
+    let db = open(&store, "fail");
+    db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'kept');").unwrap();
+    faulty.faults.fail_commits_before.store(100, Ordering::SeqCst);
+    let e = db.exec("BEGIN; INSERT INTO t VALUES (2, 'lost'); UPDATE t SET v = 'changed' WHERE id = 1; COMMIT;");
+    assert_eq!(code(e), "ERR_STORE_UNAVAILABLE");
+    faulty.faults.fail_commits_before.store(0, Ordering::SeqCst);
+    let _ = db.exec("ROLLBACK");
+    let (_, rows) = db.query("SELECT id, v FROM t", Params::None).unwrap();
+    assert_eq!(rows, vec![vec![Value::Integer(1), Value::Text("kept".into())]]);
+    db.exec("INSERT INTO t VALUES (3, 'after')").unwrap();
+    assert_eq!(int(&db, "SELECT count(*) FROM t"), 2);
+    assert_integrity(&db);
+    db.close().unwrap();
+    let db = open(&store, "fail");
+    assert_eq!(int(&db, "SELECT count(*) FROM t"), 2, "the store holds exactly the acknowledged commits");
+    db.close().unwrap();
+}
+
+#[test]
+fn transient_commit_failure_is_retried_with_the_same_commit_id() {
+    let faulty = Arc::new(FaultStore::new(Arc::new(MemoryStore::new())));
+    let store: Arc<dyn PageStore> = faulty.clone();
+    let db = open(&store, "retry");
+    db.exec("CREATE TABLE t(v)").unwrap();
+    faulty.faults.lose_commit_replies.store(1, Ordering::SeqCst);
+    db.exec("INSERT INTO t VALUES (1)").unwrap();
+    assert_eq!(int(&db, "SELECT count(*) FROM t"), 1);
+    db.exec("INSERT INTO t VALUES (2)").unwrap();
+    db.close().unwrap();
+    let db = open(&store, "retry");
+    assert_eq!(int(&db, "SELECT count(*) FROM t"), 2, "applied once, not twice");
+    assert_integrity(&db);
+    db.close().unwrap();
+}
+
+#[test]
+fn failed_read_is_an_error_not_zeroes() {
+    let faulty = Arc::new(FaultStore::new(Arc::new(MemoryStore::new())));
+    let store: Arc<dyn PageStore> = faulty.clone();
+    let db = open(&store, "read");
+    db.exec("CREATE TABLE t(v); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 3000) INSERT INTO t SELECT randomblob(400) FROM c").unwrap();
+    db.close().unwrap();
+    let db = NativeDatabaseHandle::open(store.clone(), "read", OpenOptions { generation: Some(1), cache_bytes: 0, ..Default::default() }).unwrap();
+    faulty.faults.fail_reads.store(100, Ordering::SeqCst);
+    assert_eq!(code(db.query("SELECT count(*) FROM t", Params::None)), "ERR_STORE_UNAVAILABLE");
+    faulty.faults.fail_reads.store(0, Ordering::SeqCst);
+    assert_eq!(int(&db, "SELECT count(*) FROM t"), 3000, "usable once the store answers again");
+    db.close().unwrap();
+}
+
+#[test]
+fn hundred_thousand_updates_leave_the_store_about_the_size_of_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = Arc::new(FileStore::open(dir.path(), FileStoreOptions::default()).unwrap());
+    let store: Arc<dyn PageStore> = file.clone();
+    let db = open(&store, "bounded");
+    db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER, pad TEXT); INSERT INTO t VALUES (1, 0, hex(randomblob(1000)));").unwrap();
+    let stmts: Vec<_> = (0..100)
+        .map(|_| depot_client::Statement { sql: "UPDATE t SET n = n + 1 WHERE id = 1".into(), params: Params::None })
+        .collect();
+    // 100,000 autocommit updates, sent 100 at a time without waiting for each.
+    let (tx, rx) = crossbeam_channel::unbounded();
+    for _ in 0..1000 {
+        for s in &stmts {
+            let tx = tx.clone();
+            db.execute_with(s.sql.clone(), Params::None, Box::new(move |r| tx.send(r.map(|_| ())).unwrap()));
+        }
+        for _ in 0..100 {
+            rx.recv().unwrap().unwrap();
+        }
+    }
+    assert_eq!(int(&db, "SELECT n FROM t"), 100_000);
+    let pages = db.metrics().size_pages;
+    db.close().unwrap();
+    file.checkpoint().unwrap();
+    let bytes = file.disk_bytes();
+    eprintln!("store after 100,000 updates: {bytes} bytes on disk for a database of {pages} pages");
+    // The history would be 100,000 versions of 4 KiB (400 MB); what stays is the data, the fixed
+    // tables and the bounded commit log.
+    assert!(bytes < 512 * 1024, "store is {bytes} bytes");
+}

@@ -1,0 +1,182 @@
+//! The worker's seed semantics: queue, close, drop, panic, open failure.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use crossbeam_channel::{bounded, unbounded, Receiver};
+use depot::fault::FaultStore;
+use depot_client::{Error, MemoryStore, NativeDatabaseHandle, OpenOptions, PageStore, Params, Value};
+
+fn opts(max_queue: usize) -> OpenOptions {
+    OpenOptions { generation: Some(1), max_queue, ..Default::default() }
+}
+
+/// Blocks the worker until the returned sender is dropped or sent to; returns once it is blocked.
+fn block_worker(db: &NativeDatabaseHandle) -> crossbeam_channel::Sender<()> {
+    let (release, gate) = bounded::<()>(0);
+    let (started_tx, started) = bounded::<()>(1);
+    db.run_on_worker_with(
+        move || {
+            started_tx.send(()).unwrap();
+            let _ = gate.recv();
+        },
+        Box::new(|_| {}),
+    );
+    started.recv_timeout(Duration::from_secs(5)).expect("worker picked up the blocking job");
+    release
+}
+
+fn submit_many(db: &NativeDatabaseHandle, n: usize) -> Receiver<Result<(), Error>> {
+    let (tx, rx) = unbounded();
+    for _ in 0..n {
+        let tx = tx.clone();
+        db.exec_with("SELECT 1".into(), Box::new(move |r| tx.send(r).unwrap()));
+    }
+    rx
+}
+
+#[test]
+fn full_queue_rejects_with_overloaded_at_once() {
+    let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
+    let db = NativeDatabaseHandle::open(store, "q", opts(8)).unwrap();
+    let release = block_worker(&db);
+    let rx = submit_many(&db, 20);
+    // The 12 that did not fit were answered already, on this thread, before anything ran.
+    let early: Vec<_> = rx.try_iter().collect();
+    assert_eq!(early.len(), 12);
+    assert!(early.iter().all(|r| r.as_ref().unwrap_err().code() == "ERR_OVERLOADED"));
+    assert!(early[0].as_ref().unwrap_err().message.contains("limit 8"));
+    drop(release);
+    let rest: Vec<_> = (0..8).map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
+    assert!(rest.iter().all(|r| r.is_ok()), "the 8 queued calls ran");
+    db.close().unwrap();
+}
+
+#[test]
+fn close_bypasses_full_queue_and_fails_queued_work() {
+    let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
+    let db = NativeDatabaseHandle::open(store, "c", opts(8)).unwrap();
+    let release = block_worker(&db);
+    let rx = submit_many(&db, 8);
+    let closer = {
+        let db = db.clone();
+        std::thread::spawn(move || db.close())
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    // New calls are refused as soon as close starts, even though the queue is full.
+    assert_eq!(code(db.exec("SELECT 1")), "ERR_CLOSED");
+    drop(release);
+    closer.join().unwrap().unwrap();
+    let answers: Vec<_> = (0..8).map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
+    assert!(answers.iter().all(|r| r.as_ref().unwrap_err().code() == "ERR_CLOSED"), "{answers:?}");
+    assert_eq!(db.metrics().queue_depth, 0, "every waiter was answered");
+}
+
+#[test]
+fn closing_twice_is_fine_and_calls_after_close_fail_closed() {
+    let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
+    let db = NativeDatabaseHandle::open(store, "twice", opts(8)).unwrap();
+    db.close().unwrap();
+    db.close().unwrap();
+    assert_eq!(code(db.execute("SELECT 1", Params::None)), "ERR_CLOSED");
+}
+
+#[test]
+fn close_that_times_out_reports_it_and_the_worker_finishes_later() {
+    let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
+    let db = NativeDatabaseHandle::open(store.clone(), "slow-close", opts(8)).unwrap();
+    let release = block_worker(&db);
+    assert_eq!(code(db.close_within(Duration::from_millis(100))), "ERR_CLOSE_TIMEOUT");
+    drop(release);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Arc::strong_count(&store) > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(Arc::strong_count(&store), 1, "the worker closed and released the store");
+    db.close().unwrap();
+}
+
+#[test]
+fn dropped_handle_without_close_is_closed_in_the_background() {
+    let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
+    let db = NativeDatabaseHandle::open(store.clone(), "dropped", opts(8)).unwrap();
+    db.exec("CREATE TABLE t(a); INSERT INTO t VALUES (1)").unwrap();
+    drop(db);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Arc::strong_count(&store) > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(Arc::strong_count(&store), 1, "the worker exited and released the store");
+    let db = open(&store, "dropped");
+    assert_eq!(int(&db, "SELECT count(*) FROM t"), 1);
+    db.close().unwrap();
+}
+
+#[test]
+fn worker_panic_kills_one_database_not_the_process() {
+    let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
+    let a = NativeDatabaseHandle::open(store.clone(), "a", opts(8)).unwrap();
+    let b = NativeDatabaseHandle::open(store.clone(), "b", opts(8)).unwrap();
+    let release = block_worker(&a);
+    let queued = submit_many(&a, 3);
+    let (tx, rx) = bounded(1);
+    a.run_on_worker_with(|| panic!("boom"), Box::new(move |r| tx.send(r).unwrap()));
+    drop(release);
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap_err().code(), "ERR_WORKER_DEAD");
+    for _ in 0..3 {
+        assert!(queued.recv_timeout(Duration::from_secs(5)).unwrap().is_ok(), "calls queued before the panic ran");
+    }
+    assert_eq!(code(a.exec("SELECT 1")), "ERR_WORKER_DEAD");
+    b.exec("CREATE TABLE t(x)").unwrap();
+    assert_eq!(int(&b, "SELECT count(*) FROM t"), 0, "the other database keeps working");
+    a.close().unwrap();
+    b.close().unwrap();
+}
+
+#[test]
+fn panic_inside_the_store_is_caught_at_the_vfs_boundary() {
+    let memory: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
+    let faulty = Arc::new(FaultStore::new(memory.clone()));
+    let store: Arc<dyn PageStore> = faulty.clone();
+    {
+        let db = open(&store, "p");
+        db.exec("CREATE TABLE t(v); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 2000) INSERT INTO t SELECT randomblob(500) FROM c").unwrap();
+        db.close().unwrap();
+    }
+    let db = NativeDatabaseHandle::open(store, "p", OpenOptions { generation: Some(1), cache_bytes: 0, ..Default::default() }).unwrap();
+    faulty.faults.panic_reads.store(1, Ordering::SeqCst);
+    assert_eq!(code(db.query("SELECT count(*) FROM t", Params::None)), "ERR_WORKER_DEAD");
+    assert_eq!(code(db.exec("SELECT 1")), "ERR_WORKER_DEAD");
+    db.close().unwrap();
+}
+
+#[test]
+fn open_failure_reaches_the_opener() {
+    let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
+    let first = NativeDatabaseHandle::open(store.clone(), "g", OpenOptions { generation: Some(5), ..Default::default() }).unwrap();
+    let stale = NativeDatabaseHandle::open(store.clone(), "g", OpenOptions { generation: Some(4), ..Default::default() });
+    let err = stale.err().expect("an older generation cannot open");
+    assert_eq!(err.code(), "ERR_FENCED", "{err}");
+    let (tx, rx) = bounded(1);
+    NativeDatabaseHandle::open_with(store, "bad/name".into(), OpenOptions::default(), Box::new(move |r| tx.send(r.map(|_| ())).unwrap()));
+    assert_eq!(rx.recv().unwrap().unwrap_err().code(), "ERR_INVALID_ARGUMENT");
+    first.close().unwrap();
+}
+
+#[test]
+fn replies_arrive_in_order_from_the_worker() {
+    let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
+    let db = open(&store, "order");
+    let (tx, rx) = unbounded();
+    for i in 0..100i64 {
+        let tx = tx.clone();
+        db.execute_with("SELECT ?".into(), p(&[Value::Integer(i)]), Box::new(move |r| tx.send(r.unwrap().rows[0][0].clone()).unwrap()));
+    }
+    let got: Vec<_> = (0..100).map(|_| rx.recv().unwrap()).collect();
+    assert_eq!(got, (0..100).map(Value::Integer).collect::<Vec<_>>());
+    db.close().unwrap();
+}

@@ -1,0 +1,334 @@
+//! The embedded default store: one directory, one SQLite file in WAL mode.
+//!
+//! Why SQLite (through rusqlite) rather than redb or a log of our own: the addon already compiles
+//! SQLite, so the store costs no new dependency and no second storage engine to trust; WAL mode gives
+//! atomic multi-row transactions with one fsync per commit (`synchronous=FULL`), readers that never
+//! block the writer, and snapshot reads, which `get_pages` needs so that a page pruned by a concurrent
+//! commit is never reported missing. Its file format is stable and inspectable with the `sqlite3` shell.
+//!
+//! The directory is locked with an OS file lock (`LOCK`), so two processes cannot write the same depot.
+//! Database names are keys in a table, never paths: nothing outside the directory is ever opened.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+
+use crate::store::{check_commit, checked_page, claim_generation, COMMIT_LOG_KEEP};
+use crate::{
+    validate_name, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, StoreError,
+    Txid, PAGE_SIZE,
+};
+
+const SCHEMA_VERSION: i64 = 1;
+const STORE_FILE: &str = "depot.sqlite3";
+const LOCK_FILE: &str = "LOCK";
+
+/// Settings of a [`FileStore`].
+#[derive(Debug, Clone)]
+pub struct FileStoreOptions {
+    /// Read connections (WAL readers run beside the one writer).
+    pub readers: usize,
+}
+
+impl Default for FileStoreOptions {
+    fn default() -> Self {
+        FileStoreOptions { readers: 2 }
+    }
+}
+
+/// The embedded, durable [`PageStore`].
+pub struct FileStore {
+    dir: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    /// database name -> row id; filled at open.
+    ids: Mutex<HashMap<String, i64>>,
+    /// Held for the life of the store: the OS lock that keeps other processes out.
+    _lock: File,
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl FileStore {
+    /// Opens (creating if needed) the depot in directory `dir`.
+    pub fn open(dir: &Path, options: FileStoreOptions) -> Result<FileStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create depot directory {}: {e}", dir.display()))
+        })?;
+        let lock = File::create(dir.join(LOCK_FILE)).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create lock file in {}: {e}", dir.display()))
+        })?;
+        lock.try_lock().map_err(|_| {
+            StoreError::Unavailable(format!(
+                "depot directory {} is in use by another store (process or Depot)",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join(STORE_FILE);
+        let writer = Connection::open(&path).map_err(unavailable)?;
+        writer
+            .execute_batch(
+                "PRAGMA page_size = 8192;
+                 PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(unavailable)?;
+        migrate(&writer)?;
+        let mut readers = Vec::new();
+        for _ in 0..options.readers.max(1) {
+            let r = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(unavailable)?;
+            r.execute_batch("PRAGMA busy_timeout = 5000;").map_err(unavailable)?;
+            readers.push(Mutex::new(r));
+        }
+        Ok(FileStore {
+            dir: dir.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers,
+            ids: Mutex::new(HashMap::new()),
+            _lock: lock,
+        })
+    }
+
+    /// Bytes used on disk by the store file and its WAL (tests and reports use it).
+    pub fn disk_bytes(&self) -> u64 {
+        ["", "-wal"]
+            .iter()
+            .filter_map(|s| std::fs::metadata(self.dir.join(format!("{STORE_FILE}{s}"))).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Runs a WAL checkpoint that truncates the WAL file.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let w = self.writer.lock().unwrap();
+        w.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(unavailable)
+    }
+
+    fn id_of(&self, database: &str) -> Result<i64, StoreError> {
+        self.ids.lock().unwrap().get(database).copied().ok_or_else(|| {
+            StoreError::InvalidArgument(format!("database '{database}' was never opened"))
+        })
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        for r in &self.readers {
+            if let Ok(mut c) = r.try_lock() {
+                return f(&mut c);
+            }
+        }
+        f(&mut self.readers[0].lock().unwrap())
+    }
+}
+
+fn migrate(c: &Connection) -> Result<(), StoreError> {
+    let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(unavailable)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Unavailable(format!(
+            "depot schema version {version} is newer than this build understands ({SCHEMA_VERSION})"
+        )));
+    }
+    if version < 1 {
+        c.execute_batch(
+            "BEGIN IMMEDIATE;
+             CREATE TABLE IF NOT EXISTS databases(
+                 id INTEGER PRIMARY KEY,
+                 name TEXT NOT NULL UNIQUE,
+                 generation INTEGER NOT NULL,
+                 head_txid INTEGER NOT NULL,
+                 size_pages INTEGER NOT NULL,
+                 page_size INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS pages(
+                 db INTEGER NOT NULL,
+                 page INTEGER NOT NULL,
+                 txid INTEGER NOT NULL,
+                 checksum INTEGER NOT NULL,
+                 data BLOB NOT NULL,
+                 PRIMARY KEY(db, page, txid));
+             CREATE TABLE IF NOT EXISTS commits(
+                 db INTEGER NOT NULL,
+                 commit_id BLOB NOT NULL,
+                 txid INTEGER NOT NULL,
+                 page_count INTEGER NOT NULL,
+                 committed_at_ms INTEGER NOT NULL,
+                 PRIMARY KEY(db, commit_id)) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS commits_by_txid ON commits(db, txid);
+             PRAGMA user_version = 1;
+             COMMIT;",
+        )
+        .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+fn read_head(tx: &Connection, id: i64) -> Result<Head, StoreError> {
+    tx.prepare_cached("SELECT generation, head_txid, size_pages, page_size FROM databases WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row([id], |r| {
+                Ok(Head {
+                    generation: r.get::<_, i64>(0)? as u64,
+                    txid: r.get::<_, i64>(1)? as u64,
+                    size_pages: r.get(2)?,
+                    page_size: r.get(3)?,
+                })
+            })
+        })
+        .map_err(unavailable)
+}
+
+fn read_page(c: &Connection, id: i64, no: PageNo, at: Txid) -> Result<Option<Page>, StoreError> {
+    let mut s = c
+        .prepare_cached(
+            "SELECT checksum, data FROM pages WHERE db = ?1 AND page = ?2 AND txid <= ?3
+             ORDER BY txid DESC LIMIT 1",
+        )
+        .map_err(unavailable)?;
+    s.query_row(params![id, no, at as i64], |r| {
+        let checksum: u32 = r.get(0)?;
+        let data: Vec<u8> = r.get(1)?;
+        Ok(Page { no, data: Arc::from(data), checksum })
+    })
+    .optional()
+    .map_err(unavailable)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl PageStore for FileStore {
+    fn open(&self, database: &str, generation: Option<u64>, preload: &[PageNo])
+        -> Result<Opened, StoreError> {
+        validate_name(database)?;
+        let mut w = self.writer.lock().unwrap();
+        let tx = w.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        let existing: Option<i64> = tx
+            .query_row("SELECT id FROM databases WHERE name = ?1", [database], |r| r.get(0))
+            .optional()
+            .map_err(unavailable)?;
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                tx.execute(
+                    "INSERT INTO databases(name, generation, head_txid, size_pages, page_size)
+                     VALUES (?1, 0, 0, 0, ?2)",
+                    params![database, PAGE_SIZE as i64],
+                )
+                .map_err(unavailable)?;
+                tx.last_insert_rowid()
+            }
+        };
+        let mut head = read_head(&tx, id)?;
+        if head.page_size as usize != PAGE_SIZE {
+            return Err(StoreError::Corrupt(format!(
+                "database '{database}' has page size {}, expected {PAGE_SIZE}",
+                head.page_size
+            )));
+        }
+        head.generation = claim_generation(database, head.generation, generation)?;
+        tx.execute("UPDATE databases SET generation = ?1 WHERE id = ?2", params![head.generation as i64, id])
+            .map_err(unavailable)?;
+        let mut pages = Vec::new();
+        for &no in preload.iter().filter(|&&no| no >= 1 && no <= head.size_pages) {
+            if let Some(p) = checked_page(database, no, read_page(&tx, id, no, head.txid)?, head.size_pages)? {
+                pages.push(p);
+            }
+        }
+        tx.commit().map_err(unavailable)?;
+        self.ids.lock().unwrap().insert(database.to_string(), id);
+        Ok(Opened { head, pages })
+    }
+
+    fn get_pages(&self, database: &str, pages: &[PageNo], at: Txid)
+        -> Result<Vec<Option<Page>>, StoreError> {
+        let id = self.id_of(database)?;
+        self.with_reader(|c| {
+            // One read transaction: the head check and the page reads see the same snapshot, so a
+            // version pruned by a concurrent commit cannot look missing.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Deferred).map_err(unavailable)?;
+            let head = read_head(&tx, id)?;
+            if head.txid != at {
+                return Err(StoreError::HeadMoved { database: database.into(), expected: at, actual: head.txid });
+            }
+            let out = pages
+                .iter()
+                .map(|&no| {
+                    let found = if no <= head.size_pages { read_page(&tx, id, no, at)? } else { None };
+                    checked_page(database, no, found, head.size_pages)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            tx.finish().map_err(unavailable)?;
+            Ok(out)
+        })
+    }
+
+    fn commit(&self, request: &CommitRequest) -> Result<CommitOutcome, StoreError> {
+        let id = self.id_of(&request.database)?;
+        let mut w = self.writer.lock().unwrap();
+        let tx = w.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        let commit_id = request.commit_id.to_be_bytes();
+        let applied: Option<i64> = tx
+            .prepare_cached("SELECT txid FROM commits WHERE db = ?1 AND commit_id = ?2")
+            .and_then(|mut s| s.query_row(params![id, &commit_id[..]], |r| r.get(0)).optional())
+            .map_err(unavailable)?;
+        if let Some(txid) = applied {
+            return Ok(CommitOutcome { txid: txid as Txid, replayed: true });
+        }
+        let head = read_head(&tx, id)?;
+        check_commit(&head, request)?;
+        let txid = head.txid + 1;
+        apply_commit(&tx, id, txid, request, head.size_pages)?;
+        tx.commit().map_err(unavailable)?;
+        Ok(CommitOutcome { txid, replayed: false })
+    }
+
+    fn describe(&self) -> String {
+        format!("file:{}", self.dir.display())
+    }
+}
+
+/// Writes one commit inside the caller's transaction: new versions in, superseded ones out.
+fn apply_commit(tx: &Transaction, id: i64, txid: Txid, request: &CommitRequest, old_size: u32)
+    -> Result<(), StoreError> {
+    let mut prune = tx.prepare_cached("DELETE FROM pages WHERE db = ?1 AND page = ?2").map_err(unavailable)?;
+    let mut insert = tx
+        .prepare_cached("INSERT INTO pages(db, page, txid, checksum, data) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .map_err(unavailable)?;
+    for page in &request.pages {
+        // Nothing reads a superseded version (no snapshot readers yet), so it goes in the same
+        // transaction that adds its successor: the store stays the size of the data.
+        prune.execute(params![id, page.no]).map_err(unavailable)?;
+        insert.execute(params![id, page.no, txid as i64, page.checksum, &page.data[..]]).map_err(unavailable)?;
+    }
+    if request.size_pages < old_size {
+        tx.execute("DELETE FROM pages WHERE db = ?1 AND page > ?2", params![id, request.size_pages])
+            .map_err(unavailable)?;
+    }
+    tx.execute(
+        "UPDATE databases SET head_txid = ?1, size_pages = ?2 WHERE id = ?3",
+        params![txid as i64, request.size_pages, id],
+    )
+    .map_err(unavailable)?;
+    tx.prepare_cached(
+        "INSERT INTO commits(db, commit_id, txid, page_count, committed_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![id, &request.commit_id.to_be_bytes()[..], txid as i64, request.pages.len() as i64, now_ms()])
+    })
+    .map_err(unavailable)?;
+    if txid % 256 == 0 {
+        tx.execute(
+            "DELETE FROM commits WHERE db = ?1 AND txid <= ?2",
+            params![id, txid as i64 - COMMIT_LOG_KEEP as i64],
+        )
+        .map_err(unavailable)?;
+    }
+    Ok(())
+}

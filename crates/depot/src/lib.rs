@@ -1,0 +1,34 @@
+//! The page store behind depot-sqlite.
+//!
+//! A *depot* keeps the pages of many SQLite databases. It knows nothing of SQLite's VFS: it stores
+//! numbered, checksummed page versions per database and moves a database's *head* forward one atomic
+//! commit at a time. Three promises make the rest of the system possible:
+//!
+//! * **Fencing.** Every database has a writer generation. Opening with a newer generation fences every
+//!   older writer: its commits are rejected from then on ([`StoreError::Fenced`]).
+//! * **Atomic, idempotent commits.** A commit of any size is applied whole or not at all, and retrying a
+//!   commit id that was already applied returns the earlier outcome instead of failing.
+//! * **Immutable versions.** The bytes of (database, page, txid) never change once committed; versions
+//!   that nothing can read any more are pruned so the store stays about the size of the data.
+//!
+//! Backends: [`MemoryStore`] (tests) and [`FileStore`], the embedded default (one directory holding a
+//! SQLite file in WAL mode; see its module docs for why).
+
+mod error;
+mod file;
+mod memory;
+mod name;
+mod store;
+mod types;
+
+#[cfg(feature = "test-hooks")]
+pub mod fault;
+
+pub use error::StoreError;
+pub use file::{FileStore, FileStoreOptions};
+pub use memory::MemoryStore;
+pub use name::validate_name;
+pub use store::PageStore;
+pub use types::{
+    page_checksum, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, Txid, PAGE_SIZE,
+};

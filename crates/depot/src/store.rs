@@ -1,0 +1,99 @@
+//! The contract between the depot VFS and a backend.
+
+use crate::{CommitOutcome, CommitRequest, Opened, Page, PageNo, StoreError, Txid};
+
+/// What the VFS needs from a page store. Implementations must be safe to call from many worker
+/// threads at once; each call is synchronous (an async backend drives its own runtime).
+pub trait PageStore: Send + Sync + 'static {
+    /// Opens `database` for a writer.
+    ///
+    /// `generation`: `Some(g)` claims generation `g` (an error if a newer one exists; fences every
+    /// older writer if `g` is newer); `None` claims the next generation. Returns the head (with the
+    /// claimed generation) and those of the `preload` pages that exist, in the same round trip.
+    fn open(&self, database: &str, generation: Option<u64>, preload: &[PageNo])
+        -> Result<Opened, StoreError>;
+
+    /// Reads `pages` as of `at`, which must be the current head txid (else [`StoreError::HeadMoved`]).
+    /// The answer has one entry per requested page, in order; a page past the end is `None`, a page
+    /// below the end that the store cannot find is [`StoreError::Corrupt`].
+    fn get_pages(&self, database: &str, pages: &[PageNo], at: Txid)
+        -> Result<Vec<Option<Page>>, StoreError>;
+
+    /// Applies a commit atomically: fenced on generation, conditional on the head, idempotent by
+    /// commit id.
+    fn commit(&self, request: &CommitRequest) -> Result<CommitOutcome, StoreError>;
+
+    /// A short, credential-free description for logs ("memory", "file:/path").
+    fn describe(&self) -> String;
+}
+
+/// How many recent commit ids each database remembers for idempotent retries.
+pub(crate) const COMMIT_LOG_KEEP: usize = 1024;
+
+/// The checks every backend makes before applying a commit, against the head it holds under its lock
+/// (or inside its transaction). Keeping them in one place keeps the backends' semantics identical.
+pub(crate) fn check_commit(head: &crate::Head, request: &CommitRequest) -> Result<(), StoreError> {
+    if request.generation != head.generation {
+        return Err(StoreError::Fenced {
+            database: request.database.clone(),
+            generation: request.generation,
+            current: head.generation,
+        });
+    }
+    if request.expected_txid != head.txid {
+        return Err(StoreError::HeadMoved {
+            database: request.database.clone(),
+            expected: request.expected_txid,
+            actual: head.txid,
+        });
+    }
+    let mut seen = std::collections::HashSet::with_capacity(request.pages.len());
+    for page in &request.pages {
+        if page.no == 0 || page.no > request.size_pages {
+            return Err(StoreError::InvalidArgument(format!(
+                "page {} is outside the database of {} pages",
+                page.no, request.size_pages
+            )));
+        }
+        if !seen.insert(page.no) {
+            return Err(StoreError::InvalidArgument(format!("page {} appears twice", page.no)));
+        }
+        if !page.verify() {
+            return Err(StoreError::InvalidArgument(format!(
+                "page {} does not match its checksum",
+                page.no
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The generation an open claims, or why it may not.
+pub(crate) fn claim_generation(
+    database: &str,
+    current: u64,
+    wanted: Option<u64>,
+) -> Result<u64, StoreError> {
+    match wanted {
+        None => Ok(current + 1),
+        Some(g) if g >= current && g > 0 => Ok(g),
+        Some(g) if g == 0 => Err(StoreError::InvalidArgument("generation must be at least 1".into())),
+        Some(g) => Err(StoreError::Fenced { database: database.to_string(), generation: g, current }),
+    }
+}
+
+/// Verifies a store's answer for one page at read time.
+pub(crate) fn checked_page(database: &str, no: PageNo, page: Option<Page>, size_pages: u32)
+    -> Result<Option<Page>, StoreError> {
+    match page {
+        None if no <= size_pages => Err(StoreError::Corrupt(format!(
+            "database '{database}': page {no} is missing below the end ({size_pages} pages)"
+        ))),
+        None => Ok(None),
+        Some(_) if no > size_pages => Ok(None),
+        Some(p) if !p.verify() => Err(StoreError::Corrupt(format!(
+            "database '{database}': page {no} fails its checksum"
+        ))),
+        Some(p) => Ok(Some(p)),
+    }
+}

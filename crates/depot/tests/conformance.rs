@@ -1,0 +1,138 @@
+//! One suite, every backend: the PageStore contract.
+
+use std::sync::Arc;
+
+use depot::{CommitRequest, FileStore, FileStoreOptions, MemoryStore, Page, PageStore, StoreError, PAGE_SIZE};
+
+fn page(no: u32, fill: u8) -> Page {
+    Page::new(no, Arc::from(vec![fill; PAGE_SIZE]))
+}
+
+fn commit(db: &str, generation: u64, expected: u64, id: u128, pages: Vec<Page>, size: u32) -> CommitRequest {
+    CommitRequest { database: db.into(), generation, expected_txid: expected, commit_id: id, pages, size_pages: size }
+}
+
+fn backends() -> Vec<(&'static str, Arc<dyn PageStore>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = FileStore::open(dir.path(), FileStoreOptions::default()).unwrap();
+    vec![("memory", Arc::new(MemoryStore::new()), None), ("file", Arc::new(file), Some(dir))]
+}
+
+#[test]
+fn commit_then_read_at_head() {
+    for (name, s, _d) in backends() {
+        let o = s.open("db", Some(1), &[1]).unwrap();
+        assert_eq!((o.head.txid, o.head.size_pages, o.head.generation), (0, 0, 1), "{name}");
+        assert!(o.pages.is_empty());
+        let out = s.commit(&commit("db", 1, 0, 7, vec![page(1, 1), page(2, 2)], 2)).unwrap();
+        assert_eq!((out.txid, out.replayed), (1, false));
+        let got = s.get_pages("db", &[2, 1, 3], 1).unwrap();
+        assert_eq!(got[0].as_ref().unwrap().data[0], 2, "{name}");
+        assert_eq!(got[1].as_ref().unwrap().data[0], 1);
+        assert!(got[2].is_none(), "page past the end is absent");
+        let reopened = s.open("db", Some(1), &[1, 2, 3]).unwrap();
+        assert_eq!(reopened.head.txid, 1);
+        assert_eq!(reopened.pages.len(), 2, "{name}: preload returns existing pages");
+    }
+}
+
+#[test]
+fn retrying_an_applied_commit_returns_its_result() {
+    for (name, s, _d) in backends() {
+        s.open("db", Some(1), &[]).unwrap();
+        let req = commit("db", 1, 0, 42, vec![page(1, 9)], 1);
+        assert_eq!(s.commit(&req).unwrap().txid, 1);
+        let again = s.commit(&req).unwrap();
+        assert_eq!((again.txid, again.replayed), (1, true), "{name}");
+        assert_eq!(s.get_pages("db", &[1], 1).unwrap()[0].as_ref().unwrap().data[0], 9);
+    }
+}
+
+#[test]
+fn newer_generation_fences_older_writer() {
+    for (name, s, _d) in backends() {
+        s.open("db", Some(1), &[]).unwrap();
+        s.commit(&commit("db", 1, 0, 1, vec![page(1, 1)], 1)).unwrap();
+        let o2 = s.open("db", Some(2), &[1]).unwrap();
+        assert_eq!(o2.pages[0].data[0], 1, "{name}: new writer sees committed data");
+        let err = s.commit(&commit("db", 1, 1, 2, vec![page(1, 5)], 1)).unwrap_err();
+        assert!(matches!(err, StoreError::Fenced { generation: 1, current: 2, .. }), "{name}: {err}");
+        assert!(matches!(s.open("db", Some(1), &[]), Err(StoreError::Fenced { .. })), "{name}");
+        let next = s.open("db", None, &[]).unwrap();
+        assert_eq!(next.head.generation, 3, "{name}: no generation claims the next one");
+    }
+}
+
+#[test]
+fn commit_on_a_moved_head_is_refused() {
+    for (name, s, _d) in backends() {
+        s.open("db", Some(1), &[]).unwrap();
+        s.commit(&commit("db", 1, 0, 1, vec![page(1, 1)], 1)).unwrap();
+        let err = s.commit(&commit("db", 1, 0, 2, vec![page(1, 2)], 1)).unwrap_err();
+        assert!(matches!(err, StoreError::HeadMoved { expected: 0, actual: 1, .. }), "{name}");
+        assert!(matches!(s.get_pages("db", &[1], 0), Err(StoreError::HeadMoved { .. })), "{name}");
+    }
+}
+
+#[test]
+fn bad_pages_are_refused_and_nothing_applies() {
+    for (name, s, _d) in backends() {
+        s.open("db", Some(1), &[]).unwrap();
+        let mut torn = page(1, 3);
+        torn.checksum ^= 1;
+        for bad in [vec![torn], vec![page(2, 1)], vec![page(1, 1), page(1, 2)]] {
+            let err = s.commit(&commit("db", 1, 0, 3, bad, 1)).unwrap_err();
+            assert!(matches!(err, StoreError::InvalidArgument(_)), "{name}: {err}");
+        }
+        assert!(s.get_pages("db", &[1], 0).unwrap()[0].is_none(), "{name}: nothing applied");
+    }
+}
+
+#[test]
+fn shrink_drops_pages_past_the_end_and_regrow_sees_new_bytes() {
+    for (name, s, _d) in backends() {
+        s.open("db", Some(1), &[]).unwrap();
+        s.commit(&commit("db", 1, 0, 1, (1..=4).map(|n| page(n, n as u8)).collect(), 4)).unwrap();
+        s.commit(&commit("db", 1, 1, 2, vec![page(1, 10)], 2)).unwrap();
+        let got = s.get_pages("db", &[1, 2, 3, 4], 2).unwrap();
+        assert_eq!(got.iter().filter(|p| p.is_some()).count(), 2, "{name}");
+        s.commit(&commit("db", 1, 2, 3, vec![page(3, 33), page(4, 44)], 4)).unwrap();
+        let got = s.get_pages("db", &[3, 4], 3).unwrap();
+        assert_eq!(got[0].as_ref().unwrap().data[0], 33, "{name}");
+        assert_eq!(got[1].as_ref().unwrap().data[0], 44);
+    }
+}
+
+#[test]
+fn names_that_could_be_paths_are_refused() {
+    for (name, s, _d) in backends() {
+        for bad in ["../etc", "a/b", ""] {
+            assert!(matches!(s.open(bad, Some(1), &[]), Err(StoreError::InvalidArgument(_))), "{name}");
+        }
+    }
+}
+
+#[test]
+fn superseded_versions_are_pruned() {
+    let s = MemoryStore::new();
+    s.open("db", Some(1), &[]).unwrap();
+    for i in 0..100u64 {
+        s.commit(&commit("db", 1, i, i as u128 + 1, vec![page(1, i as u8), page(2, 0)], 2)).unwrap();
+    }
+    assert_eq!(s.version_count("db"), 2);
+}
+
+#[test]
+fn file_store_is_durable_and_locked_against_a_second_store() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = FileStore::open(dir.path(), FileStoreOptions::default()).unwrap();
+        s.open("db", Some(1), &[]).unwrap();
+        s.commit(&commit("db", 1, 0, 1, vec![page(1, 77)], 1)).unwrap();
+        let second = FileStore::open(dir.path(), FileStoreOptions::default());
+        assert!(matches!(second, Err(StoreError::Unavailable(_))), "directory is locked");
+    }
+    let s = FileStore::open(dir.path(), FileStoreOptions::default()).unwrap();
+    let o = s.open("db", Some(1), &[1]).unwrap();
+    assert_eq!((o.head.txid, o.pages[0].data[0]), (1, 77));
+}
