@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::{Connection, OpenFlags};
 
+use crate::control::{Running, Stop};
 use crate::{Error, ErrorCode};
 
 /// Pragmas whose value user SQL may read but never set.
@@ -27,7 +28,7 @@ const PINNED_PRAGMAS: &[&str] = &[
 /// The reason for the last refusal, to turn SQLite's bare "not authorized" into a useful message.
 pub type Denial = Arc<Mutex<Option<String>>>;
 
-pub fn open(database: &str, vfs: &str) -> Result<(Connection, Denial), Error> {
+pub fn open(database: &str, vfs: &str, running: Running) -> Result<(Connection, Denial), Error> {
     // No SQLITE_OPEN_URI: a URI could name another VFS and reach the local filesystem.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags_and_vfs(database, flags, vfs)?;
@@ -51,6 +52,11 @@ pub fn open(database: &str, vfs: &str) -> Result<(Connection, Denial), Error> {
         }
         None => Authorization::Allow,
     }))?;
+    // Cancellation and deadlines of the running call are checked every few thousand VM steps.
+    conn.progress_handler(
+        4000,
+        Some(move || running.lock().unwrap().as_ref().is_some_and(|c| c.check() != Stop::None)),
+    )?;
     Ok((conn, denial))
 }
 

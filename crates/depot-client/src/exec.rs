@@ -9,7 +9,7 @@ use crate::{Error, ExecuteResult, Params, Statement, Value};
 /// Runs one statement with its parameters.
 pub fn execute(conn: &Connection, sql: &str, params: &Params) -> Result<ExecuteResult, rusqlite::Error> {
     let mut stmt = conn.prepare_cached(sql)?;
-    bind(&mut stmt, params)?;
+    bind_params(&mut stmt, params)?;
     let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
     let width = columns.len();
     let writes = !stmt.readonly();
@@ -50,13 +50,34 @@ fn bare(name: &str) -> &str {
     name.strip_prefix([':', '@', '$']).unwrap_or(name)
 }
 
+/// What parameter binding needs of a statement (a cached rusqlite statement or a raw cursor).
+pub trait Binder {
+    fn count(&self) -> usize;
+    fn name(&self, i: usize) -> Option<String>;
+    fn bind(&mut self, i: usize, v: &Value) -> rusqlite::Result<()>;
+}
+
+impl Binder for CachedStatement<'_> {
+    fn count(&self) -> usize {
+        self.parameter_count()
+    }
+
+    fn name(&self, i: usize) -> Option<String> {
+        self.parameter_name(i).map(String::from)
+    }
+
+    fn bind(&mut self, i: usize, v: &Value) -> rusqlite::Result<()> {
+        self.raw_bind_parameter(i, v)
+    }
+}
+
 /// Binds every parameter or fails naming the one that is wrong.
-fn bind(stmt: &mut CachedStatement<'_>, params: &Params) -> Result<(), rusqlite::Error> {
-    let count = stmt.parameter_count();
-    let label = |stmt: &CachedStatement<'_>, i: usize| stmt.parameter_name(i).map_or(format!("?{i}"), String::from);
+pub fn bind_params(stmt: &mut impl Binder, params: &Params) -> Result<(), rusqlite::Error> {
+    let count = stmt.count();
+    let label = |stmt: &dyn Fn(usize) -> Option<String>, i: usize| stmt(i).unwrap_or(format!("?{i}"));
     match params {
         Params::None if count == 0 => Ok(()),
-        Params::None => Err(invalid(format!("missing value for parameter {}", label(stmt, 1)))),
+        Params::None => Err(invalid(format!("missing value for parameter {}", label(&|i| stmt.name(i), 1)))),
         Params::Positional(values) => {
             if values.len() > count {
                 return Err(invalid(format!(
@@ -65,10 +86,10 @@ fn bind(stmt: &mut CachedStatement<'_>, params: &Params) -> Result<(), rusqlite:
                 )));
             }
             if values.len() < count {
-                return Err(invalid(format!("missing value for parameter {}", label(stmt, values.len() + 1))));
+                return Err(invalid(format!("missing value for parameter {}", label(&|i| stmt.name(i), values.len() + 1))));
             }
             for (i, v) in values.iter().enumerate() {
-                stmt.raw_bind_parameter(i + 1, v)?;
+                stmt.bind(i + 1, v)?;
             }
             Ok(())
         }
@@ -79,25 +100,23 @@ fn bind(stmt: &mut CachedStatement<'_>, params: &Params) -> Result<(), rusqlite:
                     return Err(invalid(format!("parameter {k} is given twice")));
                 }
             }
-            let mut used = 0;
+            let mut used = Vec::with_capacity(count);
             for i in 1..=count {
-                let Some(name) = stmt.parameter_name(i).map(String::from) else {
+                let Some(name) = stmt.name(i) else {
                     return Err(invalid(format!(
                         "parameter ?{i} is positional; pass an array, or name it (:name)"
                     )));
                 };
                 match by_name.get(bare(&name)) {
                     Some(v) => {
-                        stmt.raw_bind_parameter(i, *v)?;
-                        used += 1;
+                        stmt.bind(i, v)?;
+                        used.push(bare(&name).to_string());
                     }
                     None => return Err(invalid(format!("missing value for parameter {name}"))),
                 }
             }
-            if used < by_name.len() {
-                let known: Vec<String> =
-                    (1..=count).filter_map(|i| stmt.parameter_name(i).map(|n| bare(n).to_string())).collect();
-                let mut extra: Vec<&str> = by_name.keys().copied().filter(|k| !known.iter().any(|n| n == k)).collect();
+            let mut extra: Vec<&str> = by_name.keys().copied().filter(|k| !used.iter().any(|u| u == k)).collect();
+            if !extra.is_empty() {
                 extra.sort();
                 return Err(invalid(format!("unknown parameter(s) {}: the statement does not use them", extra.join(", "))));
             }

@@ -8,11 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Sender, TrySendError};
+use std::sync::atomic::Ordering;
+
+use crossbeam_channel::{bounded, unbounded, Sender};
 use depot::PageStore;
 
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::session::Session;
+use crate::control::{CallOptions, Control};
+use crate::session::{Behavior, TxId};
 use crate::worker::{self, BoxJob, Reply, Shared, State, Task};
 use crate::{Error, ErrorCode, ExecuteResult, Params, Responder, Statement};
 
@@ -26,7 +30,8 @@ pub struct OpenOptions {
     pub generation: Option<u64>,
     /// Bytes of the VFS page cache (behind SQLite's own cache).
     pub cache_bytes: usize,
-    /// Commands that may wait in the queue; one more is rejected with ERR_OVERLOADED.
+    /// Calls that may be in flight (accepted, not yet answered); one more is rejected with
+    /// ERR_OVERLOADED.
     pub max_queue: usize,
 }
 
@@ -67,7 +72,8 @@ impl NativeDatabaseHandle {
             return reply(Err(e.into()));
         }
         let max_queue = opts.max_queue.max(1);
-        let (commands, command_rx) = bounded::<BoxJob>(max_queue);
+        // Unbounded: admission (the in-flight count against `max_queue`) bounds it.
+        let (commands, command_rx) = unbounded::<BoxJob>();
         let (close, close_rx) = bounded::<()>(1);
         let metrics = Arc::new(Metrics::default());
         let shared = Arc::new(Shared::new(name.clone(), metrics.clone()));
@@ -91,46 +97,97 @@ impl NativeDatabaseHandle {
     }
 
     /// Runs `work` on the worker and answers `reply` with its result.
+    ///
+    /// Admission is honest: `queue_depth` counts every accepted call not yet answered (queued,
+    /// running, or waiting behind a transaction), and a call that would pass `max_queue` is refused
+    /// at once. Commands of an open interactive transaction are exempt, so a full queue of calls
+    /// waiting behind a transaction cannot stop it from finishing.
     fn submit<T: Send + 'static>(
         &self,
+        transaction: Option<TxId>,
+        call: &CallOptions,
         work: impl FnOnce(&mut Session) -> Result<T, Error> + Send + 'static,
         reply: Responder<T>,
     ) {
         let shared = &self.inner.shared;
-        let reply = Reply::new(reply, shared.clone());
         match shared.state() {
             State::Running => {}
-            State::Dead => return reply.send(Err(Error::dead(&shared.database))),
-            _ => return reply.send(Err(Error::closed(&shared.database))),
+            State::Dead => return reply(Err(Error::dead(&shared.database))),
+            _ => return reply(Err(Error::closed(&shared.database))),
         }
-        match self.inner.commands.try_send(Box::new(Task { work: Box::new(work), reply })) {
-            Ok(()) => {}
-            Err(TrySendError::Full(job)) => job.reject(Error::new(
+        let m = &shared.metrics;
+        let limit = if transaction.is_some() { u64::MAX } else { self.inner.max_queue as u64 };
+        if let Err(depth) = m.queue_depth.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| (d < limit).then_some(d + 1)) {
+            m.rejected.fetch_add(1, Ordering::Relaxed);
+            return reply(Err(Error::new(
                 ErrorCode::Overloaded,
                 format!(
-                    "database '{}' is overloaded: {} calls are queued (limit {})",
-                    shared.database,
-                    self.inner.commands.len(),
-                    self.inner.max_queue
+                    "database '{}' is overloaded: {depth} calls are in flight (limit {})",
+                    shared.database, self.inner.max_queue
                 ),
-            )),
-            Err(TrySendError::Disconnected(job)) => job.reject(Error::closed(&shared.database)),
+            )));
+        }
+        let job = Task { work: Box::new(work), control: Control::new(call), transaction, reply: Reply::new(reply, shared.clone()) };
+        if let Err(e) = self.inner.commands.send(Box::new(job)) {
+            e.into_inner().reject(Error::closed(&shared.database));
         }
     }
 
     /// Runs several `;`-separated statements without parameters.
     pub fn exec_with(&self, sql: String, reply: Responder<()>) {
-        self.submit(move |s| s.exec(&sql), reply)
+        self.exec_opts(sql, None, &CallOptions::default(), reply)
     }
 
     /// Runs one statement; answers columns, rows, changes and last insert rowid.
     pub fn execute_with(&self, sql: String, params: Params, reply: Responder<ExecuteResult>) {
-        self.submit(move |s| s.execute(&sql, &params), reply)
+        self.execute_opts(sql, params, None, &CallOptions::default(), reply)
     }
 
     /// Runs statements atomically: all of them or none.
     pub fn batch_with(&self, statements: Vec<Statement>, reply: Responder<Vec<ExecuteResult>>) {
-        self.submit(move |s| s.execute_batch(&statements), reply)
+        self.batch_opts(statements, None, &CallOptions::default(), reply)
+    }
+
+    /// `exec_with`, inside transaction `tx` (if given), with cancellation and a deadline.
+    pub fn exec_opts(&self, sql: String, tx: Option<TxId>, call: &CallOptions, reply: Responder<()>) {
+        self.submit(tx, call, move |s| s.exec(&sql), reply)
+    }
+
+    /// `execute_with`, inside transaction `tx` (if given), with cancellation and a deadline.
+    pub fn execute_opts(&self, sql: String, params: Params, tx: Option<TxId>, call: &CallOptions, reply: Responder<ExecuteResult>) {
+        self.submit(tx, call, move |s| s.execute(&sql, &params), reply)
+    }
+
+    /// `batch_with`, inside transaction `tx` (if given, as a savepoint), with cancellation and a deadline.
+    pub fn batch_opts(&self, statements: Vec<Statement>, tx: Option<TxId>, call: &CallOptions, reply: Responder<Vec<ExecuteResult>>) {
+        self.submit(tx, call, move |s| s.execute_batch(&statements), reply)
+    }
+
+    /// Begins an interactive transaction pinned to the worker: until it ends, other calls wait
+    /// behind it in arrival order. After `timeout` it is rolled back and its later commands fail
+    /// with ERR_TIMEOUT.
+    pub fn begin_with(&self, behavior: Behavior, timeout: Option<Duration>, reply: Responder<TxId>) {
+        self.submit(None, &CallOptions::default(), move |s| s.begin(behavior, timeout), reply)
+    }
+
+    /// Commits (`commit = true`) or rolls back transaction `tx`.
+    pub fn end_with(&self, tx: TxId, commit: bool, reply: Responder<()>) {
+        self.submit(Some(tx), &CallOptions::default(), move |s| s.end(tx, commit), reply)
+    }
+
+    /// Opens a streaming cursor; answers its id and column names.
+    pub fn cursor_open_with(&self, sql: String, params: Params, tx: Option<TxId>, call: &CallOptions, reply: Responder<(TxId, Vec<String>)>) {
+        self.submit(tx, call, move |s| s.cursor_open(&sql, &params), reply)
+    }
+
+    /// Up to `max_rows` more rows of cursor `id`, and whether it is exhausted (then it is closed).
+    pub fn cursor_next_with(&self, id: TxId, max_rows: usize, tx: Option<TxId>, call: &CallOptions, reply: Responder<(Vec<Vec<crate::Value>>, bool)>) {
+        self.submit(tx, call, move |s| s.cursor_next(id, max_rows), reply)
+    }
+
+    /// Finalizes cursor `id` (breaking out of an iteration early).
+    pub fn cursor_close_with(&self, id: TxId, tx: Option<TxId>, reply: Responder<()>) {
+        self.submit(tx, &CallOptions::default(), move |s| Ok(s.cursor_close(id)), reply)
     }
 
     fn wait<T: Send + 'static>(&self, call: impl FnOnce(Responder<T>)) -> Result<T, Error> {
@@ -205,7 +262,7 @@ impl NativeDatabaseHandle {
     /// Test hook: runs `f` on the worker as a command (to block it, or to make it panic).
     #[cfg(feature = "test-hooks")]
     pub fn run_on_worker_with(&self, f: impl FnOnce() + Send + 'static, reply: Responder<()>) {
-        self.submit(move |_| Ok(f()), reply)
+        self.submit(None, &CallOptions::default(), move |_| Ok(f()), reply)
     }
 }
 

@@ -7,6 +7,8 @@
 //! dirty page in one store commit; the reply callback carries the result back.
 
 mod connection;
+mod control;
+mod cursor;
 pub mod error;
 mod exec;
 mod handle;
@@ -17,9 +19,11 @@ mod vfs;
 mod worker;
 
 pub use depot::{FileStore, FileStoreOptions, MemoryStore, PageStore, StoreError};
+pub use control::{CallOptions, CancelToken};
 pub use error::{Error, ErrorCode};
 pub use handle::{NativeDatabaseHandle, OpenOptions, CLOSE_TIMEOUT};
 pub use metrics::MetricsSnapshot;
+pub use session::{Behavior, TxId};
 pub use value::{ExecuteResult, Params, Statement, Value};
 pub use worker::live_workers;
 

@@ -6,6 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub queue_depth: AtomicU64,
+    pub running: AtomicU64,
+    pub answered: AtomicU64,
+    pub failed: AtomicU64,
+    pub rejected: AtomicU64,
     pub commits: AtomicU64,
     pub commit_retries: AtomicU64,
     pub get_pages_calls: AtomicU64,
@@ -30,6 +34,14 @@ pub struct Metrics {
 pub struct MetricsSnapshot {
     /// Calls accepted and not yet answered.
     pub queue_depth: u64,
+    /// 1 while a call runs on the worker.
+    pub running: u64,
+    /// Calls answered with a result.
+    pub answered: u64,
+    /// Calls answered with an error (after being accepted).
+    pub failed: u64,
+    /// Calls refused at admission (ERR_OVERLOADED), never queued.
+    pub rejected: u64,
     /// Store commits applied (one per write transaction).
     pub commits: u64,
     /// Commit attempts retried after a transient store error.
@@ -65,6 +77,10 @@ impl Metrics {
     pub fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
             queue_depth: self.queue_depth.load(Relaxed),
+            running: self.running.load(Relaxed),
+            answered: self.answered.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
             commits: self.commits.load(Relaxed),
             commit_retries: self.commit_retries.load(Relaxed),
             get_pages_calls: self.get_pages_calls.load(Relaxed),

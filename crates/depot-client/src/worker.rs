@@ -9,6 +9,8 @@
 //!   connection, and only then reports closed.
 //! * A full command queue rejects at once (ERR_OVERLOADED) rather than waiting: callers learn about
 //!   overload immediately and no thread ever blocks on the queue.
+//! * An interactive transaction pins the connection: while it is open only its own commands run;
+//!   every other call waits, in arrival order, until it commits, rolls back or times out.
 //! * A panic is caught around each command: the database turns Dead, every waiter is answered with
 //!   ERR_WORKER_DEAD, and the process and the other databases live on.
 
@@ -17,14 +19,20 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use std::collections::VecDeque;
+
 use crossbeam_channel::{select, Receiver};
 
+use crate::control::{Control, Stop};
 use crate::metrics::Metrics;
-use crate::session::Session;
+use crate::session::{Session, TxId};
 use crate::{Error, Responder};
 
 /// Calls slower than this are logged with `tracing` and counted.
 const SLOW_CALL: Duration = Duration::from_millis(200);
+
+/// A wait with no deadline (crossbeam takes a duration).
+const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -97,6 +105,8 @@ impl Shared {
 
 /// A unit of work for the worker, answered exactly once.
 pub trait Job: Send {
+    /// The interactive transaction the job belongs to, if any.
+    fn transaction(&self) -> Option<TxId>;
     fn run(self: Box<Self>, session: &mut Session);
     fn reject(self: Box<Self>, error: Error);
 }
@@ -109,8 +119,8 @@ pub struct Reply<T: Send + 'static> {
 }
 
 impl<T: Send + 'static> Reply<T> {
+    /// A reply for an accepted call (already counted in `queue_depth` by admission).
     pub fn new(f: Responder<T>, shared: Arc<Shared>) -> Reply<T> {
-        Metrics::add(&shared.metrics.queue_depth, 1);
         Reply { f: Some(f), shared }
     }
 
@@ -120,7 +130,9 @@ impl<T: Send + 'static> Reply<T> {
 
     fn answer(&mut self, r: Result<T, Error>) {
         if let Some(f) = self.f.take() {
-            self.shared.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
+            let m = &self.shared.metrics;
+            m.queue_depth.fetch_sub(1, Ordering::SeqCst);
+            Metrics::add(if r.is_ok() { &m.answered } else { &m.failed }, 1);
             f(r);
         }
     }
@@ -137,20 +149,39 @@ impl<T: Send + 'static> Drop for Reply<T> {
     }
 }
 
-/// The work of a command and its reply.
+/// The work of a command, its control and its reply.
 pub struct Task<T: Send + 'static> {
     pub work: Box<dyn FnOnce(&mut Session) -> Result<T, Error> + Send>,
+    pub control: Arc<Control>,
+    pub transaction: Option<TxId>,
     pub reply: Reply<T>,
 }
 
 impl<T: Send + 'static> Job for Task<T> {
+    fn transaction(&self) -> Option<TxId> {
+        self.transaction
+    }
+
     fn run(self: Box<Self>, session: &mut Session) {
-        let Task { work, reply } = *self;
-        let result = session.check_poison().and_then(|()| work(session));
-        let result = if session.ctx.panicked.load(Ordering::SeqCst) {
-            Err(Error::dead(&reply.shared.database))
-        } else {
-            result
+        let Task { work, control, reply, .. } = *self;
+        let database = reply.shared.database.clone();
+        // Cancelled or expired while queued: never runs.
+        let stop = control.check();
+        if stop != Stop::None {
+            return reply.send(Err(Control::error(stop, &database)));
+        }
+        let result = session.check_poison().and_then(|()| {
+            session.set_running(Some(control.clone()));
+            let r = work(session);
+            session.set_running(None);
+            r
+        });
+        let result = match (result, control.stopped()) {
+            _ if session.ctx.panicked.load(Ordering::SeqCst) => Err(Error::dead(&database)),
+            (Err(e), stop) if stop != Stop::None && e.code == crate::ErrorCode::Sqlite("SQLITE_INTERRUPT") => {
+                Err(Control::error(stop, &database))
+            }
+            (r, _) => r,
         };
         reply.send(result);
     }
@@ -187,25 +218,61 @@ pub fn run(
     // Opening -> Running, unless close() already came (it then finds Closing).
     let _ = shared.state.compare_exchange(State::Opening as u8, State::Running as u8, Ordering::SeqCst, Ordering::SeqCst);
     ready(Ok(()));
+    // Calls that arrived while an interactive transaction held the connection, in arrival order.
+    let mut waiting: VecDeque<BoxJob> = VecDeque::new();
     loop {
         if close.try_recv().is_ok() {
             break;
         }
-        let job = select! {
-            recv(close) -> _ => break,
-            recv(commands) -> job => match job {
-                Ok(job) => job,
-                Err(_) => break,
-            },
+        let job = match (session.open_transaction(), waiting.is_empty()) {
+            (None, false) => waiting.pop_front().unwrap(),
+            (open_tx, _) => {
+                let deadline = open_tx.and_then(|(_, d)| d);
+                let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                let received = select! {
+                    recv(close) -> _ => break,
+                    recv(commands) -> job => match job {
+                        Ok(job) => Some(job),
+                        Err(_) => break,
+                    },
+                    default(timeout.unwrap_or(FOREVER)) => None,
+                };
+                match received {
+                    Some(job) => job,
+                    None => {
+                        session.expire_transaction();
+                        continue;
+                    }
+                }
+            }
         };
         if shared.state() == State::Dead {
             job.reject(Error::dead(&shared.database));
             continue;
         }
+        match (session.open_transaction(), job.transaction()) {
+            // Not part of the open transaction: waits until it ends (no interleaving).
+            (Some(_), None) => {
+                waiting.push_back(job);
+                continue;
+            }
+            (Some((open, _)), Some(t)) if t != open => {
+                job.reject(session.transaction_gone(t));
+                continue;
+            }
+            (None, Some(t)) => {
+                job.reject(session.transaction_gone(t));
+                continue;
+            }
+            _ => {}
+        }
         run_one(job, &mut session, &shared);
     }
     if shared.state() != State::Dead {
         shared.set(State::Closing);
+    }
+    for job in waiting.drain(..) {
+        job.reject(Error::closed(&shared.database));
     }
     while let Ok(job) = commands.try_recv() {
         job.reject(Error::closed(&shared.database));
@@ -219,7 +286,9 @@ fn run_one(job: BoxJob, session: &mut Session, shared: &Shared) {
     let m = &shared.metrics;
     let (reads, commits) = (m.get_pages_calls.load(Ordering::Relaxed), m.commits.load(Ordering::Relaxed));
     let started = Instant::now();
+    m.running.store(1, Ordering::SeqCst);
     let outcome = catch_unwind(AssertUnwindSafe(|| job.run(session)));
+    m.running.store(0, Ordering::SeqCst);
     let elapsed = started.elapsed();
     if outcome.is_err() || session.ctx.panicked.load(Ordering::SeqCst) {
         tracing::error!(database = %shared.database, "worker panicked; the database is now dead");

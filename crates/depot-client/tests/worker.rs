@@ -45,14 +45,17 @@ fn full_queue_rejects_with_overloaded_at_once() {
     let db = NativeDatabaseHandle::open(store, "q", opts(8)).unwrap();
     let release = block_worker(&db);
     let rx = submit_many(&db, 20);
-    // The 12 that did not fit were answered already, on this thread, before anything ran.
+    // The blocking call and 7 more fill the 8 slots (every accepted, unanswered call counts); the
+    // 13 that did not fit were answered already, on this thread, before anything ran.
     let early: Vec<_> = rx.try_iter().collect();
-    assert_eq!(early.len(), 12);
+    assert_eq!(early.len(), 13);
     assert!(early.iter().all(|r| r.as_ref().unwrap_err().code() == "ERR_OVERLOADED"));
     assert!(early[0].as_ref().unwrap_err().message.contains("limit 8"));
     drop(release);
-    let rest: Vec<_> = (0..8).map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
-    assert!(rest.iter().all(|r| r.is_ok()), "the 8 queued calls ran");
+    let rest: Vec<_> = (0..7).map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
+    assert!(rest.iter().all(|r| r.is_ok()), "the 7 queued calls ran");
+    let m = db.metrics();
+    assert_eq!((m.rejected, m.queue_depth), (13, 0));
     db.close().unwrap();
 }
 
@@ -61,7 +64,7 @@ fn close_bypasses_full_queue_and_fails_queued_work() {
     let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
     let db = NativeDatabaseHandle::open(store, "c", opts(8)).unwrap();
     let release = block_worker(&db);
-    let rx = submit_many(&db, 8);
+    let rx = submit_many(&db, 7);
     let closer = {
         let db = db.clone();
         std::thread::spawn(move || db.close())
@@ -71,7 +74,7 @@ fn close_bypasses_full_queue_and_fails_queued_work() {
     assert_eq!(code(db.exec("SELECT 1")), "ERR_CLOSED");
     drop(release);
     closer.join().unwrap().unwrap();
-    let answers: Vec<_> = (0..8).map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
+    let answers: Vec<_> = (0..7).map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
     assert!(answers.iter().all(|r| r.as_ref().unwrap_err().code() == "ERR_CLOSED"), "{answers:?}");
     assert_eq!(db.metrics().queue_depth, 0, "every waiter was answered");
 }

@@ -1,0 +1,97 @@
+//! Per-call control: cancellation and deadlines, checked before a call runs and while it runs.
+//!
+//! A call that is cancelled (or past its deadline) while queued never runs. A running statement is
+//! stopped by SQLite's progress handler, which looks at the running call's control every few
+//! thousand virtual-machine steps; SQLite then rolls back an interrupted write transaction.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::{Error, ErrorCode};
+
+/// Cancels the calls it was given to. Cheap to clone; thread-safe.
+#[derive(Clone, Default, Debug)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Options of one call.
+#[derive(Clone, Default, Debug)]
+pub struct CallOptions {
+    /// Abort the call (ERR_ABORTED) when this token is cancelled.
+    pub cancel: Option<CancelToken>,
+    /// Fail the call (ERR_TIMEOUT) when it has not finished this long after it was submitted.
+    pub timeout: Option<Duration>,
+}
+
+/// What stopped a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Stop {
+    None = 0,
+    Aborted = 1,
+    TimedOut = 2,
+}
+
+/// The control of one submitted call.
+#[derive(Debug)]
+pub struct Control {
+    cancel: Option<CancelToken>,
+    deadline: Option<Instant>,
+    stopped: AtomicU8,
+}
+
+impl Control {
+    pub fn new(opts: &CallOptions) -> Arc<Control> {
+        Arc::new(Control {
+            cancel: opts.cancel.clone(),
+            deadline: opts.timeout.map(|t| Instant::now() + t),
+            stopped: AtomicU8::new(Stop::None as u8),
+        })
+    }
+
+    /// Checks the token and the deadline; remembers the first reason to stop.
+    pub fn check(&self) -> Stop {
+        let stop = if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+            Stop::Aborted
+        } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            Stop::TimedOut
+        } else {
+            return Stop::None;
+        };
+        let _ = self.stopped.compare_exchange(0, stop as u8, Ordering::SeqCst, Ordering::SeqCst);
+        self.stopped()
+    }
+
+    pub fn stopped(&self) -> Stop {
+        match self.stopped.load(Ordering::SeqCst) {
+            1 => Stop::Aborted,
+            2 => Stop::TimedOut,
+            _ => Stop::None,
+        }
+    }
+
+    /// The error for a call stopped for `stop`.
+    pub fn error(stop: Stop, database: &str) -> Error {
+        match stop {
+            Stop::TimedOut => Error::new(ErrorCode::Timeout, format!("call on database '{database}' timed out")),
+            _ => Error::new(ErrorCode::Aborted, format!("call on database '{database}' was aborted")),
+        }
+    }
+}
+
+/// The control of the call running on the worker, read by the progress handler.
+pub type Running = Arc<Mutex<Option<Arc<Control>>>>;
