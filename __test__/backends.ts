@@ -1,0 +1,122 @@
+// The store backends every suite runs against (the matrix). A suite written once calls
+// `forEachBackend` and gets one `describe` block per backend.
+//
+// To add a backend (PostgreSQL joins with its issue), append an entry to `backends`: `create()` makes
+// a fresh, isolated location for one test, and `open()` opens a depot at that location (calling it
+// twice opens the same location twice, which is how persistence is tested).
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe } from 'vitest'
+
+import type * as Binding from '../index'
+
+const require = createRequire(import.meta.url)
+export const { Depot, NativeDatabaseHandle } = require('../index.js') as typeof Binding
+export type Depot = Binding.Depot
+export type Db = Binding.NativeDatabaseHandle
+
+/** One test's place in a backend. */
+export interface Location {
+  /** Opens a depot at this location. */
+  open(): Promise<Depot>
+  /** Removes whatever the location left behind. */
+  cleanup(): Promise<void>
+}
+
+export interface Backend {
+  name: string
+  /** Whether a new `Depot.open` of the same location sees the data of an earlier one. */
+  durable: boolean
+  /** A fresh, empty location for one test. */
+  create(): Location
+}
+
+export const backends: Backend[] = [
+  {
+    name: 'memory',
+    durable: false,
+    create: () => ({
+      open: () => Depot.open({ memory: true }),
+      cleanup: async () => {},
+    }),
+  },
+  {
+    name: 'file',
+    durable: true,
+    create: () => {
+      const dir = mkdtempSync(join(tmpdir(), 'depot-sqlite-test-'))
+      return {
+        open: () => Depot.open({ path: join(dir, 'depot') }),
+        cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+      }
+    },
+  },
+]
+
+/** Defines `body` once per backend, inside `describe(<backend name>)`. */
+export function forEachBackend(body: (backend: Backend) => void): void {
+  for (const backend of backends) describe(backend.name, () => body(backend))
+}
+
+/**
+ * Opens a depot at a fresh location and gives the test what it needs; `done()` closes everything
+ * and removes the location. Tests call it in a try/finally.
+ */
+export async function setup(backend: Backend) {
+  const location = backend.create()
+  const depots: Depot[] = []
+  const openDepot = async () => {
+    const depot = await location.open()
+    depots.push(depot)
+    return depot
+  }
+  const depot = await openDepot()
+  return {
+    location,
+    depot,
+    openDepot,
+    async done() {
+      for (const d of depots) await d.close()
+      await location.cleanup()
+    },
+  }
+}
+
+/** Resolves with the rejection's `code`, or fails the test when the promise resolves. */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise
+  } catch (error) {
+    if (!(error instanceof Error)) throw new Error(`rejected with a non-Error: ${String(error)}`)
+    return (error as Error & { code: string }).code
+  }
+  throw new Error('expected the promise to reject, but it resolved')
+}
+
+/** Like `codeOf`, returning the whole error. */
+export async function errorOf(promise: Promise<unknown>): Promise<Error & { code: string }> {
+  try {
+    await promise
+  } catch (error) {
+    if (!(error instanceof Error)) throw new Error(`rejected with a non-Error: ${String(error)}`)
+    return error as Error & { code: string }
+  }
+  throw new Error('expected the promise to reject, but it resolved')
+}
+
+/**
+ * Registers hooks that give every test of the enclosing `describe` a fresh depot at a fresh
+ * location, closed and removed after the test. Read `ctx.depot` etc. inside the tests.
+ */
+export function useDepot(backend: Backend) {
+  const ctx = {} as Awaited<ReturnType<typeof setup>>
+  beforeEach(async () => {
+    Object.assign(ctx, await setup(backend))
+  })
+  afterEach(async () => {
+    await ctx.done()
+  })
+  return ctx
+}

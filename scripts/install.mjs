@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// Install step of depot-sqlite: make sure `require('depot-sqlite')` works after `npm install`.
+//
+// 1. If the addon already loads (a prebuilt per-platform package matched, or a local build exists),
+//    there is nothing to do.
+// 2. Otherwise, when the Rust sources are here (a git clone), build from source with
+//    `napi build --platform --release`, or with plain cargo when the napi CLI is not installed.
+// Set DEPOT_SQLITE_SKIP_BUILD=1 to skip this step entirely.
+import { spawnSync } from 'node:child_process'
+import { copyFileSync, existsSync } from 'node:fs'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)))
+
+function addonLoads() {
+  const probe = spawnSync(process.execPath, ['-e', "require('./index.js')"], { cwd: root, stdio: 'ignore' })
+  return probe.status === 0
+}
+
+function run(command, args) {
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' })
+  if (result.error) throw result.error
+  return result.status === 0
+}
+
+/** The `<platform>-<arch>[-<abi>]` suffix that index.js looks for, e.g. `linux-x64-gnu`. */
+function platformSuffix() {
+  const { platform, arch } = process
+  if (platform === 'linux') {
+    const glibc = process.report?.getReport?.()?.header?.glibcVersionRuntime
+    return `linux-${arch}-${glibc ? 'gnu' : 'musl'}`
+  }
+  if (platform === 'win32') return `win32-${arch}-msvc`
+  return `${platform}-${arch}`
+}
+
+/** Fallback when @napi-rs/cli is absent: cargo build, then copy the library where index.js looks. */
+function buildWithCargo() {
+  if (!run('cargo', ['build', '--release', '--lib', '-p', 'depot-sqlite'])) return false
+  const targetDir = process.env.CARGO_TARGET_DIR || join(root, 'target')
+  const names = { linux: 'libdepot_sqlite.so', darwin: 'libdepot_sqlite.dylib', win32: 'depot_sqlite.dll' }
+  const built = join(targetDir, 'release', names[process.platform] ?? 'libdepot_sqlite.so')
+  if (!existsSync(built)) return false
+  copyFileSync(built, join(root, `depot-sqlite.${platformSuffix()}.node`))
+  return true
+}
+
+function main() {
+  if (process.env.DEPOT_SQLITE_SKIP_BUILD) return 0
+  if (addonLoads()) return 0
+  if (!existsSync(join(root, 'Cargo.toml'))) {
+    console.error(`depot-sqlite: no prebuilt binary for ${platformSuffix()} and no Rust sources to build from.`)
+    return 1
+  }
+  console.error('depot-sqlite: no prebuilt binary matches this platform; building from source (needs Rust)...')
+  const napi = join(root, 'node_modules', '.bin', process.platform === 'win32' ? 'napi.cmd' : 'napi')
+  const ok = existsSync(napi) ? run(napi, ['build', '--platform', '--release']) : buildWithCargo()
+  if (!ok || !addonLoads()) {
+    console.error('depot-sqlite: building the native addon failed (see above).')
+    return 1
+  }
+  return 0
+}
+
+process.exit(main())

@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+// `npm test`: everything, from a fresh clone.
+//
+// 1. Installs the npm dependencies when they are missing (which also builds the addon).
+// 2. Builds the addon (`napi build --platform --release`; incremental, so cheap when up to date).
+// 3. Runs the Rust tests (`cargo test --workspace`) and the vitest suites.
+// 4. Sums both and ends with one plain line `N passed, N failed`; exits non-zero on any failure.
+//
+// A step that fails without reporting tests (a compile error, a suite that cannot load) counts as
+// one failure, so a broken build can never end in "0 failed".
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)))
+const bin = (name) => join(root, 'node_modules', '.bin', process.platform === 'win32' ? `${name}.cmd` : name)
+
+/** Runs a command, streaming its output, and resolves with its exit code and captured stdout. */
+function run(command, args, { capture = false } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, {
+      cwd: root,
+      stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'],
+      shell: process.platform === 'win32',
+    })
+    let stdout = ''
+    child.stdout?.on('data', (chunk) => {
+      stdout += chunk
+      process.stdout.write(chunk)
+    })
+    child.on('error', (error) => {
+      console.error(`cannot run ${command}: ${error.message}`)
+      resolve({ code: 127, stdout })
+    })
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), stdout }))
+  })
+}
+
+/** Sums cargo's `test result: ok. N passed; M failed; ...` lines (one per test binary). */
+export function parseCargo(output) {
+  let passed = 0
+  let failed = 0
+  for (const match of output.matchAll(/^test result: \w+\. (\d+) passed; (\d+) failed;/gm)) {
+    passed += Number(match[1])
+    failed += Number(match[2])
+  }
+  return { passed, failed }
+}
+
+async function main() {
+  let passed = 0
+  let failed = 0
+  const problems = []
+
+  if (!existsSync(bin('vitest')) || !existsSync(bin('napi'))) {
+    console.log('> npm install (dependencies are missing)')
+    const install = await run('npm', ['install'])
+    if (install.code !== 0) problems.push('npm install failed')
+  }
+
+  console.log('> napi build --platform --release')
+  const build = await run(bin('napi'), ['build', '--platform', '--release'])
+  if (build.code !== 0) problems.push('napi build failed')
+
+  console.log('> cargo test --workspace --no-fail-fast')
+  const cargo = await run('cargo', ['test', '--workspace', '--no-fail-fast'], { capture: true })
+  const rust = parseCargo(cargo.stdout)
+  passed += rust.passed
+  failed += rust.failed
+  if (cargo.code !== 0 && rust.failed === 0) problems.push('cargo test failed before reporting a failing test')
+  if (cargo.code === 0 && rust.passed === 0) problems.push('cargo test ran no test')
+
+  if (build.code === 0) {
+    console.log('> vitest run')
+    const reportDir = mkdtempSync(join(tmpdir(), 'depot-sqlite-vitest-'))
+    const report = join(reportDir, 'report.json')
+    const vitest = await run(bin('vitest'), ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`])
+    let js = { passed: 0, failed: 0 }
+    if (existsSync(report)) {
+      const json = JSON.parse(readFileSync(report, 'utf8'))
+      js = { passed: json.numPassedTests ?? 0, failed: json.numFailedTests ?? 0 }
+    }
+    rmSync(reportDir, { recursive: true, force: true })
+    passed += js.passed
+    failed += js.failed
+    if (vitest.code !== 0 && js.failed === 0) problems.push('vitest failed before reporting a failing test')
+    if (vitest.code === 0 && js.passed === 0) problems.push('vitest ran no test')
+  } else {
+    problems.push('vitest skipped: the addon did not build')
+  }
+
+  for (const problem of problems) console.error(`error: ${problem}`)
+  failed += problems.length
+  console.log(`${passed} passed, ${failed} failed`)
+  return failed === 0 ? 0 : 1
+}
+
+process.exitCode = await main()

@@ -1,0 +1,277 @@
+//! The `Depot` class: one page store, and the databases opened on it.
+//!
+//! The depot keeps a weak list of its databases so that `close()` can close them before it lets go
+//! of the store: a database must never outlive the store its worker commits to. The list is weak so
+//! that a database dropped by the garbage collector does not stay alive on the depot's account.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use depot_client::{FileStore, FileStoreOptions, MemoryStore, NativeDatabaseHandle as CoreHandle};
+use depot_client::{OpenOptions, PageStore};
+use napi::bindgen_prelude::{BigInt, JsObjectValue, Object, PromiseRaw, Unknown};
+use napi::{Env, ValueType};
+use napi_derive::napi;
+
+use crate::database::NativeDatabaseHandle;
+use crate::error::ApiError;
+use crate::promise::Pending;
+use crate::result::IntMode;
+use crate::value::{bigint_to_i64, string_from_js};
+
+/// Where the embedded file store lives when `Depot.open()` is given no option.
+const DEFAULT_PATH: &str = "./.depot";
+
+/// Options of `Depot.open` (documents the accepted object; parsed by hand so that a wrong type
+/// rejects with `ERR_INVALID_ARGUMENT` instead of throwing).
+#[napi(object, object_to_js = false)]
+pub struct DepotOptions {
+    /// Directory of the embedded file store (created if missing). Default `./.depot`.
+    pub path: Option<String>,
+    /// `true` for an in-memory store: fast, and gone when the depot closes. Excludes `path`.
+    pub memory: Option<bool>,
+}
+
+/// Options of `Depot.openDatabase`.
+#[napi(object, object_to_js = false)]
+pub struct OpenDatabaseOptions {
+    /// Writer generation (a non-negative integer). Opening with a newer generation fences every
+    /// older writer of the same database: its next commit fails with `ERR_FENCED`.
+    #[napi(ts_type = "number | bigint")]
+    pub generation: Option<i64>,
+    /// How INTEGER results reach JavaScript: `'number'` (default; an unsafe integer rejects with
+    /// `ERR_INTEGER_OVERFLOW`), `'bigint'` or `'string'`.
+    #[napi(ts_type = "'number' | 'bigint' | 'string'")]
+    pub int_mode: Option<String>,
+    /// Size of the page cache in bytes (default: the core's default).
+    pub cache_bytes: Option<i64>,
+}
+
+/// What the depot owns; `store` is `None` once closed.
+struct DepotState {
+    store: Option<Arc<dyn PageStore>>,
+    databases: Vec<Weak<CoreHandle>>,
+}
+
+/// A page store and the databases opened on it. Make one with `Depot.open()`.
+#[napi]
+pub struct Depot {
+    state: Arc<Mutex<DepotState>>,
+    description: String,
+}
+
+#[napi]
+impl Depot {
+    /// Opens a depot: the embedded file store at `path` (default `./.depot`), or an in-memory store
+    /// with `{ memory: true }`. The store is opened off the JS thread.
+    #[napi(ts_args_type = "options?: DepotOptions", ts_return_type = "Promise<Depot>")]
+    pub fn open<'env>(env: &'env Env, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, Depot>> {
+        let target = match parse_depot_options(options) {
+            Ok(target) => target,
+            Err(error) => return Pending::settled(env, Err(error)),
+        };
+        let (pending, promise) = Pending::new(env)?;
+        spawn("depot-sqlite-open", move || {
+            pending.settle(target.open());
+        })?;
+        Ok(promise)
+    }
+
+    /// Where the pages live: the store directory, or `memory`.
+    #[napi(getter)]
+    pub fn location(&self) -> String {
+        self.description.clone()
+    }
+
+    /// Opens (or creates) the database `name` in this depot; it runs on its own worker thread.
+    #[napi(
+        ts_args_type = "name: string, options?: OpenDatabaseOptions",
+        ts_return_type = "Promise<NativeDatabaseHandle>"
+    )]
+    pub fn open_database<'env>(
+        &self,
+        env: &'env Env,
+        name: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, NativeDatabaseHandle>> {
+        let parsed = string_from_js(name, "name").and_then(|name| Ok((name, parse_database_options(options)?)));
+        let (name, (open_options, int_mode)) = match parsed {
+            Ok(parsed) => parsed,
+            Err(error) => return Pending::settled(env, Err(error)),
+        };
+        let Some(store) = lock(&self.state).store.clone() else {
+            return Pending::settled(env, Err(ApiError::closed("the depot")));
+        };
+        let (pending, promise) = Pending::new(env)?;
+        let state = Arc::clone(&self.state);
+        let db_name = name.clone();
+        CoreHandle::open_with(
+            store,
+            name,
+            open_options,
+            Box::new(move |reply| match reply {
+                Ok(handle) => pending.settle(register(&state, Arc::new(handle), int_mode, db_name)),
+                Err(error) => pending.settle(Err(error.into())),
+            }),
+        );
+        Ok(promise)
+    }
+
+    /// Closes every database opened on this depot, then the store. Idempotent. Work happens off
+    /// the JS thread; the promise rejects with the first database's close error, if any (the store
+    /// is released regardless).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let (store, databases) = {
+            let mut state = lock(&self.state);
+            (state.store.take(), std::mem::take(&mut state.databases))
+        };
+        let (pending, promise) = Pending::new(env)?;
+        spawn("depot-sqlite-close", move || {
+            let mut outcome = Ok(());
+            for database in databases.iter().filter_map(Weak::upgrade) {
+                if let Err(error) = database.close() {
+                    outcome = outcome.and(Err(ApiError::from(error)));
+                }
+            }
+            drop(store);
+            pending.settle(outcome);
+        })?;
+        Ok(promise)
+    }
+}
+
+/// Records a newly opened database, unless the depot closed while it was opening: then the new
+/// database is closed again and the caller gets `ERR_CLOSED`. Runs on the new database's worker
+/// thread, so the close happens on yet another thread (a worker cannot wait for itself).
+fn register(
+    state: &Mutex<DepotState>,
+    handle: Arc<CoreHandle>,
+    int_mode: IntMode,
+    name: String,
+) -> Result<NativeDatabaseHandle, ApiError> {
+    let mut state = lock(state);
+    if state.store.is_none() {
+        drop(state);
+        let _ = std::thread::Builder::new().name("depot-sqlite-close".into()).spawn(move || handle.close());
+        return Err(ApiError::closed("the depot"));
+    }
+    state.databases.retain(|weak| weak.strong_count() > 0);
+    state.databases.push(Arc::downgrade(&handle));
+    Ok(NativeDatabaseHandle::new(handle, int_mode, name))
+}
+
+/// The store that `Depot.open` was asked for.
+enum StoreTarget {
+    Memory,
+    File(PathBuf),
+}
+
+impl StoreTarget {
+    /// Opens the store (blocking: file I/O) and wraps it in a `Depot`.
+    fn open(self) -> Result<Depot, ApiError> {
+        let (store, description): (Arc<dyn PageStore>, String) = match self {
+            StoreTarget::Memory => (Arc::new(MemoryStore::new()), "memory".to_owned()),
+            StoreTarget::File(path) => {
+                let store = FileStore::open(&path, FileStoreOptions::default())
+                    .map_err(|e| ApiError::from(depot_client::Error::from(e)))?;
+                (Arc::new(store), path.display().to_string())
+            }
+        };
+        let state = DepotState { store: Some(store), databases: Vec::new() };
+        Ok(Depot { state: Arc::new(Mutex::new(state)), description })
+    }
+}
+
+/// Reads `{ path?, memory? }`.
+fn parse_depot_options(options: Option<Unknown>) -> Result<StoreTarget, ApiError> {
+    let Some(object) = options_object(options, "Depot.open options")? else {
+        return Ok(StoreTarget::File(PathBuf::from(DEFAULT_PATH)));
+    };
+    let memory = match optional(&object, "memory")? {
+        None => false,
+        Some(value) if value.get_type()? == ValueType::Boolean => unsafe { value.cast::<bool>() }?,
+        Some(_) => return Err(ApiError::invalid_argument("options.memory must be a boolean")),
+    };
+    let path = optional(&object, "path")?.map(|value| string_from_js(value, "options.path")).transpose()?;
+    match (memory, path) {
+        (true, Some(_)) => Err(ApiError::invalid_argument("options.path and options.memory exclude each other")),
+        (true, None) => Ok(StoreTarget::Memory),
+        (false, Some(path)) if path.is_empty() => Err(ApiError::invalid_argument("options.path must not be empty")),
+        (false, path) => Ok(StoreTarget::File(PathBuf::from(path.unwrap_or_else(|| DEFAULT_PATH.to_owned())))),
+    }
+}
+
+/// Reads `{ generation?, intMode?, cacheBytes? }`.
+fn parse_database_options(options: Option<Unknown>) -> Result<(OpenOptions, IntMode), ApiError> {
+    let mut open_options = OpenOptions::default();
+    let Some(object) = options_object(options, "openDatabase options")? else {
+        return Ok((open_options, IntMode::default()));
+    };
+    open_options.generation = optional(&object, "generation")?
+        .map(|value| non_negative_integer(value, "options.generation"))
+        .transpose()?;
+    if let Some(value) = optional(&object, "cacheBytes")? {
+        let bytes = non_negative_integer(value, "options.cacheBytes")?;
+        open_options.cache_bytes = usize::try_from(bytes)
+            .map_err(|_| ApiError::invalid_argument("options.cacheBytes is too large"))?;
+    }
+    let int_mode = match optional(&object, "intMode")? {
+        Some(value) => IntMode::parse(&string_from_js(value, "options.intMode")?)?,
+        None => IntMode::default(),
+    };
+    Ok((open_options, int_mode))
+}
+
+/// The options argument as an object, or `None` when it is absent, `undefined` or `null`.
+fn options_object<'a>(options: Option<Unknown<'a>>, what: &str) -> Result<Option<Object<'a>>, ApiError> {
+    let Some(value) = options else { return Ok(None) };
+    match value.get_type()? {
+        ValueType::Undefined | ValueType::Null => Ok(None),
+        // SAFETY: checked to be an object.
+        ValueType::Object => Ok(Some(unsafe { value.cast::<Object>() }?)),
+        _ => Err(ApiError::invalid_argument(format!("{what} must be an object"))),
+    }
+}
+
+/// A property that counts as absent when it is missing, `undefined` or `null`.
+fn optional<'a>(object: &Object<'a>, key: &str) -> Result<Option<Unknown<'a>>, ApiError> {
+    let value: Unknown = object.get_named_property(key)?;
+    match value.get_type()? {
+        ValueType::Undefined | ValueType::Null => Ok(None),
+        _ => Ok(Some(value)),
+    }
+}
+
+/// A non-negative integer given as a number (exact, at most 2^53 - 1) or a bigint.
+fn non_negative_integer(value: Unknown, what: &str) -> Result<u64, ApiError> {
+    let invalid = || ApiError::invalid_argument(format!("{what} must be a non-negative integer"));
+    match value.get_type()? {
+        ValueType::Number => {
+            // SAFETY: checked to be a number.
+            let number = unsafe { value.cast::<f64>() }?;
+            let exact = number.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&number);
+            if exact { Ok(number as u64) } else { Err(invalid()) }
+        }
+        ValueType::BigInt => {
+            // SAFETY: checked to be a bigint.
+            let big = unsafe { value.cast::<BigInt>() }?;
+            bigint_to_i64(&big).and_then(|n| u64::try_from(n).ok()).ok_or_else(invalid)
+        }
+        _ => Err(invalid()),
+    }
+}
+
+/// Locks the depot's state; a poisoned lock (a panic elsewhere) still holds consistent data.
+fn lock(state: &Mutex<DepotState>) -> MutexGuard<'_, DepotState> {
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs blocking work on its own thread, never on the JS thread.
+fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> napi::Result<()> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(work)
+        .map(drop)
+        .map_err(|e| napi::Error::from_reason(format!("cannot spawn a thread: {e}")))
+}

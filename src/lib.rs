@@ -1,0 +1,35 @@
+//! # depot-sqlite (the NAPI crate)
+//!
+//! The thin JavaScript face of `depot-client`. Everything interesting (the worker thread, the depot
+//! VFS, statement execution) happens in the core; this crate only marshals values between
+//! JavaScript and Rust and turns the worker's replies into settled promises.
+//!
+//! Why promises are settled from the worker's reply instead of from a libuv thread-pool task: the
+//! JS thread must never wait on SQLite or on the store, and a pool task that blocks on a reply would
+//! tie up one of libuv's four threads per in-flight call. A reply callback that settles a deferred
+//! costs nothing while the call is queued, so a thousand un-awaited calls cost a thousand small
+//! closures, not a thousand blocked threads.
+//!
+//! Modules, one concern each:
+//! - [`depot`]: the `Depot` class, owner of one page store and of the databases opened on it.
+//! - [`database`]: the `NativeDatabaseHandle` class, one per open database.
+//! - [`value`]: JavaScript values and parameters to and from the core's `Value`.
+//! - [`result`]: the objects that the promises resolve with.
+//! - [`error`]: errors with a stable `code`, as JavaScript sees them.
+//! - [`metrics`]: the counters of `db.metrics()`.
+//! - [`promise`]: a promise settled from any thread.
+
+#![deny(clippy::all)]
+
+mod database;
+mod depot;
+mod error;
+mod metrics;
+mod promise;
+mod result;
+mod value;
+
+pub use database::NativeDatabaseHandle;
+pub use depot::{Depot, DepotOptions, OpenDatabaseOptions};
+pub use metrics::Metrics;
+pub use result::{ExecuteResult, JsValueOut, QueryResult, RunResult};
