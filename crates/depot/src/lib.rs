@@ -12,12 +12,15 @@
 //!   that nothing can read any more are pruned so the store stays about the size of the data.
 //!
 //! Backends: [`MemoryStore`] (tests) and [`FileStore`], the embedded default (one directory holding a
-//! SQLite file in WAL mode; see its module docs for why).
+//! SQLite file in WAL mode; see its module docs for why), and, with the `postgres` feature,
+//! `PostgresStore` (native tables in PostgreSQL, for actors that move between machines).
 
 mod error;
 mod file;
 mod memory;
 mod name;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod store;
 mod types;
 
@@ -28,6 +31,8 @@ pub use error::StoreError;
 pub use file::{FileStore, FileStoreOptions};
 pub use memory::MemoryStore;
 pub use name::validate_name;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresStore, PostgresStoreOptions};
 pub use store::PageStore;
 pub use types::{
     page_checksum, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, Txid, PAGE_SIZE,

@@ -1,22 +1,10 @@
-//! One suite, every backend: the PageStore contract.
+//! One suite, every backend: the PageStore contract. It runs on memory and file, and on PostgreSQL
+//! when the `postgres` feature is on (then `DEPOT_TEST_PG_URL` must point at a server).
 
-use std::sync::Arc;
+mod support;
 
-use depot::{CommitRequest, FileStore, FileStoreOptions, MemoryStore, Page, PageStore, StoreError, PAGE_SIZE};
-
-fn page(no: u32, fill: u8) -> Page {
-    Page::new(no, Arc::from(vec![fill; PAGE_SIZE]))
-}
-
-fn commit(db: &str, generation: u64, expected: u64, id: u128, pages: Vec<Page>, size: u32) -> CommitRequest {
-    CommitRequest { database: db.into(), generation, expected_txid: expected, commit_id: id, pages, size_pages: size }
-}
-
-fn backends() -> Vec<(&'static str, Arc<dyn PageStore>, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let file = FileStore::open(dir.path(), FileStoreOptions::default()).unwrap();
-    vec![("memory", Arc::new(MemoryStore::new()), None), ("file", Arc::new(file), Some(dir))]
-}
+use depot::{FileStore, FileStoreOptions, MemoryStore, PageStore, StoreError};
+use support::{backends, commit, page};
 
 #[test]
 fn commit_then_read_at_head() {
@@ -120,6 +108,18 @@ fn superseded_versions_are_pruned() {
         s.commit(&commit("db", 1, i, i as u128 + 1, vec![page(1, i as u8), page(2, 0)], 2)).unwrap();
     }
     assert_eq!(s.version_count("db"), 2);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn superseded_versions_are_pruned_in_postgres() {
+    let s = support::pg::store(&support::pg::fresh_schema());
+    s.open("db", Some(1), &[]).unwrap();
+    s.commit(&commit("db", 1, 0, 1000, (1..=5).map(|n| page(n, 0)).collect(), 5)).unwrap();
+    for i in 1..40u64 {
+        s.commit(&commit("db", 1, i, i as u128, vec![page(1, i as u8), page(2, 0)], 2)).unwrap();
+    }
+    assert_eq!(s.version_count("db").unwrap(), 2, "one version per page, none past the end");
 }
 
 #[test]

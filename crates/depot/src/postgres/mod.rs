@@ -1,0 +1,550 @@
+//! The PostgreSQL store: actors move between processes and machines.
+//!
+//! Pages live in native tables (see [`schema`]): one row per page version, a head row per database,
+//! and a commit log. A commit is **one statement** (data-modifying CTEs over `unnest()`ed arrays, see
+//! [`schema::Sql`]), so one round trip and one PostgreSQL transaction; `get_pages` is one statement
+//! too, so the head check and the pages come from one snapshot.
+//!
+//! The driver (tokio-postgres) is async; the [`PageStore`] trait is synchronous and called from the
+//! client's worker threads. The store owns a small tokio runtime (two threads) that drives the
+//! connections' I/O; a worker blocks on its call's future with `Runtime::block_on`, which parks the
+//! *calling* thread, never a runtime thread. Nothing inside the runtime blocks.
+//!
+//! Failures: reads (and opens) that hit a transient error (connection reset, server restart, a
+//! serialization failure) are retried with fresh connections until `retry_for` runs out. A commit is
+//! retried only when the server answered that it was not applied; when the outcome is unknown (the
+//! connection broke after the statement was sent) it fails with [`StoreError::Unavailable`] and the
+//! client resolves it by retrying the same commit id, which the commit log answers exactly.
+
+mod pool;
+mod schema;
+mod tls;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::Config;
+
+use crate::store::{check_commit, checked_page, claim_generation, COMMIT_LOG_KEEP};
+use crate::{
+    validate_name, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, StoreError, Txid,
+    PAGE_SIZE,
+};
+use pool::{Conn, Pool};
+
+/// Settings of a [`PostgresStore`].
+#[derive(Debug, Clone)]
+pub struct PostgresStoreOptions {
+    /// Connections shared by every database of the store.
+    pub pool_size: usize,
+    /// How long a call waits for a free connection before failing with `Unavailable`.
+    pub acquire_timeout: Duration,
+    /// Limit on making one connection (TCP, TLS, authentication, preparing statements).
+    pub connect_timeout: Duration,
+    /// Limit on one statement or transaction once it has a connection.
+    pub statement_timeout: Duration,
+    /// How long reads and opens keep retrying transient failures.
+    pub retry_for: Duration,
+    /// The PostgreSQL schema holding the tables (lets several depots share one database).
+    pub schema: String,
+}
+
+impl Default for PostgresStoreOptions {
+    fn default() -> Self {
+        PostgresStoreOptions {
+            pool_size: 4,
+            acquire_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(15),
+            retry_for: Duration::from_secs(10),
+            schema: "depot".into(),
+        }
+    }
+}
+
+/// Why one attempt failed, before it becomes a [`StoreError`].
+pub(crate) enum Fail {
+    /// A final answer (fenced, corrupt, pool exhausted...): returned as is, never retried.
+    Store(StoreError),
+    /// Making a connection failed: nothing was sent. `transient` is false when the server refused
+    /// us for good (bad password, no such database), so retrying cannot help.
+    Connect { message: String, transient: bool },
+    /// The server or the connection failed a statement.
+    Pg(tokio_postgres::Error),
+    /// The statement did not finish within `statement_timeout`.
+    Timeout,
+}
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Fail {
+        Fail::Pg(e)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Fail {
+        Fail::Store(e)
+    }
+}
+
+/// SQLSTATEs after which the same statement may succeed on a retry (and was not applied).
+fn retryable_state(code: &str) -> bool {
+    code.starts_with("08") // connection exception
+        || matches!(code, "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300")
+}
+
+impl Fail {
+    /// Whether a read may retry after this.
+    fn transient(&self) -> bool {
+        match self {
+            Fail::Store(_) => false,
+            Fail::Connect { transient, .. } => *transient,
+            Fail::Timeout => true,
+            Fail::Pg(e) => e.code().is_none_or(|c| retryable_state(c.code())),
+        }
+    }
+
+    /// Whether the server said it did not apply the statement and a retry may succeed.
+    fn refused_transiently(&self) -> bool {
+        match self {
+            Fail::Connect { transient, .. } => *transient,
+            Fail::Pg(e) => e.code().is_some_and(|c| retryable_state(c.code())),
+            _ => false,
+        }
+    }
+
+    fn into_error(self, describe: &str) -> StoreError {
+        match self {
+            Fail::Store(e) => e,
+            Fail::Connect { message, .. } => StoreError::Unavailable(format!("{describe}: {message}")),
+            Fail::Pg(e) => StoreError::Unavailable(format!("{describe}: {}", pg_message(&e))),
+            Fail::Timeout => StoreError::Unavailable(format!("{describe}: statement timed out")),
+        }
+    }
+}
+
+/// The driver's error with its causes ("error connecting to server: Connection refused"). Neither
+/// carries the password: the driver never puts it in a message.
+fn pg_message(e: &tokio_postgres::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !out.contains(&more) {
+            out.push_str(": ");
+            out.push_str(&more);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// The PostgreSQL-backed [`PageStore`]. See the module docs.
+pub struct PostgresStore {
+    runtime: Option<tokio::runtime::Runtime>,
+    pool: Arc<Pool>,
+    options: PostgresStoreOptions,
+    describe: String,
+    /// database name -> row id; filled at open (ids never change once assigned).
+    ids: Mutex<HashMap<String, i64>>,
+}
+
+/// `postgres://host:port/db`: what logs and errors may say about the server (never credentials).
+fn describe_config(config: &Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("postgres://{host}:{port}/{}", config.get_dbname().unwrap_or(""))
+}
+
+fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::InvalidArgument(format!("{v} does not fit PostgreSQL's bigint")))
+}
+
+fn page_from_row(no: i64, checksum: i64, data: &[u8]) -> Page {
+    Page { no: no as PageNo, data: Arc::from(data), checksum: checksum as u32 }
+}
+
+impl PostgresStore {
+    /// Connects to the server at `url` (`postgres://user:password@host:port/dbname`, optionally
+    /// `?sslmode=require`), creating or migrating the schema. Fails with `Unavailable` when the
+    /// server cannot be reached within the options' limits.
+    pub fn open(url: &str, options: PostgresStoreOptions) -> Result<PostgresStore, StoreError> {
+        schema::validate_schema(&options.schema)?;
+        if options.pool_size == 0 {
+            return Err(StoreError::InvalidArgument("pool_size must be at least 1".into()));
+        }
+        // The parser's messages may quote the URL; ours never does.
+        let mut config = Config::from_str(url).map_err(|_| {
+            StoreError::InvalidArgument(
+                "invalid PostgreSQL URL (expected postgres://user:password@host:port/dbname[?sslmode=require])"
+                    .into(),
+            )
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("depot");
+        }
+        let describe = describe_config(&config);
+        let tls = match config.get_ssl_mode() {
+            SslMode::Require => Some(tls::RustlsMakeTls::new()?),
+            // Without TLS asked for, connect in plain text (`prefer` does not try TLS first).
+            _ => None,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("depot-postgres")
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the PostgreSQL runtime: {e}")))?;
+        let pool = Arc::new(Pool::new(
+            config,
+            tls,
+            schema::Sql::new(&options.schema),
+            options.pool_size,
+            options.acquire_timeout,
+            options.connect_timeout,
+            describe.clone(),
+        ));
+        let store = PostgresStore {
+            runtime: Some(runtime),
+            pool,
+            options,
+            describe,
+            ids: Mutex::new(HashMap::new()),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let schema = self.options.schema.clone();
+        let pool = self.pool.clone();
+        let version = self.block_on(self.retrying(true, async || {
+            let mut client = pool.connect_raw().await?;
+            Ok(schema::migrate(&mut client, &schema).await?)
+        }))?;
+        if version > schema::SCHEMA_VERSION {
+            return Err(StoreError::Unavailable(format!(
+                "{}: depot schema version {version} is newer than this build understands ({})",
+                self.describe,
+                schema::SCHEMA_VERSION
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs `fut` to completion on the calling thread while the store's runtime drives the I/O.
+    fn block_on<T>(&self, fut: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Blocking here would stall (or panic) the caller's runtime.
+            return Err(StoreError::Unavailable(
+                "the PostgreSQL store was called from inside an async runtime; call it from a worker thread"
+                    .into(),
+            ));
+        }
+        self.runtime.as_ref().expect("runtime lives until drop").block_on(fut)
+    }
+
+    /// Repeats `attempt` while it fails transiently (when `retry`) and `retry_for` has not run out.
+    async fn retrying<T>(
+        &self,
+        retry: bool,
+        mut attempt: impl AsyncFnMut() -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
+        let deadline = Instant::now() + self.options.retry_for;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match attempt().await {
+                Ok(v) => return Ok(v),
+                Err(f) if retry && f.transient() && Instant::now() + pause < deadline => {
+                    tracing::debug!("{}: retrying after a transient failure", self.describe);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                Err(f) => return Err(f.into_error(&self.describe)),
+            }
+        }
+    }
+
+    /// One attempt on a pooled connection, bounded by `statement_timeout`. The connection goes
+    /// back to the pool only after a success.
+    async fn on_conn<T>(&self, op: impl AsyncFnOnce(&mut Conn) -> Result<T, Fail>) -> Result<T, Fail> {
+        let mut lease = self.pool.acquire().await?;
+        let result = tokio::time::timeout(self.options.statement_timeout, op(lease.conn())).await;
+        match result {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(f)) => {
+                lease.discard();
+                Err(f)
+            }
+            Err(_) => {
+                lease.discard();
+                Err(Fail::Timeout)
+            }
+        }
+    }
+
+    /// Number of page versions stored for `database` (tests use it to check pruning).
+    pub fn version_count(&self, database: &str) -> Result<usize, StoreError> {
+        let id = self.id_of(database)?;
+        let sql = format!("SELECT count(*) FROM \"{}\".pages WHERE db = $1", self.options.schema);
+        self.block_on(self.retrying(true, async || {
+            self.on_conn(async |c| {
+                let n: i64 = c.client.query_one(&sql, &[&id]).await?.get(0);
+                Ok(n as usize)
+            })
+            .await
+        }))
+    }
+
+    fn id_of(&self, database: &str) -> Result<i64, StoreError> {
+        self.ids
+            .lock()
+            .unwrap()
+            .get(database)
+            .copied()
+            .ok_or_else(|| StoreError::InvalidArgument(format!("database '{database}' was never opened")))
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // Dropping a runtime waits for its threads; never do that where blocking is forbidden.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The open transaction: create the head row if needed, claim the generation, read the preload.
+async fn open_tx(
+    c: &mut Conn,
+    database: &str,
+    wanted: Option<u64>,
+    preload: &[PageNo],
+) -> Result<(i64, Opened), Fail> {
+    let tx = c
+        .client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .start()
+        .await?;
+    tx.execute(&c.stmts.open_insert, &[&database, &(PAGE_SIZE as i32)]).await?;
+    let row = tx.query_one(&c.stmts.open_lock, &[&database]).await?;
+    let id: i64 = row.get(0);
+    let mut head = Head {
+        generation: row.get::<_, i64>(1) as u64,
+        txid: row.get::<_, i64>(2) as u64,
+        size_pages: row.get::<_, i64>(3) as u32,
+        page_size: row.get::<_, i32>(4) as u32,
+    };
+    if head.page_size as usize != PAGE_SIZE {
+        return Err(Fail::Store(StoreError::Corrupt(format!(
+            "database '{database}' has page size {}, expected {PAGE_SIZE}",
+            head.page_size
+        ))));
+    }
+    let current = head.generation;
+    head.generation = claim_generation(database, current, wanted)?;
+    if head.generation != current {
+        tx.execute(&c.stmts.open_claim, &[&id, &to_i64(head.generation)?]).await?;
+    }
+    let wanted_pages: Vec<i64> =
+        preload.iter().filter(|&&no| no >= 1 && no <= head.size_pages).map(|&no| no as i64).collect();
+    let mut pages = Vec::new();
+    if !wanted_pages.is_empty() {
+        let rows = tx
+            .query(&c.stmts.pages_at, &[&id, &wanted_pages, &(head.txid as i64), &(head.size_pages as i64)])
+            .await?;
+        let mut found: HashMap<i64, Page> =
+            rows.iter().map(|r| (r.get::<_, i64>(0), page_from_row(r.get(0), r.get(1), r.get(2)))).collect();
+        for no in wanted_pages {
+            if let Some(p) = checked_page(database, no as PageNo, found.remove(&no), head.size_pages)? {
+                pages.push(p);
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok((id, Opened { head, pages }))
+}
+
+impl PageStore for PostgresStore {
+    fn open(
+        &self,
+        database: &str,
+        generation: Option<u64>,
+        preload: &[PageNo],
+    ) -> Result<Opened, StoreError> {
+        validate_name(database)?;
+        if let Some(g) = generation {
+            to_i64(g)?;
+        }
+        // Retrying an open whose reply was lost is harmless: claiming the same generation again
+        // is allowed, and claiming "the next" again fences only the lost attempt.
+        let (id, opened) = self.block_on(self.retrying(true, async || {
+            self.on_conn(async |c| open_tx(c, database, generation, preload).await).await
+        }))?;
+        self.ids.lock().unwrap().insert(database.to_string(), id);
+        Ok(opened)
+    }
+
+    fn get_pages(&self, database: &str, pages: &[PageNo], at: Txid) -> Result<Vec<Option<Page>>, StoreError> {
+        let id = self.id_of(database)?;
+        let at_i = to_i64(at)?;
+        let wanted: Vec<i64> = pages.iter().map(|&no| no as i64).collect();
+        self.block_on(self.retrying(true, async || {
+            self.on_conn(async |c| {
+                let rows = c.client.query(&c.stmts.get_pages, &[&id, &wanted, &at_i]).await?;
+                let Some(first) = rows.first() else {
+                    return Err(Fail::Store(StoreError::Corrupt(format!(
+                        "database '{database}' has no head row"
+                    ))));
+                };
+                let head_txid = first.get::<_, i64>(0) as u64;
+                let size = first.get::<_, i64>(1) as u32;
+                if head_txid != at {
+                    return Err(Fail::Store(StoreError::HeadMoved {
+                        database: database.into(),
+                        expected: at,
+                        actual: head_txid,
+                    }));
+                }
+                let mut found: HashMap<PageNo, Page> = HashMap::with_capacity(rows.len());
+                for r in &rows {
+                    if let Some(no) = r.get::<_, Option<i64>>(2) {
+                        found.insert(no as PageNo, page_from_row(no, r.get(3), r.get(4)));
+                    }
+                }
+                let out = pages
+                    .iter()
+                    .map(|&no| checked_page(database, no, found.get(&no).cloned(), size))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(out)
+            })
+            .await
+        }))
+    }
+
+    fn commit(&self, request: &CommitRequest) -> Result<CommitOutcome, StoreError> {
+        let id = self.id_of(&request.database)?;
+        let commit_id = request.commit_id.to_be_bytes();
+        // The page checks of `check_commit`, against a head that passes its other checks. A commit
+        // with a bad page is never sent; the refusal below then reports the same error the other
+        // backends would (fenced and moved heads take precedence over bad pages).
+        let as_if_current = Head {
+            generation: request.generation,
+            txid: request.expected_txid,
+            size_pages: request.size_pages,
+            page_size: PAGE_SIZE as u32,
+        };
+        let pages_ok = check_commit(&as_if_current, request).is_ok();
+        let generation = to_i64(request.generation)?;
+        let expected = to_i64(request.expected_txid)?;
+        let numbers: Vec<i64> = request.pages.iter().map(|p| p.no as i64).collect();
+        let checksums: Vec<i64> = request.pages.iter().map(|p| p.checksum as i64).collect();
+        let datas: Vec<&[u8]> = request.pages.iter().map(|p| &p.data[..]).collect();
+        let size = request.size_pages as i64;
+        let keep = COMMIT_LOG_KEEP as i64;
+        let deadline = Instant::now() + self.options.retry_for;
+
+        self.block_on(async {
+            loop {
+                if pages_ok {
+                    let applied = self
+                        .on_conn(async |c| {
+                            let row = c
+                                .client
+                                .query_one(
+                                    &c.stmts.commit,
+                                    &[
+                                        &id,
+                                        &&commit_id[..],
+                                        &generation,
+                                        &expected,
+                                        &size,
+                                        &numbers,
+                                        &checksums,
+                                        &datas,
+                                        &keep,
+                                    ],
+                                )
+                                .await?;
+                            Ok((row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)))
+                        })
+                        .await;
+                    match applied {
+                        Ok((Some(txid), _)) => {
+                            return Ok(CommitOutcome { txid: txid as Txid, replayed: false })
+                        }
+                        Ok((None, Some(txid))) => {
+                            return Ok(CommitOutcome { txid: txid as Txid, replayed: true })
+                        }
+                        Ok((None, None)) => {} // refused: find out why below
+                        Err(f) if f.refused_transiently() && Instant::now() < deadline => {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                        Err(Fail::Pg(e)) if e.as_db_error().is_none() => {
+                            return Err(StoreError::Unavailable(format!(
+                                "{}: commit outcome unknown ({}); retry with the same commit id",
+                                self.describe,
+                                pg_message(&e)
+                            )))
+                        }
+                        Err(Fail::Timeout) => {
+                            return Err(StoreError::Unavailable(format!(
+                                "{}: commit outcome unknown (timed out); retry with the same commit id",
+                                self.describe
+                            )))
+                        }
+                        Err(f) => return Err(f.into_error(&self.describe)),
+                    }
+                }
+                // A fresh snapshot: applied after all (a concurrent retry), or refused, and why.
+                let (prev, head) = self
+                    .retrying(true, async || {
+                        self.on_conn(async |c| {
+                            let row = c.client.query_one(&c.stmts.resolve, &[&id, &&commit_id[..]]).await?;
+                            let head = Head {
+                                generation: row.get::<_, i64>(1) as u64,
+                                txid: row.get::<_, i64>(2) as u64,
+                                size_pages: row.get::<_, i64>(3) as u32,
+                                page_size: row.get::<_, i32>(4) as u32,
+                            };
+                            Ok((row.get::<_, Option<i64>>(0), head))
+                        })
+                        .await
+                    })
+                    .await?;
+                if let Some(txid) = prev {
+                    return Ok(CommitOutcome { txid: txid as Txid, replayed: true });
+                }
+                check_commit(&head, request)?;
+                // The head matches now (the refusal lost a race with an open that kept the
+                // generation): try again while time remains.
+                if Instant::now() >= deadline {
+                    return Err(StoreError::Unavailable(format!(
+                        "{}: commit kept losing races with concurrent opens",
+                        self.describe
+                    )));
+                }
+            }
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+}

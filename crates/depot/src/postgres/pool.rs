@@ -1,0 +1,212 @@
+//! A small connection pool shared by every database of a store.
+//!
+//! Why our own: the store needs little (a bounded number of connections, a bounded wait, statements
+//! prepared once per connection, broken connections dropped), and pool crates bring their own
+//! runtimes, managers and features. A semaphore bounds the connections; idle ones wait in a stack
+//! (the most recently used first, so spare ones can time out server-side without hurting).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, Config, NoTls, Statement};
+
+use super::schema::Sql;
+use super::tls::RustlsMakeTls;
+use super::{pg_message, retryable_state, Fail};
+use crate::StoreError;
+
+/// The statements of one connection, prepared when it is made.
+pub(crate) struct Statements {
+    pub open_insert: Statement,
+    pub open_lock: Statement,
+    pub open_claim: Statement,
+    pub pages_at: Statement,
+    pub get_pages: Statement,
+    pub commit: Statement,
+    pub resolve: Statement,
+}
+
+/// One pooled connection.
+pub(crate) struct Conn {
+    pub client: Client,
+    pub stmts: Statements,
+}
+
+/// Bounded set of connections to one server.
+pub(crate) struct Pool {
+    config: Config,
+    tls: Option<RustlsMakeTls>,
+    sql: Sql,
+    idle: Mutex<Vec<Conn>>,
+    permits: Semaphore,
+    size: usize,
+    acquire_timeout: Duration,
+    connect_timeout: Duration,
+    describe: String,
+}
+
+impl Pool {
+    pub(crate) fn new(
+        config: Config,
+        tls: Option<RustlsMakeTls>,
+        sql: Sql,
+        size: usize,
+        acquire_timeout: Duration,
+        connect_timeout: Duration,
+        describe: String,
+    ) -> Pool {
+        Pool {
+            config,
+            tls,
+            sql,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(size),
+            size,
+            acquire_timeout,
+            connect_timeout,
+            describe,
+        }
+    }
+
+    /// Waits (boundedly) for a free connection, making one if none is idle.
+    pub(crate) async fn acquire(&self) -> Result<Lease<'_>, Fail> {
+        let permit = match tokio::time::timeout(self.acquire_timeout, self.permits.acquire()).await {
+            Ok(Ok(p)) => p,
+            _ => {
+                return Err(Fail::Store(StoreError::Unavailable(format!(
+                    "no connection to {} free within {} ms (pool of {})",
+                    self.describe,
+                    self.acquire_timeout.as_millis(),
+                    self.size
+                ))))
+            }
+        };
+        let idle = {
+            let mut idle = self.idle.lock().unwrap();
+            let mut found = None;
+            while let Some(c) = idle.pop() {
+                if !c.client.is_closed() {
+                    found = Some(c);
+                    break;
+                }
+            }
+            found
+        };
+        let conn = match idle {
+            Some(c) => c,
+            None => self.connect().await?,
+        };
+        Ok(Lease { pool: self, conn: Some(conn), _permit: permit })
+    }
+
+    /// Opens a connection without preparing statements (migration runs before the tables exist).
+    pub(crate) async fn connect_raw(&self) -> Result<Client, Fail> {
+        let connecting = async {
+            match &self.tls {
+                None => {
+                    let (client, connection) = self.config.connect(NoTls).await?;
+                    tokio::spawn(async move {
+                        if let Err(e) = connection.await {
+                            tracing::debug!("depot postgres connection ended: {e}");
+                        }
+                    });
+                    Ok::<_, tokio_postgres::Error>(client)
+                }
+                Some(tls) => {
+                    let (client, connection) = self.config.connect(tls.clone()).await?;
+                    tokio::spawn(async move {
+                        if let Err(e) = connection.await {
+                            tracing::debug!("depot postgres connection ended: {e}");
+                        }
+                    });
+                    Ok(client)
+                }
+            }
+        };
+        match tokio::time::timeout(self.connect_timeout, connecting).await {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(e)) => Err(connect_failure(&e)),
+            Err(_) => Err(Fail::Connect {
+                message: format!("connecting timed out after {} ms", self.connect_timeout.as_millis()),
+                transient: true,
+            }),
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn, Fail> {
+        let client = self.connect_raw().await?;
+        let prepare = async {
+            use Type as T;
+            let s = &self.sql;
+            Ok::<_, tokio_postgres::Error>(Statements {
+                open_insert: client.prepare_typed(&s.open_insert, &[T::TEXT, T::INT4]).await?,
+                open_lock: client.prepare_typed(&s.open_lock, &[T::TEXT]).await?,
+                open_claim: client.prepare_typed(&s.open_claim, &[T::INT8, T::INT8]).await?,
+                pages_at: client
+                    .prepare_typed(&s.pages_at, &[T::INT8, T::INT8_ARRAY, T::INT8, T::INT8])
+                    .await?,
+                get_pages: client.prepare_typed(&s.get_pages, &[T::INT8, T::INT8_ARRAY, T::INT8]).await?,
+                commit: client
+                    .prepare_typed(
+                        &s.commit,
+                        &[
+                            T::INT8,
+                            T::BYTEA,
+                            T::INT8,
+                            T::INT8,
+                            T::INT8,
+                            T::INT8_ARRAY,
+                            T::INT8_ARRAY,
+                            T::BYTEA_ARRAY,
+                            T::INT8,
+                        ],
+                    )
+                    .await?,
+                resolve: client.prepare_typed(&s.resolve, &[T::INT8, T::BYTEA]).await?,
+            })
+        };
+        match tokio::time::timeout(self.connect_timeout, prepare).await {
+            Ok(Ok(stmts)) => Ok(Conn { client, stmts }),
+            Ok(Err(e)) => Err(connect_failure(&e)),
+            Err(_) => {
+                Err(Fail::Connect { message: "preparing statements timed out".into(), transient: true })
+            }
+        }
+    }
+}
+
+/// A failed connection attempt: transient unless the server answered with a lasting refusal.
+fn connect_failure(e: &tokio_postgres::Error) -> Fail {
+    let transient = e.code().is_none_or(|c| retryable_state(c.code()));
+    Fail::Connect { message: pg_message(e), transient }
+}
+
+/// A connection on loan. Returned to the pool on drop unless discarded (after any error, since its
+/// state, such as an open transaction or a half-read reply, is then unknown).
+pub(crate) struct Lease<'a> {
+    pool: &'a Pool,
+    conn: Option<Conn>,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Lease<'_> {
+    pub(crate) fn conn(&mut self) -> &mut Conn {
+        self.conn.as_mut().expect("lease holds a connection until dropped")
+    }
+
+    pub(crate) fn discard(&mut self) {
+        self.conn = None;
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            if !c.client.is_closed() {
+                self.pool.idle.lock().unwrap().push(c);
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL server for the depot's tests and benchmarks.
+#
+#   scripts/pg.sh start   install Debian's PostgreSQL if absent, initdb a temp data dir (first time),
+#                         start on 127.0.0.1:$DEPOT_PG_PORT, create database depot_test, print the URL
+#   scripts/pg.sh stop    stop the server and remove its data directory
+#   scripts/pg.sh kill    stop the server at once (SIGQUIT, like a crash) but keep the data directory,
+#                         so a later `start` brings the same data back (the kill-the-server tests)
+#   scripts/pg.sh url     print the URL (whether or not the server runs)
+#   scripts/pg.sh status  exit 0 when the server accepts connections
+#
+# Every command is idempotent. Use it as: export DEPOT_TEST_PG_URL="$(scripts/pg.sh start)"
+# Only the URL goes to stdout; progress goes to stderr.
+#
+# The server runs as the `postgres` user (initdb refuses root); connections over TCP need the password
+# (scram-sha-256), so the tests exercise credentials in the URL. The password is a test-only constant.
+set -euo pipefail
+
+PORT="${DEPOT_PG_PORT:-54329}"
+DATA="${DEPOT_PG_DATA:-/tmp/depot-pg-$PORT}"
+DB=depot_test
+PG_USER=postgres
+PG_PASS=depot-test
+URL="postgres://$PG_USER:$PG_PASS@127.0.0.1:$PORT/$DB"
+
+log() { echo "pg.sh: $*" >&2; }
+
+bin_dir() {
+    local d
+    d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+    if [ -n "$d" ] && [ -x "$d/initdb" ]; then echo "$d"; fi
+}
+
+ensure_installed() {
+    if [ -z "$(bin_dir)" ]; then
+        log "no PostgreSQL server binaries found; installing Debian's postgresql"
+        local sudo=""
+        if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+    fi
+    BIN="$(bin_dir)"
+    if [ -z "$BIN" ]; then log "PostgreSQL installation failed"; exit 1; fi
+}
+
+# Runs a server binary as the postgres user when we are root, else as ourselves.
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u "$PG_USER" -- "$@"
+    else
+        "$@"
+    fi
+}
+
+running() {
+    [ -f "$DATA/postmaster.pid" ] && as_pg "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1
+}
+
+start() {
+    ensure_installed
+    if [ ! -f "$DATA/PG_VERSION" ]; then
+        log "initdb in $DATA"
+        rm -rf "$DATA"
+        mkdir -p "$DATA"
+        local pwfile
+        pwfile="$(mktemp)"
+        echo "$PG_PASS" >"$pwfile"
+        if [ "$(id -u)" = 0 ]; then chown "$PG_USER" "$DATA" "$pwfile"; fi
+        as_pg "$BIN/initdb" -D "$DATA" -U "$PG_USER" --pwfile="$pwfile" \
+            --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --no-instructions >/dev/null
+        rm -f "$pwfile"
+    fi
+    if ! running; then
+        log "starting PostgreSQL ($BIN) on 127.0.0.1:$PORT"
+        as_pg "$BIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 \
+            -o "-p $PORT -k $DATA -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+    fi
+    local i
+    for i in $(seq 1 60); do
+        if as_pg "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then break; fi
+        sleep 0.5
+    done
+    if ! as_pg "$BIN/psql" -h "$DATA" -p "$PORT" -U "$PG_USER" -tAc \
+        "SELECT 1 FROM pg_database WHERE datname = '$DB'" postgres | grep -q 1; then
+        as_pg "$BIN/psql" -q -h "$DATA" -p "$PORT" -U "$PG_USER" -c "CREATE DATABASE $DB" postgres >&2
+    fi
+    echo "$URL"
+}
+
+stop() {
+    BIN="$(bin_dir)"
+    if [ -n "$BIN" ] && [ -d "$DATA" ] && running; then
+        as_pg "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null || true
+    fi
+    rm -rf "$DATA"
+    log "stopped; removed $DATA"
+}
+
+kill_server() {
+    BIN="$(bin_dir)"
+    if [ -n "$BIN" ] && [ -d "$DATA" ] && running; then
+        as_pg "$BIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null || true
+    fi
+    log "killed (data kept in $DATA)"
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    kill) kill_server ;;
+    url) echo "$URL" ;;
+    status) BIN="$(bin_dir)"; [ -n "$BIN" ] && running ;;
+    *) echo "usage: $0 start|stop|kill|url|status" >&2; exit 2 ;;
+esac
