@@ -48,11 +48,13 @@ impl ErrorCode {
 pub struct Error {
     pub code: ErrorCode,
     pub message: String,
+    /// For ERR_OVERLOADED: calls in flight and the limit, so callers can back off knowingly.
+    pub overload: Option<(u64, u64)>,
 }
 
 impl Error {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
-        Error { code, message: message.into() }
+        Error { code, message: message.into(), overload: None }
     }
 
     pub fn invalid(message: impl Into<String>) -> Error {

@@ -10,8 +10,6 @@ use crate::{Error, ExecuteResult, Params, Statement, Value};
 pub fn execute(conn: &Connection, sql: &str, params: &Params) -> Result<ExecuteResult, rusqlite::Error> {
     let mut stmt = conn.prepare_cached(sql)?;
     bind_params(&mut stmt, params)?;
-    let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
-    let width = columns.len();
     let writes = !stmt.readonly();
     let previous_rowid = conn.last_insert_rowid();
     let changes_before = conn.total_changes();
@@ -20,17 +18,22 @@ pub fn execute(conn: &Connection, sql: &str, params: &Params) -> Result<ExecuteR
         unsafe { ffi::sqlite3_set_last_insert_rowid(conn.handle(), i64::MIN) };
     }
     let mut rows = Vec::new();
+    // Columns are read after the first step: a cached statement prepared before a schema change
+    // is re-prepared by that step, and `SELECT *` may then have more columns than before.
+    let mut columns: Option<Vec<String>> = None;
     let stepped = (|| {
         let mut cursor = stmt.raw_query();
         while let Some(row) = cursor.next()? {
-            let mut out = Vec::with_capacity(width);
-            for i in 0..width {
+            let names = columns.get_or_insert_with(|| row.as_ref().column_names().into_iter().map(String::from).collect());
+            let mut out = Vec::with_capacity(names.len());
+            for i in 0..names.len() {
                 out.push(Value::from(row.get_ref(i)?));
             }
             rows.push(out);
         }
         Ok::<_, rusqlite::Error>(())
     })();
+    let columns = columns.unwrap_or_else(|| stmt.column_names().into_iter().map(String::from).collect());
     let mut last_insert_rowid = None;
     if writes {
         let now = conn.last_insert_rowid();

@@ -33,11 +33,19 @@ pub struct OpenOptions {
     /// Calls that may be in flight (accepted, not yet answered); one more is rejected with
     /// ERR_OVERLOADED.
     pub max_queue: usize,
+    /// Largest transaction, in bytes of pages written; a larger one fails with ERR_TOO_LARGE and
+    /// leaves the database as it was.
+    pub max_commit_bytes: u64,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { generation: None, cache_bytes: 16 << 20, max_queue: 128 }
+        OpenOptions {
+            generation: None,
+            cache_bytes: 16 << 20,
+            max_queue: 128,
+            max_commit_bytes: crate::vfs::DEFAULT_MAX_COMMIT_BYTES,
+        }
     }
 }
 
@@ -108,89 +116,114 @@ impl NativeDatabaseHandle {
         call: &CallOptions,
         work: impl FnOnce(&mut Session) -> Result<T, Error> + Send + 'static,
         reply: Responder<T>,
-    ) {
+    ) -> bool {
         let shared = &self.inner.shared;
         match shared.state() {
             State::Running => {}
-            State::Dead => return reply(Err(Error::dead(&shared.database))),
-            _ => return reply(Err(Error::closed(&shared.database))),
+            State::Dead => {
+                reply(Err(Error::dead(&shared.database)));
+                return false;
+            }
+            _ => {
+                reply(Err(Error::closed(&shared.database)));
+                return false;
+            }
         }
         let m = &shared.metrics;
         let limit = if transaction.is_some() { u64::MAX } else { self.inner.max_queue as u64 };
         if let Err(depth) = m.queue_depth.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| (d < limit).then_some(d + 1)) {
             m.rejected.fetch_add(1, Ordering::Relaxed);
-            return reply(Err(Error::new(
+            let mut e = Error::new(
                 ErrorCode::Overloaded,
                 format!(
                     "database '{}' is overloaded: {depth} calls are in flight (limit {})",
                     shared.database, self.inner.max_queue
                 ),
-            )));
+            );
+            e.overload = Some((depth, self.inner.max_queue as u64));
+            reply(Err(e));
+            return false;
         }
         let job = Task { work: Box::new(work), control: Control::new(call), transaction, reply: Reply::new(reply, shared.clone()) };
         if let Err(e) = self.inner.commands.send(Box::new(job)) {
             e.into_inner().reject(Error::closed(&shared.database));
         }
+        true
     }
 
+    /// From now on an answered call keeps its admission slot until [`Self::release_slot`]: the
+    /// NAPI layer releases it once JavaScript has the answer, so `max_queue` also bounds answers
+    /// still waiting for the JS thread.
+    pub fn set_caller_releases_slots(&self, on: bool) {
+        self.inner.shared.caller_releases.store(on, Ordering::SeqCst);
+    }
+
+    /// Gives back the admission slot of one answered call (see [`Self::set_caller_releases_slots`]).
+    pub fn release_slot(&self) {
+        let _ = self.inner.shared.metrics.queue_depth.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1));
+    }
+
+    // The non-blocking calls below return whether the call was accepted; a call refused up front
+    // has had its reply answered already, on the caller's thread.
+
     /// Runs several `;`-separated statements without parameters.
-    pub fn exec_with(&self, sql: String, reply: Responder<()>) {
+    pub fn exec_with(&self, sql: String, reply: Responder<()>) -> bool {
         self.exec_opts(sql, None, &CallOptions::default(), reply)
     }
 
     /// Runs one statement; answers columns, rows, changes and last insert rowid.
-    pub fn execute_with(&self, sql: String, params: Params, reply: Responder<ExecuteResult>) {
+    pub fn execute_with(&self, sql: String, params: Params, reply: Responder<ExecuteResult>) -> bool {
         self.execute_opts(sql, params, None, &CallOptions::default(), reply)
     }
 
     /// Runs statements atomically: all of them or none.
-    pub fn batch_with(&self, statements: Vec<Statement>, reply: Responder<Vec<ExecuteResult>>) {
+    pub fn batch_with(&self, statements: Vec<Statement>, reply: Responder<Vec<ExecuteResult>>) -> bool {
         self.batch_opts(statements, None, &CallOptions::default(), reply)
     }
 
     /// `exec_with`, inside transaction `tx` (if given), with cancellation and a deadline.
-    pub fn exec_opts(&self, sql: String, tx: Option<TxId>, call: &CallOptions, reply: Responder<()>) {
+    pub fn exec_opts(&self, sql: String, tx: Option<TxId>, call: &CallOptions, reply: Responder<()>) -> bool {
         self.submit(tx, call, move |s| s.exec(&sql), reply)
     }
 
     /// `execute_with`, inside transaction `tx` (if given), with cancellation and a deadline.
-    pub fn execute_opts(&self, sql: String, params: Params, tx: Option<TxId>, call: &CallOptions, reply: Responder<ExecuteResult>) {
+    pub fn execute_opts(&self, sql: String, params: Params, tx: Option<TxId>, call: &CallOptions, reply: Responder<ExecuteResult>) -> bool {
         self.submit(tx, call, move |s| s.execute(&sql, &params), reply)
     }
 
     /// `batch_with`, inside transaction `tx` (if given, as a savepoint), with cancellation and a deadline.
-    pub fn batch_opts(&self, statements: Vec<Statement>, tx: Option<TxId>, call: &CallOptions, reply: Responder<Vec<ExecuteResult>>) {
+    pub fn batch_opts(&self, statements: Vec<Statement>, tx: Option<TxId>, call: &CallOptions, reply: Responder<Vec<ExecuteResult>>) -> bool {
         self.submit(tx, call, move |s| s.execute_batch(&statements), reply)
     }
 
     /// Begins an interactive transaction pinned to the worker: until it ends, other calls wait
     /// behind it in arrival order. After `timeout` it is rolled back and its later commands fail
     /// with ERR_TIMEOUT.
-    pub fn begin_with(&self, behavior: Behavior, timeout: Option<Duration>, reply: Responder<TxId>) {
+    pub fn begin_with(&self, behavior: Behavior, timeout: Option<Duration>, reply: Responder<TxId>) -> bool {
         self.submit(None, &CallOptions::default(), move |s| s.begin(behavior, timeout), reply)
     }
 
     /// Commits (`commit = true`) or rolls back transaction `tx`.
-    pub fn end_with(&self, tx: TxId, commit: bool, reply: Responder<()>) {
+    pub fn end_with(&self, tx: TxId, commit: bool, reply: Responder<()>) -> bool {
         self.submit(Some(tx), &CallOptions::default(), move |s| s.end(tx, commit), reply)
     }
 
     /// Opens a streaming cursor; answers its id and column names.
-    pub fn cursor_open_with(&self, sql: String, params: Params, tx: Option<TxId>, call: &CallOptions, reply: Responder<(TxId, Vec<String>)>) {
+    pub fn cursor_open_with(&self, sql: String, params: Params, tx: Option<TxId>, call: &CallOptions, reply: Responder<(TxId, Vec<String>)>) -> bool {
         self.submit(tx, call, move |s| s.cursor_open(&sql, &params), reply)
     }
 
     /// Up to `max_rows` more rows of cursor `id`, and whether it is exhausted (then it is closed).
-    pub fn cursor_next_with(&self, id: TxId, max_rows: usize, tx: Option<TxId>, call: &CallOptions, reply: Responder<(Vec<Vec<crate::Value>>, bool)>) {
+    pub fn cursor_next_with(&self, id: TxId, max_rows: usize, tx: Option<TxId>, call: &CallOptions, reply: Responder<(Vec<Vec<crate::Value>>, bool)>) -> bool {
         self.submit(tx, call, move |s| s.cursor_next(id, max_rows), reply)
     }
 
     /// Finalizes cursor `id` (breaking out of an iteration early).
-    pub fn cursor_close_with(&self, id: TxId, tx: Option<TxId>, reply: Responder<()>) {
+    pub fn cursor_close_with(&self, id: TxId, tx: Option<TxId>, reply: Responder<()>) -> bool {
         self.submit(tx, &CallOptions::default(), move |s| Ok(s.cursor_close(id)), reply)
     }
 
-    fn wait<T: Send + 'static>(&self, call: impl FnOnce(Responder<T>)) -> Result<T, Error> {
+    fn wait<T: Send + 'static, A>(&self, call: impl FnOnce(Responder<T>) -> A) -> Result<T, Error> {
         let (tx, rx) = bounded(1);
         call(Box::new(move |r| {
             let _ = tx.send(r);
@@ -262,7 +295,7 @@ impl NativeDatabaseHandle {
     /// Test hook: runs `f` on the worker as a command (to block it, or to make it panic).
     #[cfg(feature = "test-hooks")]
     pub fn run_on_worker_with(&self, f: impl FnOnce() + Send + 'static, reply: Responder<()>) {
-        self.submit(None, &CallOptions::default(), move |_| Ok(f()), reply)
+        self.submit(None, &CallOptions::default(), move |_| Ok(f()), reply);
     }
 }
 

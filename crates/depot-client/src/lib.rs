@@ -6,6 +6,8 @@
 //! page cache, then the store with read-ahead) and, at the end of each transaction, the VFS sends every
 //! dirty page in one store commit; the reply callback carries the result back.
 
+#[cfg(feature = "test-hooks")]
+pub mod chaos;
 mod connection;
 mod control;
 mod cursor;

@@ -63,7 +63,8 @@ impl Session {
             return Err(depot::StoreError::Corrupt(format!("page {} fails its checksum at open", bad.no)).into());
         }
         let cache_pages = (opts.cache_bytes / depot::PAGE_SIZE).max(16);
-        let source = PageSource::new(store, database.to_string(), opened.head, opened.pages, cache_pages, metrics);
+        let mut source = PageSource::new(store, database.to_string(), opened.head, opened.pages, cache_pages, metrics);
+        source.set_max_commit_bytes(opts.max_commit_bytes);
         let ctx = VfsContext::new(database.to_string(), source);
         let vfs = RegisteredVfs::register(ctx.clone())?;
         let running = Running::default();

@@ -15,7 +15,7 @@
 //!   ERR_WORKER_DEAD, and the process and the other databases live on.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,9 @@ pub enum State {
 /// State shared by the handle and its worker.
 pub struct Shared {
     pub database: String,
+    /// When set, an answered call keeps its admission slot until the caller calls
+    /// `release_slot` (the NAPI layer does so once JavaScript has received the answer).
+    pub caller_releases: AtomicBool,
     state: AtomicU8,
     finished: Mutex<bool>,
     finished_cv: Condvar,
@@ -57,6 +60,7 @@ impl Shared {
     pub fn new(database: String, metrics: Arc<Metrics>) -> Shared {
         Shared {
             database,
+            caller_releases: AtomicBool::new(false),
             state: AtomicU8::new(State::Opening as u8),
             finished: Mutex::new(false),
             finished_cv: Condvar::new(),
@@ -131,7 +135,9 @@ impl<T: Send + 'static> Reply<T> {
     fn answer(&mut self, r: Result<T, Error>) {
         if let Some(f) = self.f.take() {
             let m = &self.shared.metrics;
-            m.queue_depth.fetch_sub(1, Ordering::SeqCst);
+            if !self.shared.caller_releases.load(Ordering::SeqCst) {
+                m.queue_depth.fetch_sub(1, Ordering::SeqCst);
+            }
             Metrics::add(if r.is_ok() { &m.answered } else { &m.failed }, 1);
             f(r);
         }

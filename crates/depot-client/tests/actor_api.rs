@@ -9,7 +9,7 @@ use common::*;
 use crossbeam_channel::{bounded, unbounded};
 use depot_client::{Behavior, CallOptions, CancelToken, Error, MemoryStore, NativeDatabaseHandle, PageStore, Params, TxId, Value};
 
-fn wait<T: Send + 'static>(f: impl FnOnce(depot_client::Responder<T>)) -> Result<T, Error> {
+fn wait<T: Send + 'static, A>(f: impl FnOnce(depot_client::Responder<T>) -> A) -> Result<T, Error> {
     let (tx, rx) = bounded(1);
     f(Box::new(move |r| tx.send(r).unwrap()));
     rx.recv_timeout(Duration::from_secs(30)).expect("answered")

@@ -185,3 +185,18 @@ fn open_refuses_a_bad_name() {
     let r = NativeDatabaseHandle::open(b.store.clone(), "../x", OpenOptions::default());
     assert_eq!(code(r.map(|_| ())), "ERR_INVALID_ARGUMENT");
 }
+
+#[test]
+fn select_star_after_alter_table_sees_the_new_column() {
+    // Found by the chaos harness: a cached `SELECT *` prepared before ALTER TABLE is re-prepared by
+    // SQLite on its next step; the columns must be read after that step.
+    let b = &backends()[0];
+    let db = open(&b.store, "alter");
+    db.exec("CREATE TABLE t(a); INSERT INTO t VALUES (1)").unwrap();
+    assert_eq!(db.query("SELECT * FROM t", Params::None).unwrap().1[0].len(), 1);
+    db.exec("ALTER TABLE t ADD COLUMN b DEFAULT 7").unwrap();
+    let (cols, rows) = db.query("SELECT * FROM t", Params::None).unwrap();
+    assert_eq!(cols, ["a", "b"]);
+    assert_eq!(rows[0], vec![Value::Integer(1), Value::Integer(7)]);
+    db.close().unwrap();
+}

@@ -163,3 +163,21 @@ fn hundred_thousand_updates_leave_the_store_about_the_size_of_the_data() {
     // tables and the bounded commit log.
     assert!(bytes < 512 * 1024, "store is {bytes} bytes");
 }
+
+#[test]
+fn a_transaction_over_the_commit_limit_fails_too_large_and_changes_nothing() {
+    for b in backends() {
+        let opts = OpenOptions { generation: Some(1), max_commit_bytes: 1 << 20, ..Default::default() };
+        let db = NativeDatabaseHandle::open(b.store.clone(), "limit", opts.clone()).unwrap();
+        db.exec("CREATE TABLE t(v BLOB); INSERT INTO t VALUES (x'01');").unwrap();
+        let e = db.exec("INSERT INTO t SELECT zeroblob(4096) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400) SELECT x FROM c)");
+        assert_eq!(code(e), "ERR_TOO_LARGE", "{}", b.name);
+        assert_eq!(int(&db, "SELECT count(*) FROM t"), 1, "{}: nothing of it stays", b.name);
+        db.exec("INSERT INTO t VALUES (x'02')").unwrap();
+        db.close().unwrap();
+        let db = NativeDatabaseHandle::open(b.store.clone(), "limit", opts).unwrap();
+        assert_eq!(int(&db, "SELECT count(*) FROM t"), 2);
+        assert_integrity(&db);
+        db.close().unwrap();
+    }
+}

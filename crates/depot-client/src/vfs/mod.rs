@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::ffi;
 
-pub use pages::PageSource;
+pub use pages::{PageSource, DEFAULT_MAX_COMMIT_BYTES};
 
 /// Everything one database's VFS callbacks share.
 pub struct VfsContext {

@@ -16,6 +16,9 @@ use crate::metrics::Metrics;
 
 const PS: u64 = PAGE_SIZE as u64;
 
+/// Default commit size limit: room for VACUUM of a 1 GiB database (which rewrites every page).
+pub const DEFAULT_MAX_COMMIT_BYTES: u64 = 2 << 30;
+
 /// How long transient store errors are retried before a call fails.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -42,6 +45,8 @@ pub struct PageSource {
     in_batch: bool,
     metrics: Arc<Metrics>,
     retry: RetryPolicy,
+    /// Largest commit accepted, in bytes; a larger transaction fails with ERR_TOO_LARGE.
+    max_commit_bytes: u64,
     /// The store error behind the last failed callback, for the worker to report with its own code.
     failure: Option<StoreError>,
     /// Set once the writer must stop (fenced, or a commit whose outcome could not be resolved).
@@ -83,11 +88,17 @@ impl PageSource {
             in_batch: false,
             metrics,
             retry: RetryPolicy::default(),
+            max_commit_bytes: DEFAULT_MAX_COMMIT_BYTES,
             failure: None,
             poisoned: None,
             commit_seed: random_seed(),
             commit_seq: 0,
         }
+    }
+
+    /// Sets the commit size limit (see [`DEFAULT_MAX_COMMIT_BYTES`]).
+    pub fn set_max_commit_bytes(&mut self, limit: u64) {
+        self.max_commit_bytes = limit;
     }
 
     pub fn file_size(&self) -> u64 {
@@ -288,6 +299,10 @@ impl PageSource {
             size_pages: size,
         };
         let bytes = request.pages.len() as u64 * PS;
+        if bytes > self.max_commit_bytes {
+            self.discard();
+            return self.fail(StoreError::TooLarge { bytes, limit: self.max_commit_bytes });
+        }
         let outcome = self.with_retry(|s| {
             let r = s.store.commit(&request);
             if r.is_err() {
@@ -343,29 +358,39 @@ impl PageSource {
     /// so the handle stays usable. Moved: re-sending the same commit id tells whether it was ours;
     /// either way SQLite already rolled back, so the handle is poisoned and must be reopened.
     fn resolve_unknown(&mut self, request: &CommitRequest, error: StoreError) -> StoreError {
-        match self.store.get_pages(&self.database, &[], self.head.txid) {
-            Ok(_) => error,
-            Err(StoreError::HeadMoved { .. }) => {
-                let e = StoreError::Unavailable(format!(
-                    "a commit of database '{}' was applied after its reply was lost; reopen the database",
+        let unknown = |why: &dyn std::fmt::Display| {
+            StoreError::Unavailable(format!(
+                "outcome of a commit of database '{}' is unknown ({why}); reopen the database",
+                self.database
+            ))
+        };
+        let resolved = match self.store.get_pages(&self.database, &[], self.head.txid) {
+            // The head did not move: the commit was not applied, and never will be (the next
+            // commit expects the same head). The handle stays usable.
+            Ok(_) => return error,
+            // The head moved: re-sending the same commit id says whether it was ours.
+            Err(StoreError::HeadMoved { .. }) => match self.store.commit(request) {
+                Ok(out) if out.replayed => StoreError::Unavailable(format!(
+                    "a commit of database '{}' was applied although its reply was lost; reopen the database to see it",
                     self.database
-                ));
-                let e = match self.store.commit(request) {
-                    Ok(out) if out.replayed => e,
-                    _ => StoreError::Fenced { database: self.database.clone(), generation: self.generation, current: 0 },
-                };
-                self.poisoned = Some(e.clone());
-                e
-            }
-            Err(other) => {
-                let e = StoreError::Unavailable(format!(
-                    "outcome of a commit of database '{}' is unknown ({other}); reopen the database",
-                    self.database
-                ));
-                self.poisoned = Some(e.clone());
-                e
-            }
-        }
+                )),
+                Ok(_) => unknown(&"the store applied a commit twice"),
+                Err(e @ (StoreError::HeadMoved { .. } | StoreError::Fenced { .. })) => StoreError::Fenced {
+                    database: self.database.clone(),
+                    generation: self.generation,
+                    current: match e {
+                        StoreError::Fenced { current, .. } => current,
+                        _ => self.generation,
+                    },
+                },
+                Err(other) => unknown(&other),
+            },
+            Err(other) => unknown(&other),
+        };
+        // SQLite already rolled the transaction back; whatever the store holds, this handle's view
+        // may differ from it, so it stops here.
+        self.poisoned = Some(resolved.clone());
+        resolved
     }
 
     fn with_retry<T>(&mut self, mut call: impl FnMut(&mut Self) -> Result<T, StoreError>) -> Result<T, StoreError> {

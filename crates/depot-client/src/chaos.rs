@@ -1,0 +1,386 @@
+//! A seeded chaos harness (test-hooks only): random workloads against a depot-backed database and,
+//! in lockstep, against an oracle (a plain in-memory SQLite), with store faults injected at named
+//! points. After every fault the depot database must pass `integrity_check` and its canonical dump
+//! must equal the oracle's. A commit whose outcome was unknown must turn out wholly applied or
+//! wholly absent.
+//!
+//! `tests/chaos.rs` runs a fixed set of seeds; `cargo run -p depot-client --example soak
+//! --features test-hooks -- SEEDS OPS` runs a soak and prints what happened.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use depot::fault::FaultStore;
+use depot::{FileStore, FileStoreOptions, MemoryStore, PageStore};
+use rusqlite::Connection;
+
+use crate::{Error, NativeDatabaseHandle, OpenOptions, Params, Value};
+
+/// Which store backs the depot side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChaosBackend {
+    Memory,
+    File,
+}
+
+/// What one run did.
+#[derive(Debug, Default, Clone)]
+pub struct ChaosReport {
+    pub seeds: u64,
+    pub operations: u64,
+    /// Faults that fired, by kind.
+    pub faults: BTreeMap<&'static str, u64>,
+    /// Commits whose outcome was unknown, then resolved (applied or absent).
+    pub unknown_outcomes: u64,
+    pub reopens: u64,
+    pub checks: u64,
+    /// Every mismatch with the oracle or failed integrity check; must stay empty.
+    pub divergences: Vec<String>,
+}
+
+impl ChaosReport {
+    pub fn merge(&mut self, other: ChaosReport) {
+        self.seeds += other.seeds;
+        self.operations += other.operations;
+        for (k, v) in other.faults {
+            *self.faults.entry(k).or_default() += v;
+        }
+        self.unknown_outcomes += other.unknown_outcomes;
+        self.reopens += other.reopens;
+        self.checks += other.checks;
+        self.divergences.extend(other.divergences);
+    }
+}
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+fn hex_blob(rng: &mut Rng) -> String {
+    let len = match rng.below(4) {
+        0 => 0,
+        1 => rng.below(64),
+        2 => rng.below(4096),
+        _ => 4096 + rng.below(3 * 4096),
+    } as usize;
+    let mut s = String::with_capacity(3 + 2 * len);
+    s.push_str("X'");
+    for _ in 0..len {
+        s.push_str(&format!("{:02X}", rng.below(256)));
+    }
+    s.push('\'');
+    s
+}
+
+/// One random statement that cannot fail on a valid schema.
+fn statement(rng: &mut Rng, next_key: &mut u64, extra_columns: &mut u32) -> String {
+    match rng.below(10) {
+        0..=3 => {
+            *next_key += 1;
+            format!("INSERT INTO t(k, v) VALUES ({}, {})", next_key, hex_blob(rng))
+        }
+        4..=5 => format!("UPDATE t SET v = {} WHERE k = {}", hex_blob(rng), 1 + rng.below(*next_key + 1)),
+        6 => {
+            let a = 1 + rng.below(*next_key + 1);
+            format!("DELETE FROM t WHERE k BETWEEN {a} AND {}", a + rng.below(5))
+        }
+        7 => match rng.below(4) {
+            0 => "CREATE INDEX IF NOT EXISTS t_len ON t(length(v))".into(),
+            1 => "DROP INDEX IF EXISTS t_len".into(),
+            2 if *extra_columns < 5 => {
+                *extra_columns += 1;
+                format!("ALTER TABLE t ADD COLUMN c{} INTEGER DEFAULT {}", extra_columns, rng.below(100))
+            }
+            _ => format!("CREATE TABLE IF NOT EXISTS side{}(a, b)", rng.below(3)),
+        },
+        _ => format!("INSERT INTO log(n) VALUES ({})", rng.below(1_000_000)),
+    }
+}
+
+/// One unit of work: a whole transaction (committed or rolled back), or VACUUM.
+fn operation(rng: &mut Rng, next_key: &mut u64, extra_columns: &mut u32) -> String {
+    if rng.chance(3) {
+        return "VACUUM".into();
+    }
+    let mut sql = String::from("BEGIN;");
+    for _ in 0..1 + rng.below(4) {
+        sql += &format!(" {};", statement(rng, next_key, extra_columns));
+    }
+    if rng.chance(30) {
+        sql += " SAVEPOINT sp;";
+        for _ in 0..1 + rng.below(3) {
+            sql += &format!(" {};", statement(rng, next_key, extra_columns));
+        }
+        sql += if rng.chance(50) { " ROLLBACK TO sp; RELEASE sp;" } else { " RELEASE sp;" };
+    }
+    sql += if rng.chance(10) { " ROLLBACK;" } else { " COMMIT;" };
+    sql
+}
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS t(k INTEGER PRIMARY KEY, v BLOB);
+                      CREATE TABLE IF NOT EXISTS log(id INTEGER PRIMARY KEY, n INTEGER);";
+
+type Dump = Vec<(String, Vec<Vec<Value>>)>;
+
+fn oracle_dump(c: &Connection) -> Dump {
+    let mut out = Vec::new();
+    let mut s = c
+        .prepare("SELECT name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap();
+    let schema: Vec<(String, Option<String>)> =
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    out.push(("schema".into(), schema.iter().map(|(n, q)| vec![Value::Text(n.clone()), q.clone().map_or(Value::Null, Value::Text)]).collect()));
+    for table in tables(&schema) {
+        let mut s = c.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid")).unwrap();
+        let n = s.column_count();
+        let rows = s
+            .query_map([], |r| (0..n).map(|i| r.get_ref(i).map(Value::from)).collect::<Result<Vec<_>, _>>())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        out.push((table, rows));
+    }
+    out
+}
+
+fn depot_dump(db: &NativeDatabaseHandle) -> Result<Dump, Error> {
+    let (_, schema_rows) =
+        db.query("SELECT name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name", Params::None)?;
+    let schema: Vec<(String, Option<String>)> = schema_rows
+        .iter()
+        .map(|r| match (&r[0], &r[1]) {
+            (Value::Text(n), Value::Text(q)) => (n.clone(), Some(q.clone())),
+            (Value::Text(n), _) => (n.clone(), None),
+            other => panic!("unexpected schema row {other:?}"),
+        })
+        .collect();
+    let mut out = vec![("schema".to_string(), schema_rows)];
+    for table in tables(&schema) {
+        let (_, rows) = db.query(&format!("SELECT * FROM \"{table}\" ORDER BY rowid"), Params::None)?;
+        out.push((table, rows));
+    }
+    Ok(out)
+}
+
+fn describe_difference(depot: &Dump, oracle: &Dump) -> String {
+    if depot.len() != oracle.len() {
+        return format!("{} tables vs {} in the oracle", depot.len(), oracle.len());
+    }
+    for ((name, a), (_, b)) in depot.iter().zip(oracle) {
+        if a.len() != b.len() {
+            return format!("{name}: {} rows vs {} in the oracle", a.len(), b.len());
+        }
+        if let Some(i) = (0..a.len()).find(|&i| a[i] != b[i]) {
+            let short = |r: &Vec<Value>| format!("{:?}", r).chars().take(200).collect::<String>();
+            return format!("{name}: row {i}: {} vs {}", short(&a[i]), short(&b[i]));
+        }
+    }
+    "no difference found".into()
+}
+
+fn tables(schema: &[(String, Option<String>)]) -> Vec<String> {
+    schema
+        .iter()
+        .filter(|(_, sql)| sql.as_deref().is_some_and(|s| s.starts_with("CREATE TABLE")))
+        .map(|(n, _)| n.clone())
+        .collect()
+}
+
+/// Faults the harness injects, by name. Ten failures outlast the client's retries (3 attempts), so
+/// the failure reaches SQLite; a single lost reply is absorbed by a retry with the same commit id.
+const FAULTS: &[&str] = &["read-fails", "commit-fails-before-apply", "commit-reply-lost-once", "commit-reply-lost", "writer-takeover"];
+
+struct Run {
+    store: Arc<FaultStore>,
+    db: NativeDatabaseHandle,
+    oracle: Connection,
+    report: ChaosReport,
+    seed: u64,
+    /// The fault armed for the current operation, until it is counted and disarmed.
+    armed: Option<&'static str>,
+}
+
+impl Run {
+    fn open(store: &Arc<FaultStore>) -> NativeDatabaseHandle {
+        let dyn_store: Arc<dyn PageStore> = store.clone();
+        // A small cache so that reads reach the store (and its faults) often.
+        let opts = OpenOptions { generation: None, cache_bytes: 64 << 10, ..Default::default() };
+        let db = NativeDatabaseHandle::open(dyn_store, "chaos", opts).expect("open");
+        db.exec("PRAGMA cache_size = 16").expect("pragma");
+        db
+    }
+
+    fn reopen(&mut self) {
+        let _ = self.db.close();
+        self.db = Run::open(&self.store);
+        self.report.reopens += 1;
+    }
+
+    fn check(&mut self, context: &str) {
+        self.report.checks += 1;
+        match self.db.query("PRAGMA integrity_check", Params::None) {
+            Ok((_, rows)) if rows == vec![vec![Value::Text("ok".into())]] => {}
+            other => self.report.divergences.push(format!("seed {}: {context}: integrity_check {other:?}", self.seed)),
+        }
+        match depot_dump(&self.db) {
+            Ok(d) if d == oracle_dump(&self.oracle) => {}
+            Ok(d) => {
+                let o = oracle_dump(&self.oracle);
+                self.report.divergences.push(format!("seed {}: {context}: dump differs from the oracle: {}", self.seed, describe_difference(&d, &o)));
+            }
+            Err(e) => self.report.divergences.push(format!("seed {}: {context}: dump failed: {e}", self.seed)),
+        }
+    }
+
+    /// Runs `sql` on the depot; on success on the oracle too. On a store failure, finds out (after a
+    /// reopen) whether the depot holds the state before or after `sql`, and brings the oracle along.
+    fn apply(&mut self, sql: &str, fault: Option<&str>) {
+        self.report.operations += 1;
+        match self.db.exec(sql) {
+            Ok(()) => {
+                if let Err(e) = self.oracle.execute_batch(sql) {
+                    self.report.divergences.push(format!("seed {}: oracle failed where the depot succeeded: {e}", self.seed));
+                }
+            }
+            Err(e) if e.code().starts_with("SQLITE_") && fault.is_none() => {
+                self.report.divergences.push(format!("seed {}: unexpected SQL error {e} for {}", self.seed, &sql[..sql.len().min(120)]));
+                let _ = self.db.exec("ROLLBACK");
+            }
+            Err(_) => {
+                let _ = self.db.exec("ROLLBACK");
+                self.disarm();
+                self.reopen();
+                let before = oracle_dump(&self.oracle);
+                match depot_dump(&self.db) {
+                    Ok(d) if d == before => {}
+                    Ok(d) => {
+                        // Not the state before: it must be the state after, whole.
+                        let _ = self.oracle.execute_batch(sql);
+                        if d != oracle_dump(&self.oracle) {
+                            self.report.divergences.push(format!("seed {}: after a failed commit the depot is neither before nor after", self.seed));
+                        } else {
+                            self.report.unknown_outcomes += 1;
+                        }
+                    }
+                    Err(e) => self.report.divergences.push(format!("seed {}: dump after reopen failed: {e}", self.seed)),
+                }
+            }
+        }
+    }
+
+    /// Counts whether the armed fault fired, and disarms it.
+    fn disarm(&mut self) {
+        if let Some(fault) = self.armed.take() {
+            if fired(&self.store, fault, armed_count(fault)) > 0 {
+                *self.report.faults.entry(fault).or_default() += 1;
+            }
+        }
+    }
+
+    /// Arms `fault` on the store: the next calls of its kind fail.
+    fn arm(&mut self, fault: &'static str) {
+        self.armed = Some(fault);
+        let f = &self.store.faults;
+        let counter: &AtomicU32 = match fault {
+            "read-fails" => &f.fail_reads,
+            "commit-fails-before-apply" => &f.fail_commits_before,
+            _ => &f.lose_commit_replies,
+        };
+        counter.store(armed_count(fault), Ordering::SeqCst);
+    }
+}
+
+fn fired(store: &FaultStore, fault: &str, armed: u32) -> u64 {
+    let f = &store.faults;
+    let left = match fault {
+        "read-fails" => f.fail_reads.swap(0, Ordering::SeqCst),
+        "commit-fails-before-apply" => f.fail_commits_before.swap(0, Ordering::SeqCst),
+        _ => f.lose_commit_replies.swap(0, Ordering::SeqCst),
+    };
+    (armed - left.min(armed)) as u64
+}
+
+fn armed_count(fault: &str) -> u32 {
+    match fault {
+        "commit-reply-lost-once" => 1,
+        _ => 10,
+    }
+}
+
+/// Runs `ops` random operations of seed `seed` on `backend`.
+pub fn run_seed(seed: u64, ops: usize, backend: ChaosBackend) -> ChaosReport {
+    let dir: Option<PathBuf> = match backend {
+        ChaosBackend::Memory => None,
+        ChaosBackend::File => {
+            let d = std::env::temp_dir().join(format!("depot-chaos-{}-{seed}-{}", std::process::id(), NEXT_DIR.fetch_add(1, Ordering::Relaxed)));
+            Some(d)
+        }
+    };
+    let inner: Arc<dyn PageStore> = match &dir {
+        None => Arc::new(MemoryStore::new()),
+        Some(d) => Arc::new(FileStore::open(d, FileStoreOptions::default()).expect("file store")),
+    };
+    let store = Arc::new(FaultStore::new(inner));
+    let db = Run::open(&store);
+    let mut run = Run { store, db, oracle: Connection::open_in_memory().unwrap(), report: ChaosReport { seeds: 1, ..Default::default() }, seed, armed: None };
+    run.db.exec(SCHEMA).unwrap();
+    run.oracle.execute_batch(SCHEMA).unwrap();
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let (mut next_key, mut extra_columns) = (0u64, 0u32);
+    for i in 0..ops {
+        let sql = operation(&mut rng, &mut next_key, &mut extra_columns);
+        if rng.chance(4) {
+            run.reopen();
+        }
+        if rng.chance(12) {
+            let fault = FAULTS[rng.below(FAULTS.len() as u64) as usize];
+            if fault == "writer-takeover" {
+                // Another writer opens with a newer generation (and leaves): ours is fenced.
+                let dyn_store: Arc<dyn PageStore> = run.store.clone();
+                let other = NativeDatabaseHandle::open(dyn_store, "chaos", OpenOptions::default()).expect("takeover");
+                let _ = other.close();
+                run.apply(&sql, Some(fault));
+                *run.report.faults.entry(fault).or_default() += 1;
+            } else {
+                run.arm(fault);
+                run.apply(&sql, Some(fault));
+                run.disarm();
+            }
+            run.check(&format!("op {i} after fault {fault}"));
+        } else {
+            run.apply(&sql, None);
+            if i % 25 == 24 {
+                run.check(&format!("op {i}"));
+            }
+        }
+    }
+    run.reopen();
+    run.check("end, after reopen");
+    let _ = run.db.close();
+    let report = std::mem::take(&mut run.report);
+    drop(run);
+    if let Some(d) = dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    report
+}
+
+static NEXT_DIR: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
