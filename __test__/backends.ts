@@ -1,9 +1,14 @@
 // The store backends every suite runs against (the matrix). A suite written once calls
 // `forEachBackend` and gets one `describe` block per backend.
 //
-// To add a backend (PostgreSQL joins with its issue), append an entry to `backends`: `create()` makes
-// a fresh, isolated location for one test, and `open()` opens a depot at that location (calling it
-// twice opens the same location twice, which is how persistence is tested).
+// To add a backend, append an entry to `backends`: `create()` makes a fresh, isolated location for one
+// test, and `open()` opens a depot at that location (calling it twice opens the same location twice,
+// which is how persistence is tested).
+//
+// The PostgreSQL backend needs a server: `DEPOT_TEST_PG_URL` (set by `npm test`, which starts one
+// with `scripts/pg.sh start`). Without it every postgres test fails with a message saying so; it is
+// never skipped. Each test gets its own PostgreSQL schema, dropped afterwards.
+import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -54,6 +59,44 @@ export const backends: Backend[] = [
     },
   },
 ]
+
+/** The PostgreSQL test server's URL, or a failure that says how to get one. */
+export function pgUrl(): string {
+  const url = process.env.DEPOT_TEST_PG_URL
+  if (!url) {
+    throw new Error(
+      'DEPOT_TEST_PG_URL is not set: run `npm test`, or `export DEPOT_TEST_PG_URL=$(scripts/pg.sh start)` first',
+    )
+  }
+  return url
+}
+
+let schemas = 0
+/** A PostgreSQL schema name that no other test, process or earlier run uses. */
+export function freshSchema(): string {
+  return `v_${process.pid}_${schemas++}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`
+}
+
+/** Drops a test's schema with psql (best effort: the test server's data is removed at the end anyway). */
+export function dropSchema(url: string, schema: string): Promise<void> {
+  return new Promise((resolve) => {
+    execFile('psql', [url, '-qc', `DROP SCHEMA IF EXISTS "${schema}" CASCADE`], { timeout: 10_000 }, () => resolve())
+  })
+}
+
+backends.push({
+  name: 'postgres',
+  durable: true,
+  create: () => {
+    const url = pgUrl()
+    const schema = freshSchema()
+    return {
+      // A small pool: many tests run at once against one server.
+      open: () => Depot.open({ url, schema, poolSize: 2 }),
+      cleanup: () => dropSchema(url, schema),
+    }
+  },
+})
 
 /** Defines `body` once per backend, inside `describe(<backend name>)`. */
 export function forEachBackend(body: (backend: Backend) => void): void {

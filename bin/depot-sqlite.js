@@ -1,21 +1,23 @@
 #!/usr/bin/env node
 'use strict'
-// depot-sqlite [--depot DIR] DATABASE [SQL]
+// depot-sqlite [--depot DIR|URL] DATABASE [SQL]
 //
-// Runs SQL against one database of the embedded file store (default ./.depot) and prints each
-// result's rows as a table. Without SQL on the command line, reads the statements from stdin.
+// Runs SQL against one database of the embedded file store (default ./.depot), or of a PostgreSQL
+// store when --depot is a postgres:// URL, and prints each result's rows as a table. Without SQL on the command line, reads the statements from stdin.
 // Stops at the first error, which goes to stderr with its code; the exit status is then 1.
 
 const { Depot } = require('../index.js')
 const { splitStatements } = require('./split.js')
 const { formatTable } = require('./table.js')
 
-const USAGE = `usage: depot-sqlite [--depot DIR] DATABASE [SQL]
+const USAGE = `usage: depot-sqlite [--depot DIR|URL] DATABASE [SQL]
 
 Runs SQL (or the statements read from stdin) against DATABASE in the embedded
-file store DIR (default ./.depot) and prints the rows of each query as a table.
+file store DIR (default ./.depot), or in the PostgreSQL store at URL, and
+prints the rows of each query as a table.
 
   --depot DIR   directory of the store (created if missing)
+  --depot URL   postgres://user:password@host:port/dbname[?sslmode=require]
   -h, --help    show this help`
 
 /** Parses argv into { depot, database, sql } or throws a usage error. */
@@ -26,7 +28,7 @@ function parseArgs(argv) {
     const arg = argv[i]
     if (arg === '-h' || arg === '--help') return { help: true }
     if (arg === '--depot') {
-      if (i + 1 >= argv.length) throw usageError('--depot needs a directory')
+      if (i + 1 >= argv.length) throw usageError('--depot needs a directory or a postgres:// URL')
       options.depot = argv[++i]
     } else if (arg.startsWith('--depot=')) {
       options.depot = arg.slice('--depot='.length)
@@ -43,6 +45,11 @@ function parseArgs(argv) {
   if (positional.length > 2) throw usageError('too many arguments (quote the SQL)')
   ;[options.database, options.sql] = positional
   return options
+}
+
+/** `--depot` as Depot.open options: a PostgreSQL URL, or a directory of the embedded store. */
+function depotOptions(depot) {
+  return /^postgres(ql)?:\/\//.test(depot) ? { url: depot } : { path: depot }
 }
 
 function usageError(message) {
@@ -68,7 +75,7 @@ async function main(argv) {
     return 0
   }
   const sql = options.sql ?? (await readStdin())
-  const depot = await Depot.open({ path: options.depot })
+  const depot = await Depot.open(depotOptions(options.depot))
   try {
     const db = await depot.openDatabase(options.database, { intMode: 'bigint' })
     try {

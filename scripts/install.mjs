@@ -55,7 +55,7 @@ function main() {
   }
   console.error('depot-sqlite: no prebuilt binary matches this platform; building from source (needs Rust)...')
   const napi = join(root, 'node_modules', '.bin', process.platform === 'win32' ? 'napi.cmd' : 'napi')
-  const ok = existsSync(napi) ? run(napi, ['build', '--platform', '--release']) : buildWithCargo()
+  const ok = existsSync(napi) ? run(napi, ['build', '--platform', '--release', '--js', 'binding.js', '--dts', 'binding.d.ts']) : buildWithCargo()
   if (!ok || !addonLoads()) {
     console.error('depot-sqlite: building the native addon failed (see above).')
     return 1

@@ -9,6 +9,9 @@
 #   scripts/pg.sh url     print the URL (whether or not the server runs)
 #   scripts/pg.sh status  exit 0 when the server accepts connections
 #
+# DEPOT_PG_PORT (default 54329) picks the port, and with it the data directory /tmp/depot-pg-$PORT
+# (or DEPOT_PG_DATA), so several servers can run side by side: the JS kill test uses its own.
+#
 # Every command is idempotent. Use it as: export DEPOT_TEST_PG_URL="$(scripts/pg.sh start)"
 # Only the URL goes to stdout; progress goes to stderr.
 #
@@ -72,8 +75,13 @@ start() {
     fi
     if ! running; then
         log "starting PostgreSQL ($BIN) on 127.0.0.1:$PORT"
+        # pg_stat_statements (when installed) lets bench/postgres.mjs count the statements per commit.
+        local extra=""
+        if [ -f "$("$BIN/pg_config" --pkglibdir 2>/dev/null)/pg_stat_statements.so" ]; then
+            extra="-c shared_preload_libraries=pg_stat_statements"
+        fi
         as_pg "$BIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 \
-            -o "-p $PORT -k $DATA -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+            -o "-p $PORT -k $DATA -c listen_addresses=127.0.0.1 -c max_connections=200 $extra" start >/dev/null
     fi
     local i
     for i in $(seq 1 60); do

@@ -3,8 +3,12 @@
 //
 // 1. Installs the npm dependencies when they are missing (which also builds the addon).
 // 2. Builds the addon (`napi build --platform --release`; incremental, so cheap when up to date).
-// 3. Runs the Rust tests (`cargo test --workspace`) and the vitest suites.
-// 4. Sums both and ends with one plain line `N passed, N failed`; exits non-zero on any failure.
+// 3. Starts a throwaway PostgreSQL server (`scripts/pg.sh start`, installing Debian's PostgreSQL if
+//    absent) and exports its URL as DEPOT_TEST_PG_URL: the Rust store tests and the vitest matrix run
+//    against it as the third backend. A server that cannot start is a failure, never a skip.
+// 4. Runs the Rust tests (`cargo test --workspace`) and the vitest suites.
+// 5. Stops the server it started (also on failure or Ctrl-C). The kill test runs, and stops, its own.
+// 6. Sums both and ends with one plain line `N passed, N failed`; exits non-zero on any failure.
 //
 // A step that fails without reporting tests (a compile error, a suite that cannot load) counts as
 // one failure, so a broken build can never end in "0 failed".
@@ -38,6 +42,22 @@ function run(command, args, { capture = false } = {}) {
   })
 }
 
+const pgScript = join(root, 'scripts', 'pg.sh')
+/** Runs `scripts/pg.sh <command>` (with `env` added); resolves with its exit code and stdout. */
+function pgSh(command, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn('bash', [pgScript, command], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let stdout = ''
+    child.stdout.on('data', (chunk) => (stdout += chunk))
+    child.on('error', () => resolve({ code: 127, stdout }))
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout: stdout.trim() }))
+  })
+}
+
 /** Sums cargo's `test result: ok. N passed; M failed; ...` lines (one per test binary). */
 export function parseCargo(output) {
   let passed = 0
@@ -61,9 +81,44 @@ async function main() {
   }
 
   console.log('> napi build --platform --release')
-  const build = await run(bin('napi'), ['build', '--platform', '--release'])
+  const build = await run(bin('napi'), ['build', '--platform', '--release', '--js', 'binding.js', '--dts', 'binding.d.ts'])
   if (build.code !== 0) problems.push('napi build failed')
 
+  // PostgreSQL: reuse a server that already runs (someone else's: left running), else start one
+  // and stop it at the end.
+  const wasRunning = (await pgSh('status')).code === 0
+  console.log(`> scripts/pg.sh start${wasRunning ? ' (already running: reused, left running)' : ''}`)
+  const pg = await pgSh('start')
+  let stopPg = async () => {}
+  if (pg.code === 0 && pg.stdout.startsWith('postgres')) {
+    process.env.DEPOT_TEST_PG_URL = pg.stdout
+    const stopped = { done: false }
+    stopPg = async () => {
+      if (stopped.done) return
+      stopped.done = true
+      if (!wasRunning) await pgSh('stop')
+    }
+    for (const signal of ['SIGINT', 'SIGTERM']) {
+      process.once(signal, () => stopPg().finally(() => process.exit(130)))
+    }
+  } else {
+    // The Rust and JS postgres tests then fail on the missing URL and are counted as failures.
+    problems.push('PostgreSQL did not start (scripts/pg.sh start); the postgres tests cannot pass')
+  }
+
+  try {
+    await runTests()
+  } finally {
+    console.log('> scripts/pg.sh stop')
+    await stopPg()
+  }
+
+  for (const problem of problems) console.error(`error: ${problem}`)
+  failed += problems.length
+  console.log(`${passed} passed, ${failed} failed`)
+  return failed === 0 ? 0 : 1
+
+  async function runTests() {
   console.log('> cargo test --workspace --no-fail-fast')
   const cargo = await run('cargo', ['test', '--workspace', '--no-fail-fast'], { capture: true })
   const rust = parseCargo(cargo.stdout)
@@ -90,11 +145,7 @@ async function main() {
   } else {
     problems.push('vitest skipped: the addon did not build')
   }
-
-  for (const problem of problems) console.error(`error: ${problem}`)
-  failed += problems.length
-  console.log(`${passed} passed, ${failed} failed`)
-  return failed === 0 ? 0 : 1
+  }
 }
 
 process.exitCode = await main()

@@ -1,29 +1,35 @@
-//! The `NativeDatabaseHandle` class: one open database, backed by the core's handle.
+//! The native `NativeDatabaseHandle` class: one open database, backed by the core's handle.
 //!
 //! Every method validates its arguments on the JS thread, hands one command to the core with a
 //! reply callback, and returns a promise. The reply runs on the database's worker thread, converts
 //! the result there (so `ERR_INTEGER_OVERFLOW` rejects before anything reaches JavaScript) and
 //! settles the promise. A rejected argument still yields a rejected promise, never a throw, so that
 //! callers need one error path only.
+//!
+//! Admission is honest: an accepted call holds one of the database's `maxQueue` slots until its
+//! answer has reached the JS thread, so "overloaded" counts queued, running and answered-but-not-
+//! yet-delivered calls alike, and a burst of un-awaited calls is admitted deterministically.
+//!
+//! The public API (index.js) wraps this class: AbortSignal, `transaction(fn)`, `iterate()`, `get`
+//! and `all` are written there, on top of the primitives below.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use depot_client::NativeDatabaseHandle as CoreHandle;
-use napi::bindgen_prelude::{PromiseRaw, Unknown};
-use napi::Env;
+use depot_client::{Behavior, NativeDatabaseHandle as CoreHandle, Responder};
+use napi::bindgen_prelude::{Object, PromiseRaw, ToNapiValue, Unknown};
+use napi::{Env, ValueType};
 use napi_derive::napi;
 
+use crate::call::{call_from_js, id, millis, property};
 use crate::error::ApiError;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Stats};
 use crate::promise::Pending;
-use crate::result::{ExecuteResult, IntMode, QueryResult, RunResult};
+use crate::result::{CursorChunk, CursorInfo, ExecuteResult, IntMode, JsValueOut, QueryResult, RunResult};
 use crate::value::{params_from_js, statements_from_js, string_from_js};
 
-/// One open database. Made by `Depot.openDatabase`; not constructible from JavaScript.
-///
-/// Calls are queued to the database's own worker thread (capacity 128). When the queue is full a
-/// call rejects at once with `ERR_OVERLOADED` instead of waiting; after `close()` every call rejects
-/// with `ERR_CLOSED`.
+/// One open database (native layer). Made by `Depot.openDatabase`; not constructible from
+/// JavaScript. Use the wrapper's methods; these take `options` = `{ token?, timeoutMs?, tx? }`.
 #[napi]
 pub struct NativeDatabaseHandle {
     inner: Arc<CoreHandle>,
@@ -34,9 +40,48 @@ pub struct NativeDatabaseHandle {
 impl NativeDatabaseHandle {
     /// Wraps a freshly opened core handle.
     pub(crate) fn new(inner: Arc<CoreHandle>, int_mode: IntMode, name: String) -> Self {
+        inner.set_caller_releases_slots(true);
         Self { inner, int_mode, name }
     }
+
+    /// Submits one call; the promise settles with `convert(reply)`, and the call's admission slot
+    /// is given back on the JS thread just before JavaScript sees the answer.
+    fn dispatch<'env, R: Send + 'static, T: ToNapiValue + Send + 'static>(
+        &self,
+        env: &'env Env,
+        submit: impl FnOnce(&CoreHandle, Responder<R>) -> bool,
+        convert: impl FnOnce(R) -> Result<T, ApiError> + Send + 'static,
+    ) -> napi::Result<PromiseRaw<'env, T>> {
+        let (pending, promise) = Pending::new(env)?;
+        let accepted = Arc::new(AtomicBool::new(false));
+        let (inner, flag) = (Arc::clone(&self.inner), Arc::clone(&accepted));
+        let ok = submit(
+            &self.inner,
+            Box::new(move |reply| {
+                let outcome = reply.map_err(ApiError::from).and_then(convert);
+                // Runs on the JS thread, after this function has returned and set the flag.
+                pending.settle_then(outcome, move || {
+                    if flag.load(Ordering::SeqCst) {
+                        inner.release_slot();
+                    }
+                });
+            }),
+        );
+        accepted.store(ok, Ordering::SeqCst);
+        Ok(promise)
+    }
 }
+
+/// `Ok(value)` or a settled rejected promise, for argument parsing.
+macro_rules! parsed {
+    ($env:expr, $e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(error) => return Pending::settled($env, Err(error)),
+        }
+    };
+}
+
 
 #[napi]
 impl NativeDatabaseHandle {
@@ -47,88 +92,90 @@ impl NativeDatabaseHandle {
     }
 
     /// Runs one or more SQL statements separated by `;`, without parameters and without results.
-    #[napi(ts_args_type = "sql: string", ts_return_type = "Promise<void>")]
-    pub fn exec<'env>(&self, env: &'env Env, sql: Unknown) -> napi::Result<PromiseRaw<'env, ()>> {
-        let sql = match string_from_js(sql, "sql") {
-            Ok(sql) => sql,
-            Err(error) => return Pending::settled(env, Err(error)),
-        };
-        let (pending, promise) = Pending::new(env)?;
-        self.inner.exec_with(sql, Box::new(move |reply| pending.settle(reply.map_err(ApiError::from))));
-        Ok(promise)
+    #[napi(ts_args_type = "sql: string, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<void>")]
+    pub fn exec<'env>(&self, env: &'env Env, sql: Unknown, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, ()>> {
+        let (sql, call) = parsed!(env, string_from_js(sql, "sql").and_then(|s| Ok((s, call_from_js(env, options)?))));
+        self.dispatch(env, move |h, r| h.exec_opts(sql, call.tx, &call.options, r), Ok)
     }
 
-    /// Runs one statement with optional parameters: an array for `?`/`?NNN`, or an object for
-    /// `:name`/`@name`/`$name` (keys with or without the prefix). Resolves with its columns, rows,
-    /// number of changed rows and last inserted rowid.
-    #[napi(
-        ts_args_type = "sql: string, params?: Array<null | undefined | number | bigint | string | boolean | Buffer | Uint8Array> | Record<string, null | undefined | number | bigint | string | boolean | Buffer | Uint8Array>",
-        ts_return_type = "Promise<ExecuteResult>"
-    )]
-    pub fn execute<'env>(
-        &self,
-        env: &'env Env,
-        sql: Unknown,
-        params: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, ExecuteResult>> {
-        self.statement(env, sql, params, |result| result)
+    /// Runs one statement; resolves with its columns, rows, changes and last inserted rowid.
+    #[napi(ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<ExecuteResult>")]
+    pub fn execute<'env>(&self, env: &'env Env, sql: Unknown, params: Option<Unknown>, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, ExecuteResult>> {
+        self.statement(env, sql, params, options, |result| result)
     }
 
     /// Like `execute`, resolving with `{ columns, rows }` only.
-    #[napi(
-        ts_args_type = "sql: string, params?: Array<null | undefined | number | bigint | string | boolean | Buffer | Uint8Array> | Record<string, null | undefined | number | bigint | string | boolean | Buffer | Uint8Array>",
-        ts_return_type = "Promise<QueryResult>"
-    )]
-    pub fn query<'env>(
-        &self,
-        env: &'env Env,
-        sql: Unknown,
-        params: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, QueryResult>> {
-        self.statement(env, sql, params, ExecuteResult::into_query)
+    #[napi(ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<QueryResult>")]
+    pub fn query<'env>(&self, env: &'env Env, sql: Unknown, params: Option<Unknown>, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, QueryResult>> {
+        self.statement(env, sql, params, options, ExecuteResult::into_query)
     }
 
     /// Like `execute`, resolving with `{ changes, lastInsertRowId }` only.
-    #[napi(
-        ts_args_type = "sql: string, params?: Array<null | undefined | number | bigint | string | boolean | Buffer | Uint8Array> | Record<string, null | undefined | number | bigint | string | boolean | Buffer | Uint8Array>",
-        ts_return_type = "Promise<RunResult>"
-    )]
-    pub fn run<'env>(
-        &self,
-        env: &'env Env,
-        sql: Unknown,
-        params: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, RunResult>> {
-        self.statement(env, sql, params, ExecuteResult::into_run)
+    #[napi(ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<RunResult>")]
+    pub fn run<'env>(&self, env: &'env Env, sql: Unknown, params: Option<Unknown>, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, RunResult>> {
+        self.statement(env, sql, params, options, ExecuteResult::into_run)
     }
 
-    /// Runs several statements in one trip to the worker, atomically: inside one transaction, all
-    /// or nothing. Resolves with one result per statement, in order.
-    #[napi(
-        ts_args_type = "statements: Array<{ sql: string, params?: Array<null | undefined | number | bigint | string | boolean | Buffer | Uint8Array> | Record<string, null | undefined | number | bigint | string | boolean | Buffer | Uint8Array> }>",
-        ts_return_type = "Promise<Array<ExecuteResult>>"
-    )]
-    pub fn execute_batch<'env>(
-        &self,
-        env: &'env Env,
-        statements: Unknown,
-    ) -> napi::Result<PromiseRaw<'env, Vec<ExecuteResult>>> {
-        let statements = match statements_from_js(statements) {
-            Ok(statements) => statements,
-            Err(error) => return Pending::settled(env, Err(error)),
-        };
-        let (pending, promise) = Pending::new(env)?;
+    /// Runs several statements in one trip to the worker, atomically (a transaction, or a
+    /// savepoint inside an open one). Resolves with one result per statement, in order.
+    #[napi(ts_args_type = "statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<Array<ExecuteResult>>")]
+    pub fn execute_batch<'env>(&self, env: &'env Env, statements: Unknown, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, Vec<ExecuteResult>>> {
+        let (statements, call) = parsed!(env, statements_from_js(statements).and_then(|s| Ok((s, call_from_js(env, options)?))));
         let mode = self.int_mode;
-        self.inner.batch_with(
-            statements,
-            Box::new(move |reply| {
-                let converted = reply.map_err(ApiError::from).and_then(|results| {
-                    results.into_iter().map(|result| ExecuteResult::convert(result, mode)).collect()
-                });
-                pending.settle(converted);
-            }),
-        );
-        Ok(promise)
+        self.dispatch(
+            env,
+            move |h, r| h.batch_opts(statements, call.tx, &call.options, r),
+            move |results| results.into_iter().map(|result| ExecuteResult::convert(result, mode)).collect(),
+        )
+    }
+
+    /// Begins an interactive transaction pinned to the worker; resolves with its id. Until it
+    /// ends, every other call waits behind it in arrival order. `behavior`: 'deferred' (default),
+    /// 'immediate' or 'exclusive'; after `timeoutMs` it is rolled back and its calls reject with
+    /// `ERR_TIMEOUT`.
+    #[napi(ts_args_type = "options?: { behavior?: 'deferred' | 'immediate' | 'exclusive', timeoutMs?: number }", ts_return_type = "Promise<number>")]
+    pub fn begin_transaction<'env>(&self, env: &'env Env, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, f64>> {
+        let (behavior, timeout) = parsed!(env, transaction_options(options));
+        self.dispatch(env, move |h, r| h.begin_with(behavior, timeout, r), |tx| Ok(tx as f64))
+    }
+
+    /// Commits (`commit = true`) or rolls back the interactive transaction `tx`.
+    #[napi(ts_args_type = "tx: number, commit: boolean", ts_return_type = "Promise<void>")]
+    pub fn end_transaction<'env>(&self, env: &'env Env, tx: Unknown, commit: bool) -> napi::Result<PromiseRaw<'env, ()>> {
+        let tx = parsed!(env, id(tx, "tx"));
+        self.dispatch(env, move |h, r| h.end_with(tx, commit, r), Ok)
+    }
+
+    /// Opens a streaming cursor on the worker; resolves with `{ id, columns }`.
+    #[napi(ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<CursorInfo>")]
+    pub fn cursor_open<'env>(&self, env: &'env Env, sql: Unknown, params: Option<Unknown>, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, CursorInfo>> {
+        let (sql, params, call) = parsed!(env, string_from_js(sql, "sql").and_then(|s| Ok((s, params_from_js(params)?, call_from_js(env, options)?))));
+        self.dispatch(env, move |h, r| h.cursor_open_with(sql, params, call.tx, &call.options, r), |(id, columns)| Ok(CursorInfo { id: id as f64, columns }))
+    }
+
+    /// Up to `maxRows` more rows of a cursor; `done` once it is exhausted (it is then closed).
+    #[napi(ts_args_type = "id: number, maxRows: number, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<CursorChunk>")]
+    pub fn cursor_next<'env>(&self, env: &'env Env, cursor: Unknown, max_rows: u32, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, CursorChunk>> {
+        let (cursor, call) = parsed!(env, id(cursor, "id").and_then(|c| Ok((c, call_from_js(env, options)?))));
+        let mode = self.int_mode;
+        self.dispatch(
+            env,
+            move |h, r| h.cursor_next_with(cursor, max_rows.max(1) as usize, call.tx, &call.options, r),
+            move |(rows, done)| {
+                let rows = rows
+                    .into_iter()
+                    .map(|row| row.into_iter().map(|v| JsValueOut::from_value(v, mode)).collect::<Result<Vec<_>, _>>())
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(CursorChunk { rows, done })
+            },
+        )
+    }
+
+    /// Finalizes a cursor before it is exhausted (breaking out of an iteration).
+    #[napi(ts_args_type = "id: number, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<void>")]
+    pub fn cursor_close<'env>(&self, env: &'env Env, cursor: Unknown, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, ()>> {
+        let (cursor, call) = parsed!(env, id(cursor, "id").and_then(|c| Ok((c, call_from_js(env, options)?))));
+        self.dispatch(env, move |h, r| h.cursor_close_with(cursor, call.tx, r), Ok)
     }
 
     /// A snapshot of this database's counters. Cheap and synchronous: it reads atomics and never
@@ -138,6 +185,13 @@ impl NativeDatabaseHandle {
         Metrics::from(self.inner.metrics())
     }
 
+    /// Call counts: in flight (queued, running, or answered but not yet delivered to JavaScript),
+    /// running, answered, failed, rejected at admission.
+    #[napi]
+    pub fn stats(&self) -> Stats {
+        Stats::from(self.inner.metrics())
+    }
+
     /// Closes the database: queued calls reject with `ERR_CLOSED`, the connection is dropped on
     /// the worker, then the promise resolves. Idempotent. Rejects with `ERR_CLOSE_TIMEOUT` when the
     /// worker does not stop within 5 seconds (it is left to finish on its own).
@@ -145,6 +199,8 @@ impl NativeDatabaseHandle {
     pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let (pending, promise) = Pending::new(env)?;
         let inner = Arc::clone(&self.inner);
+        // Calls made after close() returns must fail with ERR_CLOSED: refuse them from now on.
+        inner.request_close();
         // `close` blocks until the worker has stopped; never on the JS thread.
         std::thread::Builder::new()
             .name("depot-sqlite-close".into())
@@ -156,31 +212,43 @@ impl NativeDatabaseHandle {
 
 impl NativeDatabaseHandle {
     /// The shared path of `execute`, `query` and `run`: one statement, projected by `shape`.
-    fn statement<'env, T: napi::bindgen_prelude::ToNapiValue + Send + 'static>(
+    fn statement<'env, T: ToNapiValue + Send + 'static>(
         &self,
         env: &'env Env,
         sql: Unknown,
         params: Option<Unknown>,
+        options: Option<Unknown>,
         shape: fn(ExecuteResult) -> T,
     ) -> napi::Result<PromiseRaw<'env, T>> {
-        let parsed = string_from_js(sql, "sql").and_then(|sql| Ok((sql, params_from_js(params)?)));
-        let (sql, params) = match parsed {
-            Ok(parsed) => parsed,
-            Err(error) => return Pending::settled(env, Err(error)),
-        };
-        let (pending, promise) = Pending::new(env)?;
+        let (sql, params, call) = parsed!(env, string_from_js(sql, "sql").and_then(|s| Ok((s, params_from_js(params)?, call_from_js(env, options)?))));
         let mode = self.int_mode;
-        self.inner.execute_with(
-            sql,
-            params,
-            Box::new(move |reply| {
-                let converted = reply
-                    .map_err(ApiError::from)
-                    .and_then(|result| ExecuteResult::convert(result, mode))
-                    .map(shape);
-                pending.settle(converted);
-            }),
-        );
-        Ok(promise)
+        self.dispatch(
+            env,
+            move |h, r| h.execute_opts(sql, params, call.tx, &call.options, r),
+            move |result| ExecuteResult::convert(result, mode).map(shape),
+        )
     }
+}
+
+/// Reads `{ behavior?, timeoutMs? }` of `beginTransaction`.
+fn transaction_options(options: Option<Unknown>) -> Result<(Behavior, Option<std::time::Duration>), ApiError> {
+    let Some(value) = options else { return Ok((Behavior::Deferred, None)) };
+    match value.get_type()? {
+        ValueType::Undefined | ValueType::Null => return Ok((Behavior::Deferred, None)),
+        ValueType::Object => {}
+        _ => return Err(ApiError::invalid_argument("transaction options must be an object")),
+    }
+    // SAFETY: checked to be an object.
+    let object = unsafe { value.cast::<Object>() }?;
+    let behavior = match property(&object, "behavior")? {
+        None => Behavior::Deferred,
+        Some(v) => match string_from_js(v, "options.behavior")?.as_str() {
+            "deferred" => Behavior::Deferred,
+            "immediate" => Behavior::Immediate,
+            "exclusive" => Behavior::Exclusive,
+            other => return Err(ApiError::invalid_argument(format!("options.behavior must be 'deferred', 'immediate' or 'exclusive', not {other:?}"))),
+        },
+    };
+    let timeout = property(&object, "timeoutMs")?.map(|v| millis(v, "options.timeoutMs")).transpose()?;
+    Ok((behavior, timeout))
 }

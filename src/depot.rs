@@ -6,6 +6,9 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use depot::{PostgresStore, PostgresStoreOptions};
 
 use depot_client::{FileStore, FileStoreOptions, MemoryStore, NativeDatabaseHandle as CoreHandle};
 use depot_client::{OpenOptions, PageStore};
@@ -30,6 +33,19 @@ pub struct DepotOptions {
     pub path: Option<String>,
     /// `true` for an in-memory store: fast, and gone when the depot closes. Excludes `path`.
     pub memory: Option<bool>,
+    /// A PostgreSQL page store: `postgres://user:password@host:port/dbname`, with
+    /// `?sslmode=require` for TLS. Excludes `path` and `memory`. The password never appears in
+    /// errors or in `location`.
+    pub url: Option<String>,
+    /// PostgreSQL only: the schema holding the depot's tables (default `depot`; 1 to 63 of a-z,
+    /// 0-9 and _). Several depots can share one PostgreSQL database under different schemas.
+    pub schema: Option<String>,
+    /// PostgreSQL only: connections shared by every database of the depot (default 4).
+    pub pool_size: Option<u32>,
+    /// PostgreSQL only: how long, in milliseconds, a store call keeps retrying a transient failure
+    /// (server restart, connection reset) before it fails with `ERR_STORE_UNAVAILABLE`
+    /// (default 10000).
+    pub retry_ms: Option<u32>,
 }
 
 /// Options of `Depot.openDatabase`.
@@ -45,6 +61,9 @@ pub struct OpenDatabaseOptions {
     pub int_mode: Option<String>,
     /// Size of the page cache in bytes (default: the core's default).
     pub cache_bytes: Option<i64>,
+    /// Calls that may be in flight at once (queued, running, or answered but not yet delivered to
+    /// JavaScript); one more rejects at once with `ERR_OVERLOADED`. Default 128.
+    pub max_queue: Option<i64>,
 }
 
 /// What the depot owns; `store` is `None` once closed.
@@ -62,10 +81,17 @@ pub struct Depot {
 
 #[napi]
 impl Depot {
-    /// Opens a depot: the embedded file store at `path` (default `./.depot`), or an in-memory store
-    /// with `{ memory: true }`. The store is opened off the JS thread.
-    #[napi(ts_args_type = "options?: DepotOptions", ts_return_type = "Promise<Depot>")]
-    pub fn open<'env>(env: &'env Env, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, Depot>> {
+    /// Opens a depot: the embedded file store at `path` (default `./.depot`), an in-memory store
+    /// with `{ memory: true }`, or a PostgreSQL store with `{ url: 'postgres://...' }`. The store is
+    /// opened (and a PostgreSQL schema created or migrated) off the JS thread.
+    #[napi(
+        ts_args_type = "options?: DepotOptions",
+        ts_return_type = "Promise<Depot>"
+    )]
+    pub fn open<'env>(
+        env: &'env Env,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, Depot>> {
         let target = match parse_depot_options(options) {
             Ok(target) => target,
             Err(error) => return Pending::settled(env, Err(error)),
@@ -77,7 +103,8 @@ impl Depot {
         Ok(promise)
     }
 
-    /// Where the pages live: the store directory, or `memory`.
+    /// Where the pages live: the store directory, `memory`, or `postgres://host:port/dbname`
+    /// (never the credentials).
     #[napi(getter)]
     pub fn location(&self) -> String {
         self.description.clone()
@@ -94,7 +121,8 @@ impl Depot {
         name: Unknown,
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, NativeDatabaseHandle>> {
-        let parsed = string_from_js(name, "name").and_then(|name| Ok((name, parse_database_options(options)?)));
+        let parsed = string_from_js(name, "name")
+            .and_then(|name| Ok((name, parse_database_options(options)?)));
         let (name, (open_options, int_mode)) = match parsed {
             Ok(parsed) => parsed,
             Err(error) => return Pending::settled(env, Err(error)),
@@ -153,7 +181,9 @@ fn register(
     let mut state = lock(state);
     if state.store.is_none() {
         drop(state);
-        let _ = std::thread::Builder::new().name("depot-sqlite-close".into()).spawn(move || handle.close());
+        let _ = std::thread::Builder::new()
+            .name("depot-sqlite-close".into())
+            .spawn(move || handle.close());
         return Err(ApiError::closed("the depot"));
     }
     state.databases.retain(|weak| weak.strong_count() > 0);
@@ -165,6 +195,7 @@ fn register(
 enum StoreTarget {
     Memory,
     File(PathBuf),
+    Postgres(String, PostgresStoreOptions),
 }
 
 impl StoreTarget {
@@ -177,13 +208,26 @@ impl StoreTarget {
                     .map_err(|e| ApiError::from(depot_client::Error::from(e)))?;
                 (Arc::new(store), path.display().to_string())
             }
+            StoreTarget::Postgres(url, options) => {
+                // Connects, then creates or migrates the schema: blocking, on the open thread.
+                let store = PostgresStore::open(&url, options)
+                    .map_err(|e| ApiError::from(depot_client::Error::from(e)))?;
+                let description = store.describe();
+                (Arc::new(store), description)
+            }
         };
-        let state = DepotState { store: Some(store), databases: Vec::new() };
-        Ok(Depot { state: Arc::new(Mutex::new(state)), description })
+        let state = DepotState {
+            store: Some(store),
+            databases: Vec::new(),
+        };
+        Ok(Depot {
+            state: Arc::new(Mutex::new(state)),
+            description,
+        })
     }
 }
 
-/// Reads `{ path?, memory? }`.
+/// Reads `{ path?, memory?, url?, schema?, poolSize?, retryMs? }`.
 fn parse_depot_options(options: Option<Unknown>) -> Result<StoreTarget, ApiError> {
     let Some(object) = options_object(options, "Depot.open options")? else {
         return Ok(StoreTarget::File(PathBuf::from(DEFAULT_PATH)));
@@ -191,15 +235,87 @@ fn parse_depot_options(options: Option<Unknown>) -> Result<StoreTarget, ApiError
     let memory = match optional(&object, "memory")? {
         None => false,
         Some(value) if value.get_type()? == ValueType::Boolean => unsafe { value.cast::<bool>() }?,
-        Some(_) => return Err(ApiError::invalid_argument("options.memory must be a boolean")),
+        Some(_) => {
+            return Err(ApiError::invalid_argument(
+                "options.memory must be a boolean",
+            ))
+        }
     };
-    let path = optional(&object, "path")?.map(|value| string_from_js(value, "options.path")).transpose()?;
-    match (memory, path) {
-        (true, Some(_)) => Err(ApiError::invalid_argument("options.path and options.memory exclude each other")),
-        (true, None) => Ok(StoreTarget::Memory),
-        (false, Some(path)) if path.is_empty() => Err(ApiError::invalid_argument("options.path must not be empty")),
-        (false, path) => Ok(StoreTarget::File(PathBuf::from(path.unwrap_or_else(|| DEFAULT_PATH.to_owned())))),
+    let path = optional(&object, "path")?
+        .map(|value| string_from_js(value, "options.path"))
+        .transpose()?;
+    let url = optional(&object, "url")?
+        .map(|value| string_from_js(value, "options.url"))
+        .transpose()?;
+    let postgres = parse_postgres_options(&object)?;
+    if url.is_none() && postgres.is_some() {
+        return Err(ApiError::invalid_argument(
+            "options.schema, poolSize and retryMs need options.url",
+        ));
     }
+    if let Some(url) = url {
+        if memory || path.is_some() {
+            return Err(ApiError::invalid_argument(
+                "options.url excludes options.path and options.memory",
+            ));
+        }
+        return postgres_target(url, postgres.unwrap_or_default());
+    }
+    match (memory, path) {
+        (true, Some(_)) => Err(ApiError::invalid_argument(
+            "options.path and options.memory exclude each other",
+        )),
+        (true, None) => Ok(StoreTarget::Memory),
+        (false, Some(path)) if path.is_empty() => {
+            Err(ApiError::invalid_argument("options.path must not be empty"))
+        }
+        (false, path) => Ok(StoreTarget::File(PathBuf::from(
+            path.unwrap_or_else(|| DEFAULT_PATH.to_owned()),
+        ))),
+    }
+}
+
+/// Reads `{ schema?, poolSize?, retryMs? }`; `None` when none of them is given.
+fn parse_postgres_options(object: &Object) -> Result<Option<PostgresStoreOptions>, ApiError> {
+    let schema = optional(object, "schema")?
+        .map(|v| string_from_js(v, "options.schema"))
+        .transpose()?;
+    let pool_size = optional(object, "poolSize")?
+        .map(|v| non_negative_integer(v, "options.poolSize"))
+        .transpose()?;
+    let retry_ms = optional(object, "retryMs")?
+        .map(|v| non_negative_integer(v, "options.retryMs"))
+        .transpose()?;
+    if schema.is_none() && pool_size.is_none() && retry_ms.is_none() {
+        return Ok(None);
+    }
+    let mut options = PostgresStoreOptions::default();
+    if let Some(schema) = schema {
+        options.schema = schema;
+    }
+    if let Some(size) = pool_size {
+        if !(1..=1000).contains(&size) {
+            return Err(ApiError::invalid_argument(
+                "options.poolSize must be between 1 and 1000",
+            ));
+        }
+        options.pool_size = size as usize;
+    }
+    if let Some(ms) = retry_ms {
+        options.retry_for = Duration::from_millis(ms.min(3_600_000));
+    }
+    Ok(Some(options))
+}
+
+/// Checks the URL's scheme on the JS thread; the store parses the rest when it opens (a malformed
+/// URL is `ERR_INVALID_ARGUMENT` there too). Messages never quote the URL: it carries the password.
+fn postgres_target(url: String, options: PostgresStoreOptions) -> Result<StoreTarget, ApiError> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(ApiError::invalid_argument(
+            "options.url must be a PostgreSQL URL: postgres://user:password@host:port/dbname[?sslmode=require]",
+        ));
+    }
+    Ok(StoreTarget::Postgres(url, options))
 }
 
 /// Reads `{ generation?, intMode?, cacheBytes? }`.
@@ -211,6 +327,15 @@ fn parse_database_options(options: Option<Unknown>) -> Result<(OpenOptions, IntM
     open_options.generation = optional(&object, "generation")?
         .map(|value| non_negative_integer(value, "options.generation"))
         .transpose()?;
+    if let Some(value) = optional(&object, "maxQueue")? {
+        let limit = non_negative_integer(value, "options.maxQueue")?;
+        if limit == 0 || limit > 1_000_000 {
+            return Err(ApiError::invalid_argument(
+                "options.maxQueue must be between 1 and 1000000",
+            ));
+        }
+        open_options.max_queue = limit as usize;
+    }
     if let Some(value) = optional(&object, "cacheBytes")? {
         let bytes = non_negative_integer(value, "options.cacheBytes")?;
         open_options.cache_bytes = usize::try_from(bytes)
@@ -224,13 +349,20 @@ fn parse_database_options(options: Option<Unknown>) -> Result<(OpenOptions, IntM
 }
 
 /// The options argument as an object, or `None` when it is absent, `undefined` or `null`.
-fn options_object<'a>(options: Option<Unknown<'a>>, what: &str) -> Result<Option<Object<'a>>, ApiError> {
-    let Some(value) = options else { return Ok(None) };
+fn options_object<'a>(
+    options: Option<Unknown<'a>>,
+    what: &str,
+) -> Result<Option<Object<'a>>, ApiError> {
+    let Some(value) = options else {
+        return Ok(None);
+    };
     match value.get_type()? {
         ValueType::Undefined | ValueType::Null => Ok(None),
         // SAFETY: checked to be an object.
         ValueType::Object => Ok(Some(unsafe { value.cast::<Object>() }?)),
-        _ => Err(ApiError::invalid_argument(format!("{what} must be an object"))),
+        _ => Err(ApiError::invalid_argument(format!(
+            "{what} must be an object"
+        ))),
     }
 }
 
@@ -251,12 +383,18 @@ fn non_negative_integer(value: Unknown, what: &str) -> Result<u64, ApiError> {
             // SAFETY: checked to be a number.
             let number = unsafe { value.cast::<f64>() }?;
             let exact = number.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&number);
-            if exact { Ok(number as u64) } else { Err(invalid()) }
+            if exact {
+                Ok(number as u64)
+            } else {
+                Err(invalid())
+            }
         }
         ValueType::BigInt => {
             // SAFETY: checked to be a bigint.
             let big = unsafe { value.cast::<BigInt>() }?;
-            bigint_to_i64(&big).and_then(|n| u64::try_from(n).ok()).ok_or_else(invalid)
+            bigint_to_i64(&big)
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(invalid)
         }
         _ => Err(invalid()),
     }
@@ -264,7 +402,9 @@ fn non_negative_integer(value: Unknown, what: &str) -> Result<u64, ApiError> {
 
 /// Locks the depot's state; a poisoned lock (a panic elsewhere) still holds consistent data.
 fn lock(state: &Mutex<DepotState>) -> MutexGuard<'_, DepotState> {
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Runs blocking work on its own thread, never on the JS thread.

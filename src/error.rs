@@ -5,7 +5,7 @@
 //! An [`ApiError`] is plain data so that it can be made on any thread (a worker's reply) and turned
 //! into a JavaScript value later, on the JS thread.
 
-use napi::bindgen_prelude::Unknown;
+use napi::bindgen_prelude::{JsObjectValue, Object, Unknown};
 use napi::{Env, JsError};
 
 /// A value that JavaScript passed cannot be used: wrong type, missing or surplus parameter.
@@ -23,12 +23,14 @@ pub(crate) struct ApiError {
     pub code: String,
     /// Human-readable explanation; not stable, do not match on it.
     pub message: String,
+    /// For `ERR_OVERLOADED`: `error.depth` (calls in flight) and `error.limit` (`maxQueue`).
+    pub overload: Option<(u64, u64)>,
 }
 
 impl ApiError {
     /// An error with the given code and message.
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into() }
+        Self { code: code.to_owned(), message: message.into(), overload: None }
     }
 
     /// `ERR_INVALID_ARGUMENT` with the given message (which should name the argument).
@@ -50,12 +52,18 @@ impl ApiError {
     /// to JavaScript. Must run on the JS thread that owns `env`.
     pub fn into_napi(self, env: &Env) -> napi::Error {
         let fallback = format!("{}: {}", self.code, self.message);
+        let overload = self.overload;
         let js_error = JsError::from(napi::Error::new(self.code, self.message));
         // SAFETY: `env` is the live environment of the current (JS) thread.
         let raw = unsafe { js_error.into_value(env.raw()) };
         if raw.is_null() {
             // The environment is tearing down; nobody is left to see the error.
             return napi::Error::from_reason(fallback);
+        }
+        if let Some((depth, limit)) = overload {
+            let mut object = Object::from_raw(env.raw(), raw);
+            let _ = object.set_named_property("depth", depth as f64);
+            let _ = object.set_named_property("limit", limit as f64);
         }
         // SAFETY: `raw` was just created in `env`.
         let value = unsafe { Unknown::from_raw_unchecked(env.raw(), raw) };
@@ -71,7 +79,7 @@ impl std::fmt::Display for ApiError {
 
 impl From<depot_client::Error> for ApiError {
     fn from(error: depot_client::Error) -> Self {
-        Self { code: error.code.as_str().to_owned(), message: error.message }
+        Self { code: error.code.as_str().to_owned(), message: error.message, overload: error.overload }
     }
 }
 

@@ -21,6 +21,7 @@
 
 #![deny(clippy::all)]
 
+mod call;
 mod database;
 mod depot;
 mod error;
@@ -29,7 +30,8 @@ mod promise;
 mod result;
 mod value;
 
+pub use call::CancelToken;
 pub use database::NativeDatabaseHandle;
 pub use depot::{Depot, DepotOptions, OpenDatabaseOptions};
-pub use metrics::Metrics;
-pub use result::{ExecuteResult, JsValueOut, QueryResult, RunResult};
+pub use metrics::{Metrics, Stats};
+pub use result::{CursorChunk, CursorInfo, ExecuteResult, JsValueOut, QueryResult, RunResult};

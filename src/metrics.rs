@@ -6,7 +6,8 @@ use napi_derive::napi;
 /// transaction). All values are plain numbers; they are exact up to 2^53.
 #[napi(object, object_from_js = false)]
 pub struct Metrics {
-    /// Commands waiting in the worker's queue right now (at most the queue capacity, 128).
+    /// Calls in flight right now: queued, running, or answered but not yet delivered to
+    /// JavaScript (at most `maxQueue`).
     pub queue_depth: i64,
     /// Store commits made (one per write transaction).
     pub commits: i64,
@@ -64,6 +65,34 @@ impl From<depot_client::MetricsSnapshot> for Metrics {
             last_txn_commits: count(m.last_txn_commits),
             last_txn_micros: count(m.last_txn_micros),
             slow_transactions: count(m.slow_transactions),
+        }
+    }
+}
+
+/// What `db.stats()` returns: where the calls of a database are.
+#[napi(object, object_from_js = false)]
+pub struct Stats {
+    /// Accepted calls waiting: in the queue, behind a transaction, or answered and on their way to
+    /// JavaScript.
+    pub queued: i64,
+    /// 1 while a call runs on the worker, else 0.
+    pub running: i64,
+    /// Calls answered with a result.
+    pub answered: i64,
+    /// Accepted calls answered with an error.
+    pub failed: i64,
+    /// Calls refused at once with `ERR_OVERLOADED`.
+    pub rejected: i64,
+}
+
+impl From<depot_client::MetricsSnapshot> for Stats {
+    fn from(m: depot_client::MetricsSnapshot) -> Self {
+        Self {
+            queued: count(m.queue_depth.saturating_sub(m.running)),
+            running: count(m.running),
+            answered: count(m.answered),
+            failed: count(m.failed),
+            rejected: count(m.rejected),
         }
     }
 }

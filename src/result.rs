@@ -145,6 +145,25 @@ pub struct RunResult {
     pub last_insert_row_id: JsValueOut,
 }
 
+/// What `cursorOpen` resolves with.
+#[napi(object, object_from_js = false)]
+pub struct CursorInfo {
+    /// The cursor's id, for `cursorNext` and `cursorClose`.
+    pub id: f64,
+    /// Column names, in order.
+    pub columns: Vec<String>,
+}
+
+/// What `cursorNext` resolves with.
+#[napi(object, object_from_js = false)]
+pub struct CursorChunk {
+    /// The next rows, as arrays in column order.
+    #[napi(ts_type = "Array<Array<null | number | bigint | string | Buffer>>")]
+    pub rows: Vec<Vec<JsValueOut>>,
+    /// True once the statement is exhausted (the cursor is then closed).
+    pub done: bool,
+}
+
 impl ExecuteResult {
     /// Converts the core's result under `mode` (runs on the worker thread).
     pub(crate) fn convert(result: depot_client::ExecuteResult, mode: IntMode) -> Result<Self, ApiError> {

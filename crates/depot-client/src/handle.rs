@@ -260,11 +260,17 @@ impl NativeDatabaseHandle {
         self.close_within(CLOSE_TIMEOUT)
     }
 
-    pub fn close_within(&self, timeout: Duration) -> Result<(), Error> {
-        let shared = &self.inner.shared;
-        shared.begin_close();
+    /// Starts closing without waiting: from now on every new call fails with ERR_CLOSED, and the
+    /// worker closes after the command it is running. `close()` then waits for it.
+    pub fn request_close(&self) {
+        self.inner.shared.begin_close();
         // Capacity 1: if a close request is already waiting, that one will do.
         let _ = self.inner.close.try_send(());
+    }
+
+    pub fn close_within(&self, timeout: Duration) -> Result<(), Error> {
+        let shared = &self.inner.shared;
+        self.request_close();
         if shared.wait_finished(timeout) {
             if let Some(t) = self.inner.thread.lock().unwrap().take() {
                 let _ = t.join();
