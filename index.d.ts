@@ -121,51 +121,9 @@ export interface OpenDatabaseOptions {
   queryTimeoutMs?: number
 }
 
-/** Counters of a database's store path. */
-export interface Metrics {
-  /** Calls in flight right now (at most `maxQueue`). */
-  queueDepth: number
-  /** Store commits (one per write transaction). */
-  commits: number
-  /** Store round trips for reads. */
-  getPagesCalls: number
-  pagesFetched: number
-  bytesFetched: number
-  pagesCommitted: number
-  bytesCommitted: number
-  /** Page reads served by the VFS page cache. */
-  cacheHits: number
-  /** Page reads that went to the store. */
-  cacheMisses: number
-  /** Pages written by the open transaction, not yet committed. */
-  dirtyPages: number
-  /** Database size in pages (4 KiB each). */
-  sizePages: number
-  /** Calls run on the worker. */
-  transactions: number
-  /** Store reads of the most recent call. */
-  lastTxnGetPages: number
-  /** Store commits of the most recent call. */
-  lastTxnCommits: number
-  /** Duration of the most recent call on the worker, in microseconds. */
-  lastTxnMicros: number
-  /** Calls slower than 200 ms (also logged). */
-  slowTransactions: number
-}
-
-/** Where a database's calls are. */
-export interface Stats {
-  /** Accepted calls not yet delivered: queued, waiting behind a transaction, or answered and on their way. */
-  queued: number
-  /** 1 while a call runs on the worker. */
-  running: number
-  /** Calls answered with a result. */
-  answered: number
-  /** Accepted calls answered with an error. */
-  failed: number
-  /** Calls refused with `ERR_OVERLOADED`. */
-  rejected: number
-}
+/** Counters of a database's store path (documented field by field in binding.d.ts). */
+export type { Metrics, Stats } from './binding'
+import type { Metrics, Stats } from './binding'
 
 /** Statements on a database or inside a transaction. Every method returns a promise. */
 export interface Queries {
@@ -188,16 +146,9 @@ export interface Queries {
 }
 
 /** An interactive transaction pinned to the worker; other calls on the database wait behind it. */
-export declare class Transaction implements Queries {
+export interface Transaction extends Queries {}
+export declare class Transaction {
   private constructor()
-  exec(sql: string, options?: CallOptions): Promise<void>
-  execute(sql: string, params?: Params, options?: CallOptions): Promise<ExecuteResult>
-  query(sql: string, params?: Params, options?: CallOptions): Promise<QueryResult>
-  run(sql: string, params?: Params, options?: CallOptions): Promise<RunResult>
-  executeBatch(statements: Array<{ sql: string; params?: Params }>, options?: CallOptions): Promise<ExecuteResult[]>
-  get<T = Record<string, ResultValue>>(sql: string, params?: Params, options?: CallOptions): Promise<T | undefined>
-  all<T = Record<string, ResultValue>>(sql: string, params?: Params, options?: CallOptions): Promise<T[]>
-  iterate<T = Record<string, ResultValue>>(sql: string, params?: Params, options?: IterateOptions): AsyncGenerator<T, void, undefined>
   /** A nested transaction: a savepoint, released when `fn` resolves, rolled back to when it throws. */
   transaction<R>(fn: (tx: Transaction) => Promise<R> | R): Promise<R>
   /** Commits. Rejects with `ERR_TIMEOUT` if the transaction timed out (it was rolled back). */
@@ -209,18 +160,11 @@ export declare class Transaction implements Queries {
 }
 
 /** One open database, on its own worker thread. */
-export declare class NativeDatabaseHandle implements Queries {
+export interface NativeDatabaseHandle extends Queries {}
+export declare class NativeDatabaseHandle {
   private constructor()
   /** The database's name. */
   readonly name: string
-  exec(sql: string, options?: CallOptions): Promise<void>
-  execute(sql: string, params?: Params, options?: CallOptions): Promise<ExecuteResult>
-  query(sql: string, params?: Params, options?: CallOptions): Promise<QueryResult>
-  run(sql: string, params?: Params, options?: CallOptions): Promise<RunResult>
-  executeBatch(statements: Array<{ sql: string; params?: Params }>, options?: CallOptions): Promise<ExecuteResult[]>
-  get<T = Record<string, ResultValue>>(sql: string, params?: Params, options?: CallOptions): Promise<T | undefined>
-  all<T = Record<string, ResultValue>>(sql: string, params?: Params, options?: CallOptions): Promise<T[]>
-  iterate<T = Record<string, ResultValue>>(sql: string, params?: Params, options?: IterateOptions): AsyncGenerator<T, void, undefined>
   /**
    * Runs `fn(tx)` in an interactive transaction: commits when it resolves, rolls back and rethrows
    * when it throws. Calls on the database (not on `tx`) made meanwhile wait until it ends; do not
