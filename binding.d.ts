@@ -136,6 +136,12 @@ export interface DepotOptions {
   /** PostgreSQL only: connections shared by every database of the depot (default 4). */
   poolSize?: number
   /**
+   * Deadline of every store call, in milliseconds: a store that hangs fails the call with
+   * `ERR_STORE_UNAVAILABLE` instead of holding the database's worker (default: none; the
+   * PostgreSQL store has its own connect, statement and retry limits).
+   */
+  storeTimeoutMs?: number
+  /**
    * PostgreSQL only: how long, in milliseconds, a store call keeps retrying a transient failure
    * (server restart, connection reset) before it fails with `ERR_STORE_UNAVAILABLE`
    * (default 10000).

@@ -104,6 +104,8 @@ export interface DepotOptions {
   schema?: string
   /** PostgreSQL only: connections shared by every database of the depot (default 4). */
   poolSize?: number
+  /** Deadline (ms) of every store call: a store that hangs fails the call with `ERR_STORE_UNAVAILABLE` instead of holding the worker (default: none). */
+  storeTimeoutMs?: number
   /** PostgreSQL only: how long (ms) a store call retries a transient failure before `ERR_STORE_UNAVAILABLE` (default 10000). */
   retryMs?: number
 }

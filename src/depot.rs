@@ -42,6 +42,10 @@ pub struct DepotOptions {
     pub schema: Option<String>,
     /// PostgreSQL only: connections shared by every database of the depot (default 4).
     pub pool_size: Option<u32>,
+    /// Deadline of every store call, in milliseconds: a store that hangs fails the call with
+    /// `ERR_STORE_UNAVAILABLE` instead of holding the database's worker (default: none; the
+    /// PostgreSQL store has its own connect, statement and retry limits).
+    pub store_timeout_ms: Option<f64>,
     /// PostgreSQL only: how long, in milliseconds, a store call keeps retrying a transient failure
     /// (server restart, connection reset) before it fails with `ERR_STORE_UNAVAILABLE`
     /// (default 10000).
@@ -92,13 +96,14 @@ impl Depot {
         env: &'env Env,
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, Depot>> {
-        let target = match parse_depot_options(options) {
-            Ok(target) => target,
+        let parsed = parse_depot_options(options).and_then(|t| Ok((t, parse_store_timeout(options)?)));
+        let (target, deadline) = match parsed {
+            Ok(parsed) => parsed,
             Err(error) => return Pending::settled(env, Err(error)),
         };
         let (pending, promise) = Pending::new(env)?;
         spawn("depot-sqlite-open", move || {
-            pending.settle(target.open());
+            pending.settle(target.open(deadline));
         })?;
         Ok(promise)
     }
@@ -199,8 +204,9 @@ enum StoreTarget {
 }
 
 impl StoreTarget {
-    /// Opens the store (blocking: file I/O) and wraps it in a `Depot`.
-    fn open(self) -> Result<Depot, ApiError> {
+    /// Opens the store (blocking: file I/O) and wraps it in a `Depot`; with a deadline, every
+    /// store call fails with `ERR_STORE_UNAVAILABLE` when it does not answer in time.
+    fn open(self, deadline: Option<std::time::Duration>) -> Result<Depot, ApiError> {
         let (store, description): (Arc<dyn PageStore>, String) = match self {
             StoreTarget::Memory => (Arc::new(MemoryStore::new()), "memory".to_owned()),
             StoreTarget::File(path) => {
@@ -216,6 +222,10 @@ impl StoreTarget {
                 (Arc::new(store), description)
             }
         };
+        let store: Arc<dyn PageStore> = match deadline {
+            Some(timeout) => Arc::new(depot::DeadlineStore::new(store, timeout)),
+            None => store,
+        };
         let state = DepotState {
             store: Some(store),
             databases: Vec::new(),
@@ -225,6 +235,14 @@ impl StoreTarget {
             description,
         })
     }
+}
+
+/// Reads `storeTimeoutMs` of the `Depot.open` options (validated with the rest by the caller).
+fn parse_store_timeout(options: Option<Unknown>) -> Result<Option<std::time::Duration>, ApiError> {
+    let Some(object) = options_object(options, "Depot.open options")? else { return Ok(None) };
+    optional(&object, "storeTimeoutMs")?
+        .map(|value| crate::call::millis(value, "options.storeTimeoutMs"))
+        .transpose()
 }
 
 /// Reads `{ path?, memory?, url?, schema?, poolSize?, retryMs? }`.

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use depot::fault::FaultStore;
-use depot::{FileStore, FileStoreOptions, MemoryStore, PageStore};
+use depot::{DeadlineStore, FileStore, FileStoreOptions, MemoryStore, PageStore};
 use rusqlite::Connection;
 
 use crate::{Error, NativeDatabaseHandle, OpenOptions, Params, Value};
@@ -206,10 +206,16 @@ fn tables(schema: &[(String, Option<String>)]) -> Vec<String> {
 
 /// Faults the harness injects, by name. Ten failures outlast the client's retries (3 attempts), so
 /// the failure reaches SQLite; a single lost reply is absorbed by a retry with the same commit id.
-const FAULTS: &[&str] = &["read-fails", "commit-fails-before-apply", "commit-reply-lost-once", "commit-reply-lost", "writer-takeover"];
+const FAULTS: &[&str] =
+    &["read-fails", "commit-fails-before-apply", "commit-reply-lost-once", "commit-reply-lost", "store-call-hangs", "writer-takeover"];
+
+/// Store calls of the harness have this deadline; a hanging call sleeps past it.
+const DEADLINE: std::time::Duration = std::time::Duration::from_millis(100);
 
 struct Run {
     store: Arc<FaultStore>,
+    /// `store` behind per-call deadlines: what the database uses.
+    bounded: Arc<dyn PageStore>,
     db: NativeDatabaseHandle,
     oracle: Connection,
     report: ChaosReport,
@@ -219,8 +225,8 @@ struct Run {
 }
 
 impl Run {
-    fn open(store: &Arc<FaultStore>) -> NativeDatabaseHandle {
-        let dyn_store: Arc<dyn PageStore> = store.clone();
+    fn open(store: &Arc<dyn PageStore>) -> NativeDatabaseHandle {
+        let dyn_store = store.clone();
         // A small cache so that reads reach the store (and its faults) often.
         let opts = OpenOptions { generation: None, cache_bytes: 64 << 10, ..Default::default() };
         let db = NativeDatabaseHandle::open(dyn_store, "chaos", opts).expect("open");
@@ -230,7 +236,7 @@ impl Run {
 
     fn reopen(&mut self) {
         let _ = self.db.close();
-        self.db = Run::open(&self.store);
+        self.db = Run::open(&self.bounded);
         self.report.reopens += 1;
     }
 
@@ -302,6 +308,10 @@ impl Run {
         let counter: &AtomicU32 = match fault {
             "read-fails" => &f.fail_reads,
             "commit-fails-before-apply" => &f.fail_commits_before,
+            "store-call-hangs" => {
+                f.hang_ms.store(DEADLINE.as_millis() as u64 * 3, Ordering::SeqCst);
+                &f.hang_calls
+            }
             _ => &f.lose_commit_replies,
         };
         counter.store(armed_count(fault), Ordering::SeqCst);
@@ -313,6 +323,7 @@ fn fired(store: &FaultStore, fault: &str, armed: u32) -> u64 {
     let left = match fault {
         "read-fails" => f.fail_reads.swap(0, Ordering::SeqCst),
         "commit-fails-before-apply" => f.fail_commits_before.swap(0, Ordering::SeqCst),
+        "store-call-hangs" => f.hang_calls.swap(0, Ordering::SeqCst),
         _ => f.lose_commit_replies.swap(0, Ordering::SeqCst),
     };
     (armed - left.min(armed)) as u64
@@ -320,7 +331,7 @@ fn fired(store: &FaultStore, fault: &str, armed: u32) -> u64 {
 
 fn armed_count(fault: &str) -> u32 {
     match fault {
-        "commit-reply-lost-once" => 1,
+        "commit-reply-lost-once" | "store-call-hangs" => 1,
         _ => 10,
     }
 }
@@ -339,8 +350,9 @@ pub fn run_seed(seed: u64, ops: usize, backend: ChaosBackend) -> ChaosReport {
         Some(d) => Arc::new(FileStore::open(d, FileStoreOptions::default()).expect("file store")),
     };
     let store = Arc::new(FaultStore::new(inner));
-    let db = Run::open(&store);
-    let mut run = Run { store, db, oracle: Connection::open_in_memory().unwrap(), report: ChaosReport { seeds: 1, ..Default::default() }, seed, armed: None };
+    let bounded: Arc<dyn PageStore> = Arc::new(DeadlineStore::new(store.clone(), DEADLINE));
+    let db = Run::open(&bounded);
+    let mut run = Run { store, bounded, db, oracle: Connection::open_in_memory().unwrap(), report: ChaosReport { seeds: 1, ..Default::default() }, seed, armed: None };
     run.db.exec(SCHEMA).unwrap();
     run.oracle.execute_batch(SCHEMA).unwrap();
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
@@ -354,8 +366,7 @@ pub fn run_seed(seed: u64, ops: usize, backend: ChaosBackend) -> ChaosReport {
             let fault = FAULTS[rng.below(FAULTS.len() as u64) as usize];
             if fault == "writer-takeover" {
                 // Another writer opens with a newer generation (and leaves): ours is fenced.
-                let dyn_store: Arc<dyn PageStore> = run.store.clone();
-                let other = NativeDatabaseHandle::open(dyn_store, "chaos", OpenOptions::default()).expect("takeover");
+                let other = NativeDatabaseHandle::open(run.bounded.clone(), "chaos", OpenOptions::default()).expect("takeover");
                 let _ = other.close();
                 run.apply(&sql, Some(fault));
                 *run.report.faults.entry(fault).or_default() += 1;

@@ -189,6 +189,8 @@ impl<T: Send + 'static> Job for Task<T> {
             }
             (r, _) => r,
         };
+        // Not running any more once the caller can see the answer.
+        reply.shared.metrics.running.store(0, Ordering::SeqCst);
         reply.send(result);
     }
 

@@ -181,3 +181,48 @@ fn a_transaction_over_the_commit_limit_fails_too_large_and_changes_nothing() {
         db.close().unwrap();
     }
 }
+
+#[test]
+fn a_hung_store_fails_the_call_at_its_deadline_and_close_still_completes() {
+    use std::time::{Duration, Instant};
+    let faulty = Arc::new(FaultStore::new(Arc::new(MemoryStore::new())));
+    let store: Arc<dyn PageStore> = Arc::new(depot::DeadlineStore::new(faulty.clone(), Duration::from_millis(150)));
+    let db = open(&store, "hang");
+    db.exec("CREATE TABLE t(v); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 3000) INSERT INTO t SELECT randomblob(300) FROM c").unwrap();
+    db.close().unwrap();
+    let db = NativeDatabaseHandle::open(store.clone(), "hang", OpenOptions { generation: Some(1), cache_bytes: 0, ..Default::default() }).unwrap();
+    // Every attempt (the client retries transient failures) hangs for 2 s.
+    faulty.faults.hang_ms.store(2_000, Ordering::SeqCst);
+    faulty.faults.hang_calls.store(100, Ordering::SeqCst);
+    let started = Instant::now();
+    assert_eq!(code(db.query("SELECT count(*) FROM t", Params::None)), "ERR_STORE_UNAVAILABLE");
+    assert!(started.elapsed() < Duration::from_secs(2), "failed at the deadline, not after the hang: {:?}", started.elapsed());
+    let started = Instant::now();
+    db.close().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1), "close did not wait for the hung call");
+    faulty.faults.hang_calls.store(0, Ordering::SeqCst);
+    let db = open(&store, "hang");
+    assert_eq!(int(&db, "SELECT count(*) FROM t"), 3000);
+    db.close().unwrap();
+}
+
+#[test]
+fn a_commit_that_hangs_past_its_deadline_is_applied_once() {
+    use std::time::Duration;
+    let faulty = Arc::new(FaultStore::new(Arc::new(MemoryStore::new())));
+    let store: Arc<dyn PageStore> = Arc::new(depot::DeadlineStore::new(faulty.clone(), Duration::from_millis(100)));
+    let db = open(&store, "hang-commit");
+    db.exec("CREATE TABLE t(v)").unwrap();
+    faulty.faults.hang_ms.store(300, Ordering::SeqCst);
+    faulty.faults.hang_calls.store(1, Ordering::SeqCst);
+    // The first attempt hangs and times out; the retry with the same commit id applies it; the
+    // hung attempt, when it wakes, finds it applied.
+    db.exec("INSERT INTO t VALUES (1)").unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    db.exec("INSERT INTO t VALUES (2)").unwrap();
+    db.close().unwrap();
+    let db = open(&store, "hang-commit");
+    assert_eq!(int(&db, "SELECT count(*) FROM t"), 2);
+    assert_integrity(&db);
+    db.close().unwrap();
+}

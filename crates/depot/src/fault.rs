@@ -18,6 +18,9 @@ pub struct Faults {
     pub lose_commit_replies: AtomicU32,
     /// `get_pages` panics (a bug in a backend).
     pub panic_reads: AtomicU32,
+    /// Calls (any kind) hang for `hang_ms` before going on.
+    pub hang_calls: AtomicU32,
+    pub hang_ms: AtomicU64,
     /// Calls seen, for assertions.
     pub reads: AtomicU64,
     pub commits: AtomicU64,
@@ -37,6 +40,12 @@ impl FaultStore {
     pub fn new(inner: Arc<dyn PageStore>) -> FaultStore {
         FaultStore { inner, faults: Arc::new(Faults::default()) }
     }
+
+    fn maybe_hang(&self) {
+        if take(&self.faults.hang_calls) {
+            std::thread::sleep(std::time::Duration::from_millis(self.faults.hang_ms.load(Ordering::SeqCst)));
+        }
+    }
 }
 
 impl PageStore for FaultStore {
@@ -46,6 +55,7 @@ impl PageStore for FaultStore {
 
     fn get_pages(&self, database: &str, pages: &[PageNo], at: Txid) -> Result<Vec<Option<Page>>, StoreError> {
         self.faults.reads.fetch_add(1, Ordering::SeqCst);
+        self.maybe_hang();
         if take(&self.faults.panic_reads) {
             panic!("injected panic in get_pages");
         }
@@ -57,6 +67,7 @@ impl PageStore for FaultStore {
 
     fn commit(&self, request: &CommitRequest) -> Result<CommitOutcome, StoreError> {
         self.faults.commits.fetch_add(1, Ordering::SeqCst);
+        self.maybe_hang();
         if take(&self.faults.fail_commits_before) {
             return Err(StoreError::Unavailable("injected commit failure".into()));
         }
