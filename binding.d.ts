@@ -221,6 +221,11 @@ export interface OpenDatabaseOptions {
   /** Size of the page cache in bytes (default: the core's default). */
   cacheBytes?: number
   /**
+   * Largest transaction in bytes of pages written (default 2 GiB, room to VACUUM a 1 GiB
+   * database); a larger one rejects with `ERR_TOO_LARGE` and changes nothing.
+   */
+  maxCommitBytes?: number
+  /**
    * Calls that may be in flight at once (queued, running, or answered but not yet delivered to
    * JavaScript); one more rejects at once with `ERR_OVERLOADED`. Default 128.
    */

@@ -119,6 +119,8 @@ export interface OpenDatabaseOptions {
   cacheBytes?: number
   /** Calls in flight at once (queued, running, or answered but not yet delivered); one more rejects with `ERR_OVERLOADED` (default 128). */
   maxQueue?: number
+  /** Largest transaction, in bytes of pages written (default 2 GiB); a larger one rejects with `ERR_TOO_LARGE` and changes nothing. */
+  maxCommitBytes?: number
   /** Default `timeoutMs` of every call on this database (default: none). */
   queryTimeoutMs?: number
 }

@@ -65,6 +65,9 @@ pub struct OpenDatabaseOptions {
     pub int_mode: Option<String>,
     /// Size of the page cache in bytes (default: the core's default).
     pub cache_bytes: Option<i64>,
+    /// Largest transaction in bytes of pages written (default 2 GiB, room to VACUUM a 1 GiB
+    /// database); a larger one rejects with `ERR_TOO_LARGE` and changes nothing.
+    pub max_commit_bytes: Option<i64>,
     /// Calls that may be in flight at once (queued, running, or answered but not yet delivered to
     /// JavaScript); one more rejects at once with `ERR_OVERLOADED`. Default 128.
     pub max_queue: Option<i64>,
@@ -353,6 +356,9 @@ fn parse_database_options(options: Option<Unknown>) -> Result<(OpenOptions, IntM
             ));
         }
         open_options.max_queue = limit as usize;
+    }
+    if let Some(value) = optional(&object, "maxCommitBytes")? {
+        open_options.max_commit_bytes = non_negative_integer(value, "options.maxCommitBytes")?;
     }
     if let Some(value) = optional(&object, "cacheBytes")? {
         let bytes = non_negative_integer(value, "options.cacheBytes")?;
