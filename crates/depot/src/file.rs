@@ -23,7 +23,7 @@ use crate::{
     Txid, PAGE_SIZE,
 };
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 const STORE_FILE: &str = "depot.sqlite3";
 const LOCK_FILE: &str = "LOCK";
 
@@ -32,11 +32,14 @@ const LOCK_FILE: &str = "LOCK";
 pub struct FileStoreOptions {
     /// Read connections (WAL readers run beside the one writer).
     pub readers: usize,
+    /// Txids of history kept readable behind each database's head (0, the default: a superseded
+    /// version is pruned by the commit that supersedes it). The history features build on it.
+    pub history_txids: u64,
 }
 
 impl Default for FileStoreOptions {
     fn default() -> Self {
-        FileStoreOptions { readers: 2 }
+        FileStoreOptions { readers: 2, history_txids: 0 }
     }
 }
 
@@ -47,6 +50,7 @@ pub struct FileStore {
     readers: Vec<Mutex<Connection>>,
     /// database name -> row id; filled at open.
     ids: Mutex<HashMap<String, i64>>,
+    history: u64,
     /// Held for the life of the store: the OS lock that keeps other processes out.
     _lock: File,
 }
@@ -93,8 +97,20 @@ impl FileStore {
             writer: Mutex::new(writer),
             readers,
             ids: Mutex::new(HashMap::new()),
+            history: options.history_txids,
             _lock: lock,
         })
+    }
+
+    /// Number of page versions stored for `database` (tests use it to check pruning).
+    pub fn version_count(&self, database: &str) -> usize {
+        let w = self.writer.lock().unwrap();
+        w.query_row(
+            "SELECT count(*) FROM pages WHERE db = (SELECT id FROM databases WHERE name = ?1)",
+            [database],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_or(0, |n| n as usize)
     }
 
     /// Bytes used on disk by the store file and its WAL (tests and reports use it).
@@ -161,6 +177,21 @@ fn migrate(c: &Connection) -> Result<(), StoreError> {
                  PRIMARY KEY(db, commit_id)) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS commits_by_txid ON commits(db, txid);
              PRAGMA user_version = 1;
+             COMMIT;",
+        )
+        .map_err(unavailable)?;
+    }
+    if version < 2 {
+        // Version 2: writes and shrinks per txid, compacted once they leave the history window.
+        c.execute_batch(
+            "BEGIN IMMEDIATE;
+             CREATE TABLE IF NOT EXISTS shrinks(
+                 db INTEGER NOT NULL,
+                 txid INTEGER NOT NULL,
+                 size_pages INTEGER NOT NULL,
+                 PRIMARY KEY(db, txid)) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS pages_by_txid ON pages(db, txid);
+             PRAGMA user_version = 2;
              COMMIT;",
         )
         .map_err(unavailable)?;
@@ -284,7 +315,7 @@ impl PageStore for FileStore {
         let head = read_head(&tx, id)?;
         check_commit(&head, request)?;
         let txid = head.txid + 1;
-        apply_commit(&tx, id, txid, request, head.size_pages)?;
+        apply_commit(&tx, id, txid, request, head.size_pages, self.history)?;
         tx.commit().map_err(unavailable)?;
         Ok(CommitOutcome { txid, replayed: false })
     }
@@ -294,22 +325,38 @@ impl PageStore for FileStore {
     }
 }
 
-/// Writes one commit inside the caller's transaction: new versions in, superseded ones out.
-fn apply_commit(tx: &Transaction, id: i64, txid: Txid, request: &CommitRequest, old_size: u32)
+/// Writes one commit inside the caller's transaction: new versions in; versions that no read within
+/// the history window can see any more out.
+fn apply_commit(tx: &Transaction, id: i64, txid: Txid, request: &CommitRequest, old_size: u32, history: u64)
     -> Result<(), StoreError> {
-    let mut prune = tx.prepare_cached("DELETE FROM pages WHERE db = ?1 AND page = ?2").map_err(unavailable)?;
     let mut insert = tx
         .prepare_cached("INSERT INTO pages(db, page, txid, checksum, data) VALUES (?1, ?2, ?3, ?4, ?5)")
         .map_err(unavailable)?;
     for page in &request.pages {
-        // Nothing reads a superseded version (no snapshot readers yet), so it goes in the same
-        // transaction that adds its successor: the store stays the size of the data.
-        prune.execute(params![id, page.no]).map_err(unavailable)?;
         insert.execute(params![id, page.no, txid as i64, page.checksum, &page.data[..]]).map_err(unavailable)?;
     }
     if request.size_pages < old_size {
-        tx.execute("DELETE FROM pages WHERE db = ?1 AND page > ?2", params![id, request.size_pages])
+        tx.execute("INSERT INTO shrinks(db, txid, size_pages) VALUES (?1, ?2, ?3)", params![id, txid as i64, request.size_pages])
             .map_err(unavailable)?;
+    }
+    // Each txid reaches the horizon exactly once (the head moves by one per commit): compact the
+    // pages written then, and a shrink made then. Without history the horizon is this commit.
+    if txid > history {
+        let horizon = (txid - history) as i64;
+        tx.prepare_cached(
+            "DELETE FROM pages WHERE db = ?1 AND txid < ?2
+             AND page IN (SELECT page FROM pages WHERE db = ?1 AND txid = ?2)",
+        )
+        .and_then(|mut s| s.execute(params![id, horizon]))
+        .map_err(unavailable)?;
+        let shrunk: Option<u32> = tx
+            .prepare_cached("DELETE FROM shrinks WHERE db = ?1 AND txid = ?2 RETURNING size_pages")
+            .and_then(|mut s| s.query_row(params![id, horizon], |r| r.get(0)).optional())
+            .map_err(unavailable)?;
+        if let Some(size) = shrunk {
+            tx.execute("DELETE FROM pages WHERE db = ?1 AND page > ?2 AND txid < ?3", params![id, size, horizon])
+                .map_err(unavailable)?;
+        }
     }
     tx.execute(
         "UPDATE databases SET head_txid = ?1, size_pages = ?2 WHERE id = ?3",

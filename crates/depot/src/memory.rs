@@ -16,11 +16,38 @@ struct Database {
     versions: BTreeMap<(PageNo, Txid), Page>,
     commits: HashMap<u128, Txid>,
     commit_order: VecDeque<u128>,
+    /// With a history window: pages written per txid, and shrinks, waiting to be compacted.
+    written: BTreeMap<Txid, Vec<PageNo>>,
+    shrinks: BTreeMap<Txid, u32>,
 }
 
 impl Database {
     fn head(&self) -> Head {
         self.head.unwrap_or(Head { txid: 0, size_pages: 0, page_size: PAGE_SIZE as u32, generation: 0 })
+    }
+
+    /// Drops what no read at `horizon` or later can see: versions superseded at or before the
+    /// horizon, and pages past an end that shrank at or before it.
+    fn compact(&mut self, horizon: Txid) {
+        while let Some(entry) = self.written.first_entry() {
+            if *entry.key() > horizon {
+                break;
+            }
+            let (t, pages) = entry.remove_entry();
+            for no in pages {
+                let older: Vec<_> = self.versions.range((no, 0)..(no, t)).map(|(k, _)| *k).collect();
+                for k in older {
+                    self.versions.remove(&k);
+                }
+            }
+            if let Some(size) = self.shrinks.remove(&t) {
+                let dropped: Vec<_> =
+                    self.versions.range((size + 1, 0)..).filter(|(k, _)| k.1 < t).map(|(k, _)| *k).collect();
+                for k in dropped {
+                    self.versions.remove(&k);
+                }
+            }
+        }
     }
 
     fn newest(&self, no: PageNo, at: Txid) -> Option<Page> {
@@ -32,11 +59,29 @@ impl Database {
 #[derive(Default)]
 pub struct MemoryStore {
     databases: Mutex<HashMap<String, Database>>,
+    /// Txids of history kept readable behind the head (0: prune at once).
+    history: u64,
 }
 
 impl MemoryStore {
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// A store that keeps every version readable for `history` txids behind the head.
+    pub fn with_history(history: u64) -> MemoryStore {
+        MemoryStore { history, ..MemoryStore::default() }
+    }
+
+    /// Reads pages as of an older `at` within the history window (tests of the window use it).
+    pub fn get_pages_at(&self, database: &str, pages: &[PageNo], at: Txid) -> Result<Vec<Option<Page>>, StoreError> {
+        let dbs = self.databases.lock().unwrap();
+        let db = dbs.get(database).ok_or_else(|| StoreError::InvalidArgument(format!("no database '{database}'")))?;
+        let head = db.head();
+        if at > head.txid || at + self.history < head.txid {
+            return Err(StoreError::InvalidArgument(format!("txid {at} is outside the history window")));
+        }
+        Ok(pages.iter().map(|&no| db.newest(no, at)).collect())
     }
 
     /// Number of page versions stored for `database` (tests use it to check pruning).
@@ -87,22 +132,16 @@ impl PageStore for MemoryStore {
         let mut head = db.head();
         check_commit(&head, request)?;
         let txid = head.txid + 1;
+        // Versions are immutable: a new txid gets a new entry. Older ones go once nothing may read
+        // them: at once without a history window, else when they fall out of it.
         for page in &request.pages {
-            // Versions are immutable: a new txid gets a new entry; older ones of the page go, since
-            // nothing may read them any more.
-            let older: Vec<_> = db.versions.range((page.no, 0)..(page.no, txid)).map(|(k, _)| *k).collect();
-            for k in older {
-                db.versions.remove(&k);
-            }
             db.versions.insert((page.no, txid), page.clone());
         }
+        db.written.insert(txid, request.pages.iter().map(|p| p.no).collect());
         if request.size_pages < head.size_pages {
-            let dropped: Vec<_> =
-                db.versions.range((request.size_pages + 1, 0)..).map(|(k, _)| *k).collect();
-            for k in dropped {
-                db.versions.remove(&k);
-            }
+            db.shrinks.insert(txid, request.size_pages);
         }
+        db.compact(txid.saturating_sub(self.history));
         head.txid = txid;
         head.size_pages = request.size_pages;
         db.head = Some(head);

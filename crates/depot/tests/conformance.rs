@@ -136,3 +136,42 @@ fn file_store_is_durable_and_locked_against_a_second_store() {
     let o = s.open("db", Some(1), &[1]).unwrap();
     assert_eq!((o.head.txid, o.pages[0].data[0]), (1, 77));
 }
+
+/// Versions of page 1 stored after `updates` commits rewriting it, and reads at head still right.
+fn versions_after_updates(store: &dyn PageStore, count: &dyn Fn() -> usize, updates: u64) -> usize {
+    store.open("h", Some(1), &[]).unwrap();
+    for i in 0..updates {
+        store.commit(&commit("h", 1, i, i as u128 + 1, vec![page(1, i as u8), page(2, 7)], 2)).unwrap();
+    }
+    let got = store.get_pages("h", &[1, 2], updates).unwrap();
+    assert_eq!(got[0].as_ref().unwrap().data[0], (updates - 1) as u8);
+    assert_eq!(got[1].as_ref().unwrap().data[0], 7);
+    count()
+}
+
+#[test]
+fn a_history_window_keeps_exactly_the_versions_it_covers() {
+    let memory = MemoryStore::with_history(10);
+    // Both pages are rewritten by every commit: 11 versions each (txids 40..=50) stay readable.
+    assert_eq!(versions_after_updates(&memory, &|| memory.version_count("h"), 50), 2 * 11);
+    let at = memory.get_pages_at("h", &[1], 45).unwrap();
+    assert_eq!(at[0].as_ref().unwrap().data[0], 44, "a read inside the window sees that txid's bytes");
+    let dir = tempfile::tempdir().unwrap();
+    let file = FileStore::open(dir.path(), FileStoreOptions { history_txids: 10, ..Default::default() }).unwrap();
+    assert_eq!(versions_after_updates(&file, &|| file.version_count("h"), 50), 2 * 11);
+    let none = MemoryStore::new();
+    assert_eq!(versions_after_updates(&none, &|| none.version_count("h"), 50), 2, "no window: newest only");
+}
+
+#[test]
+fn a_shrink_is_compacted_when_it_leaves_the_window() {
+    let s = MemoryStore::with_history(2);
+    s.open("s", Some(1), &[]).unwrap();
+    s.commit(&commit("s", 1, 0, 1, (1..=4).map(|n| page(n, n as u8)).collect(), 4)).unwrap();
+    s.commit(&commit("s", 1, 1, 2, vec![page(1, 9)], 2)).unwrap();
+    assert_eq!(s.get_pages_at("s", &[3], 1).unwrap()[0].as_ref().unwrap().data[0], 3, "still readable before the shrink");
+    s.commit(&commit("s", 1, 2, 3, vec![page(1, 10)], 2)).unwrap();
+    s.commit(&commit("s", 1, 3, 4, vec![page(1, 11)], 2)).unwrap();
+    // Horizon 2: the shrink at txid 2 is compacted; pages 3 and 4 are gone, page 2 stays.
+    assert_eq!(s.version_count("s"), 2 + 1 + 1, "page 1 at txids 2..4 (window) and page 2");
+}
