@@ -194,7 +194,11 @@ export interface Metrics {
   dirtyPages: number
   /** Size of the database, in pages. */
   sizePages: number
-  /** Transactions completed. */
+  /** Statements found prepared in the worker's statement cache (keyed by SQL text, 256 kept). */
+  statementCacheHits: number
+  /** Statements that had to be prepared. */
+  statementCacheMisses: number
+  /** Calls run on the worker (each may hold several SQL transactions, or none). */
   transactions: number
   /** `get_pages` round trips made by the last transaction. */
   lastTxnGetPages: number

@@ -29,7 +29,11 @@ pub struct Metrics {
     pub dirty_pages: i64,
     /// Size of the database, in pages.
     pub size_pages: i64,
-    /// Transactions completed.
+    /// Statements found prepared in the worker's statement cache (keyed by SQL text, 256 kept).
+    pub statement_cache_hits: i64,
+    /// Statements that had to be prepared.
+    pub statement_cache_misses: i64,
+    /// Calls run on the worker (each may hold several SQL transactions, or none).
     pub transactions: i64,
     /// `get_pages` round trips made by the last transaction.
     pub last_txn_get_pages: i64,
@@ -60,6 +64,8 @@ impl From<depot_client::MetricsSnapshot> for Metrics {
             cache_misses: count(m.cache_misses),
             dirty_pages: count(m.dirty_pages),
             size_pages: count(m.size_pages),
+            statement_cache_hits: count(m.statement_cache_hits),
+            statement_cache_misses: count(m.statement_cache_misses),
             transactions: count(m.transactions),
             last_txn_get_pages: count(m.last_txn_get_pages),
             last_txn_commits: count(m.last_txn_commits),

@@ -2,14 +2,22 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{ffi, CachedStatement, Connection};
+use rusqlite::{ffi, Connection};
+
+use crate::stmt::{RawStatement, StatementCache};
 
 use crate::{Error, ExecuteResult, Params, Statement, Value};
 
-/// Runs one statement with its parameters.
-pub fn execute(conn: &Connection, sql: &str, params: &Params) -> Result<ExecuteResult, rusqlite::Error> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    bind_params(&mut stmt, params)?;
+/// Runs one statement with its parameters, through the worker's statement cache.
+pub fn execute(conn: &Connection, cache: &mut StatementCache, sql: &str, params: &Params) -> Result<ExecuteResult, rusqlite::Error> {
+    let mut stmt = cache.take(conn, sql)?;
+    let result = run(conn, &mut stmt, params);
+    cache.put(sql, stmt);
+    result
+}
+
+fn run(conn: &Connection, stmt: &mut RawStatement, params: &Params) -> Result<ExecuteResult, rusqlite::Error> {
+    bind_params(stmt, params)?;
     let writes = !stmt.readonly();
     let previous_rowid = conn.last_insert_rowid();
     let changes_before = conn.total_changes();
@@ -18,22 +26,15 @@ pub fn execute(conn: &Connection, sql: &str, params: &Params) -> Result<ExecuteR
         unsafe { ffi::sqlite3_set_last_insert_rowid(conn.handle(), i64::MIN) };
     }
     let mut rows = Vec::new();
-    // Columns are read after the first step: a cached statement prepared before a schema change
-    // is re-prepared by that step, and `SELECT *` may then have more columns than before.
-    let mut columns: Option<Vec<String>> = None;
     let stepped = (|| {
-        let mut cursor = stmt.raw_query();
-        while let Some(row) = cursor.next()? {
-            let names = columns.get_or_insert_with(|| row.as_ref().column_names().into_iter().map(String::from).collect());
-            let mut out = Vec::with_capacity(names.len());
-            for i in 0..names.len() {
-                out.push(Value::from(row.get_ref(i)?));
-            }
-            rows.push(out);
+        while stmt.step()? {
+            rows.push(stmt.row());
         }
         Ok::<_, rusqlite::Error>(())
     })();
-    let columns = columns.unwrap_or_else(|| stmt.column_names().into_iter().map(String::from).collect());
+    // Read after stepping: a cached statement prepared before a schema change is re-prepared by
+    // its first step, and `SELECT *` may then have more columns than before.
+    let columns = stmt.column_names();
     let mut last_insert_rowid = None;
     if writes {
         let now = conn.last_insert_rowid();
@@ -53,25 +54,11 @@ fn bare(name: &str) -> &str {
     name.strip_prefix([':', '@', '$']).unwrap_or(name)
 }
 
-/// What parameter binding needs of a statement (a cached rusqlite statement or a raw cursor).
+/// What parameter binding needs of a statement.
 pub trait Binder {
     fn count(&self) -> usize;
     fn name(&self, i: usize) -> Option<String>;
     fn bind(&mut self, i: usize, v: &Value) -> rusqlite::Result<()>;
-}
-
-impl Binder for CachedStatement<'_> {
-    fn count(&self) -> usize {
-        self.parameter_count()
-    }
-
-    fn name(&self, i: usize) -> Option<String> {
-        self.parameter_name(i).map(String::from)
-    }
-
-    fn bind(&mut self, i: usize, v: &Value) -> rusqlite::Result<()> {
-        self.raw_bind_parameter(i, v)
-    }
 }
 
 /// Binds every parameter or fails naming the one that is wrong.
@@ -134,7 +121,7 @@ fn invalid(message: String) -> rusqlite::Error {
 }
 
 /// Runs statements as one unit: all applied or none (a savepoint inside an open transaction).
-pub fn execute_batch(conn: &Connection, statements: &[Statement]) -> Result<Vec<ExecuteResult>, (usize, rusqlite::Error)> {
+pub fn execute_batch(conn: &Connection, cache: &mut StatementCache, statements: &[Statement]) -> Result<Vec<ExecuteResult>, (usize, rusqlite::Error)> {
     let outer = conn.is_autocommit();
     let (begin, commit, rollback) = if outer {
         ("BEGIN", "COMMIT", "ROLLBACK")
@@ -144,7 +131,7 @@ pub fn execute_batch(conn: &Connection, statements: &[Statement]) -> Result<Vec<
     conn.execute_batch(begin).map_err(|e| (0, e))?;
     let mut out = Vec::with_capacity(statements.len());
     for (i, s) in statements.iter().enumerate() {
-        match execute(conn, &s.sql, &s.params) {
+        match execute(conn, cache, &s.sql, &s.params) {
             Ok(r) => out.push(r),
             Err(e) => {
                 undo(conn, outer, rollback);

@@ -16,6 +16,7 @@ mod exec;
 mod handle;
 mod metrics;
 mod session;
+mod stmt;
 mod value;
 mod vfs;
 mod worker;

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub dirty_pages: AtomicU64,
     pub size_pages: AtomicU64,
     pub unbatched_writes: AtomicU64,
+    pub statement_cache_hits: AtomicU64,
+    pub statement_cache_misses: AtomicU64,
     pub transactions: AtomicU64,
     pub last_txn_get_pages: AtomicU64,
     pub last_txn_commits: AtomicU64,
@@ -62,6 +64,10 @@ pub struct MetricsSnapshot {
     pub size_pages: u64,
     /// Writes that arrived outside a batch-atomic write (should stay 0).
     pub unbatched_writes: u64,
+    /// Statements found prepared in the worker's statement cache.
+    pub statement_cache_hits: u64,
+    /// Statements that had to be prepared.
+    pub statement_cache_misses: u64,
     /// Calls that ran on the worker.
     pub transactions: u64,
     /// Store round trips of the most recent call.
@@ -93,6 +99,8 @@ impl Metrics {
             dirty_pages: self.dirty_pages.load(Relaxed),
             size_pages: self.size_pages.load(Relaxed),
             unbatched_writes: self.unbatched_writes.load(Relaxed),
+            statement_cache_hits: self.statement_cache_hits.load(Relaxed),
+            statement_cache_misses: self.statement_cache_misses.load(Relaxed),
             transactions: self.transactions.load(Relaxed),
             last_txn_get_pages: self.last_txn_get_pages.load(Relaxed),
             last_txn_commits: self.last_txn_commits.load(Relaxed),

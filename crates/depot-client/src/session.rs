@@ -11,6 +11,7 @@ use rusqlite::Connection;
 use crate::connection::{self, Denial};
 use crate::control::{Control, Running};
 use crate::cursor::Cursor;
+use crate::stmt::StatementCache;
 use crate::metrics::Metrics;
 use crate::vfs::{PageSource, RegisteredVfs, VfsContext};
 use crate::{exec, Error, ErrorCode, ExecuteResult, OpenOptions, Params, Statement};
@@ -36,6 +37,9 @@ struct OpenTx {
     deadline: Option<Instant>,
 }
 
+/// Prepared statements kept per database.
+const STATEMENT_CACHE: usize = 256;
+
 /// Transactions that ended by timing out, remembered so their late commands get ERR_TIMEOUT.
 const EXPIRED_KEEP: usize = 1024;
 
@@ -43,11 +47,13 @@ pub struct Session {
     // Field order matters: cursors, then the connection, must be dropped before the VFS they use
     // is unregistered.
     cursors: HashMap<TxId, Cursor>,
+    statements: StatementCache,
     conn: Option<Connection>,
     vfs: Option<RegisteredVfs>,
     pub ctx: Arc<VfsContext>,
     denial: Denial,
     running: Running,
+    metrics: Arc<crate::metrics::Metrics>,
     open_tx: Option<OpenTx>,
     expired: HashSet<TxId>,
     next_id: TxId,
@@ -63,7 +69,7 @@ impl Session {
             return Err(depot::StoreError::Corrupt(format!("page {} fails its checksum at open", bad.no)).into());
         }
         let cache_pages = (opts.cache_bytes / depot::PAGE_SIZE).max(16);
-        let mut source = PageSource::new(store, database.to_string(), opened.head, opened.pages, cache_pages, metrics);
+        let mut source = PageSource::new(store, database.to_string(), opened.head, opened.pages, cache_pages, metrics.clone());
         source.set_max_commit_bytes(opts.max_commit_bytes);
         let ctx = VfsContext::new(database.to_string(), source);
         let vfs = RegisteredVfs::register(ctx.clone())?;
@@ -74,11 +80,13 @@ impl Session {
         })?;
         Ok(Session {
             cursors: HashMap::new(),
+            statements: StatementCache::new(STATEMENT_CACHE),
             conn: Some(conn),
             vfs: Some(vfs),
             ctx,
             denial,
             running,
+            metrics,
             open_tx: None,
             expired: HashSet::new(),
             next_id: 1,
@@ -122,11 +130,23 @@ impl Session {
     }
 
     pub fn execute(&mut self, sql: &str, params: &Params) -> Result<ExecuteResult, Error> {
-        exec::execute(self.conn(), sql, params).map_err(|e| self.map_err(e))
+        let conn = self.conn.as_ref().expect("connection is open while the session runs");
+        let r = exec::execute(conn, &mut self.statements, sql, params);
+        self.count_statements();
+        r.map_err(|e| self.map_err(e))
+    }
+
+    fn count_statements(&self) {
+        let m = &self.metrics;
+        crate::metrics::Metrics::set(&m.statement_cache_hits, self.statements.hits);
+        crate::metrics::Metrics::set(&m.statement_cache_misses, self.statements.misses);
     }
 
     pub fn execute_batch(&mut self, statements: &[Statement]) -> Result<Vec<ExecuteResult>, Error> {
-        exec::execute_batch(self.conn(), statements).map_err(|(i, e)| {
+        let conn = self.conn.as_ref().expect("connection is open while the session runs");
+        let r = exec::execute_batch(conn, &mut self.statements, statements);
+        self.count_statements();
+        r.map_err(|(i, e)| {
             let mut err = self.map_err(e);
             if i < statements.len() {
                 err.message = format!("statement {i} of the batch: {}", err.message);
@@ -227,6 +247,7 @@ impl Session {
     /// is the only one that calls into the connection).
     pub fn close(&mut self) {
         self.cursors.clear();
+        self.statements.clear();
         self.conn.take();
         self.vfs.take();
     }

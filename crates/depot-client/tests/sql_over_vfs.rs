@@ -200,3 +200,19 @@ fn select_star_after_alter_table_sees_the_new_column() {
     assert_eq!(rows[0], vec![Value::Integer(1), Value::Integer(7)]);
     db.close().unwrap();
 }
+
+#[test]
+fn repeated_statements_hit_the_statement_cache() {
+    let b = &backends()[0];
+    let db = open(&b.store, "stmt-cache");
+    db.exec("CREATE TABLE t(a)").unwrap();
+    let before = db.metrics();
+    for i in 0..10 {
+        db.execute("INSERT INTO t VALUES (?)", p(&[Value::Integer(i)])).unwrap();
+    }
+    let m = db.metrics();
+    assert_eq!((m.statement_cache_misses - before.statement_cache_misses, m.statement_cache_hits - before.statement_cache_hits), (1, 9));
+    assert_eq!(code(db.execute("SELECT nope FROM t", Params::None)), "SQLITE_ERROR");
+    assert_eq!(int(&db, "SELECT count(*) FROM t"), 10);
+    db.close().unwrap();
+}
