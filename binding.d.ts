@@ -53,17 +53,16 @@ export declare class NativeDatabaseHandle {
   get name(): string
   /** Runs one or more SQL statements separated by `;`, without parameters and without results. */
   exec(sql: string, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<void>
-  /** Runs one statement; resolves with its columns, rows, changes and last inserted rowid. */
-  execute(sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<ExecuteResult>
-  /** Like `execute`, resolving with `{ columns, rows }` only. */
-  query(sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<QueryResult>
-  /** Like `execute`, resolving with `{ changes, lastInsertRowId }` only. */
-  run(sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<RunResult>
+  /**
+   * Runs one statement; resolves with `[columns, rows, changes, lastInsertRowId]` (index.js
+   * makes the `execute`, `query` and `run` objects from it).
+   */
+  execute(sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<[Array<string>, Array<Array<null | number | bigint | string | Buffer>>, number, number | bigint | string | null]>
   /**
    * Runs several statements in one trip to the worker, atomically (a transaction, or a
    * savepoint inside an open one). Resolves with one result per statement, in order.
    */
-  executeBatch(statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<Array<ExecuteResult>>
+  executeBatch(statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<Array<[Array<string>, Array<Array<null | number | bigint | string | Buffer>>, number, number | bigint | string | null]>>
   /**
    * Begins an interactive transaction pinned to the worker; resolves with its id. Until it
    * ends, every other call waits behind it in arrival order. `behavior`: 'deferred' (default),
@@ -234,22 +233,6 @@ export interface OpenDatabaseOptions {
    * JavaScript); one more rejects at once with `ERR_OVERLOADED`. Default 128.
    */
   maxQueue?: number
-}
-
-/** What `query` resolves with. */
-export interface QueryResult {
-  /** Column names, in order. */
-  columns: Array<string>
-  /** One array per row, its values in the order of `columns`. */
-  rows: Array<Array<null | number | bigint | string | Buffer>>
-}
-
-/** What `run` resolves with. */
-export interface RunResult {
-  /** Rows inserted, updated or deleted by the statement. */
-  changes: number
-  /** Rowid of the last inserted row when the statement inserted one, else `null`. */
-  lastInsertRowId: number | bigint | string | null
 }
 
 /** What `db.stats()` returns: where the calls of a database are. */

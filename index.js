@@ -27,6 +27,12 @@ function invalid(message) {
   return Promise.reject(codedError('ERR_INVALID_ARGUMENT', message))
 }
 
+// The native layer answers a statement as [columns, rows, changes, lastInsertRowId].
+const toExecute = (r) => ({ columns: r[0], rows: r[1], changes: r[2], lastInsertRowId: r[3] })
+const toQuery = (r) => ({ columns: r[0], rows: r[1] })
+const toRun = (r) => ({ changes: r[2], lastInsertRowId: r[3] })
+const toBatch = (results) => results.map(toExecute)
+
 function rowObject(columns, row) {
   const object = {}
   for (let i = 0; i < columns.length; i++) object[columns[i]] = row[i]
@@ -77,33 +83,33 @@ class Queries {
 
   /** One statement: `{ columns, rows, changes, lastInsertRowId }`. */
   execute(sql, params, options) {
-    return this._call(options, (o) => this.#native.execute(sql, params, o))
+    return this._call(options, (o) => this.#native.execute(sql, params, o)).then(toExecute)
   }
 
   /** One statement: `{ columns, rows }`. */
   query(sql, params, options) {
-    return this._call(options, (o) => this.#native.query(sql, params, o))
+    return this._call(options, (o) => this.#native.execute(sql, params, o)).then(toQuery)
   }
 
   /** One statement: `{ changes, lastInsertRowId }`. */
   run(sql, params, options) {
-    return this._call(options, (o) => this.#native.run(sql, params, o))
+    return this._call(options, (o) => this.#native.execute(sql, params, o)).then(toRun)
   }
 
   /** Statements in one trip, atomically. */
   executeBatch(statements, options) {
-    return this._call(options, (o) => this.#native.executeBatch(statements, o))
+    return this._call(options, (o) => this.#native.executeBatch(statements, o)).then(toBatch)
   }
 
   /** The first row as an object (column name -> value), or `undefined`. */
   async get(sql, params, options) {
-    const { columns, rows } = await this.query(sql, params, options)
+    const [columns, rows] = await this._call(options, (o) => this.#native.execute(sql, params, o))
     return rows.length === 0 ? undefined : rowObject(columns, rows[0])
   }
 
   /** Every row as an object (column name -> value). */
   async all(sql, params, options) {
-    const { columns, rows } = await this.query(sql, params, options)
+    const [columns, rows] = await this._call(options, (o) => this.#native.execute(sql, params, o))
     return rows.map((row) => rowObject(columns, row))
   }
 

@@ -13,6 +13,7 @@
 //! The public API (index.js) wraps this class: AbortSignal, `transaction(fn)`, `iterate()`, `get`
 //! and `all` are written there, on top of the primitives below.
 
+use std::cell::OnceCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -23,9 +24,10 @@ use napi_derive::napi;
 
 use crate::call::{call_from_js, id, millis, property};
 use crate::error::ApiError;
+use crate::mailbox::Mailbox;
 use crate::metrics::{Metrics, Stats};
 use crate::promise::Pending;
-use crate::result::{CursorChunk, CursorInfo, ExecuteResult, IntMode, JsValueOut, QueryResult, RunResult};
+use crate::result::{CursorChunk, CursorInfo, ExecuteResult, IntMode, JsValueOut, RawResult};
 use crate::value::{params_from_js, statements_from_js, string_from_js};
 
 /// One open database (native layer). Made by `Depot.openDatabase`; not constructible from
@@ -35,13 +37,15 @@ pub struct NativeDatabaseHandle {
     inner: Arc<CoreHandle>,
     int_mode: IntMode,
     name: String,
+    /// The reply channel to the JS thread, made on the first call (it needs the JS thread's env).
+    mailbox: OnceCell<Mailbox>,
 }
 
 impl NativeDatabaseHandle {
     /// Wraps a freshly opened core handle.
     pub(crate) fn new(inner: Arc<CoreHandle>, int_mode: IntMode, name: String) -> Self {
         inner.set_caller_releases_slots(true);
-        Self { inner, int_mode, name }
+        Self { inner, int_mode, name, mailbox: OnceCell::new() }
     }
 
     /// Submits one call; the promise settles with `convert(reply)`, and the call's admission slot
@@ -52,7 +56,11 @@ impl NativeDatabaseHandle {
         submit: impl FnOnce(&CoreHandle, Responder<R>) -> bool,
         convert: impl FnOnce(R) -> Result<T, ApiError> + Send + 'static,
     ) -> napi::Result<PromiseRaw<'env, T>> {
-        let (pending, promise) = Pending::new(env)?;
+        let mailbox = match self.mailbox.get() {
+            Some(mailbox) => mailbox,
+            None => self.mailbox.get_or_init(|| Mailbox::new(env.raw()).expect("a threadsafe function for replies")),
+        };
+        let (pending, promise) = mailbox.pending::<T>(env.raw())?;
         let accepted = Arc::new(AtomicBool::new(false));
         let (inner, flag) = (Arc::clone(&self.inner), Arc::clone(&accepted));
         let ok = submit(
@@ -68,7 +76,7 @@ impl NativeDatabaseHandle {
             }),
         );
         accepted.store(ok, Ordering::SeqCst);
-        Ok(promise)
+        Ok(PromiseRaw::new(env.raw(), promise))
     }
 }
 
@@ -98,34 +106,23 @@ impl NativeDatabaseHandle {
         self.dispatch(env, move |h, r| h.exec_opts(sql, call.tx, &call.options, r), Ok)
     }
 
-    /// Runs one statement; resolves with its columns, rows, changes and last inserted rowid.
-    #[napi(ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<ExecuteResult>")]
-    pub fn execute<'env>(&self, env: &'env Env, sql: Unknown, params: Option<Unknown>, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, ExecuteResult>> {
-        self.statement(env, sql, params, options, |result| result)
-    }
-
-    /// Like `execute`, resolving with `{ columns, rows }` only.
-    #[napi(ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<QueryResult>")]
-    pub fn query<'env>(&self, env: &'env Env, sql: Unknown, params: Option<Unknown>, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, QueryResult>> {
-        self.statement(env, sql, params, options, ExecuteResult::into_query)
-    }
-
-    /// Like `execute`, resolving with `{ changes, lastInsertRowId }` only.
-    #[napi(ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<RunResult>")]
-    pub fn run<'env>(&self, env: &'env Env, sql: Unknown, params: Option<Unknown>, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, RunResult>> {
-        self.statement(env, sql, params, options, ExecuteResult::into_run)
+    /// Runs one statement; resolves with `[columns, rows, changes, lastInsertRowId]` (index.js
+    /// makes the `execute`, `query` and `run` objects from it).
+    #[napi(ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<[Array<string>, Array<Array<null | number | bigint | string | Buffer>>, number, number | bigint | string | null]>")]
+    pub fn execute<'env>(&self, env: &'env Env, sql: Unknown, params: Option<Unknown>, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, RawResult>> {
+        self.statement(env, sql, params, options, RawResult)
     }
 
     /// Runs several statements in one trip to the worker, atomically (a transaction, or a
     /// savepoint inside an open one). Resolves with one result per statement, in order.
-    #[napi(ts_args_type = "statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<Array<ExecuteResult>>")]
-    pub fn execute_batch<'env>(&self, env: &'env Env, statements: Unknown, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, Vec<ExecuteResult>>> {
+    #[napi(ts_args_type = "statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<Array<[Array<string>, Array<Array<null | number | bigint | string | Buffer>>, number, number | bigint | string | null]>>")]
+    pub fn execute_batch<'env>(&self, env: &'env Env, statements: Unknown, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, Vec<RawResult>>> {
         let (statements, call) = parsed!(env, statements_from_js(statements).and_then(|s| Ok((s, call_from_js(env, options)?))));
         let mode = self.int_mode;
         self.dispatch(
             env,
             move |h, r| h.batch_opts(statements, call.tx, &call.options, r),
-            move |results| results.into_iter().map(|result| ExecuteResult::convert(result, mode)).collect(),
+            move |results| results.into_iter().map(|result| ExecuteResult::convert(result, mode).map(RawResult)).collect(),
         )
     }
 

@@ -52,22 +52,33 @@ impl ApiError {
     /// to JavaScript. Must run on the JS thread that owns `env`.
     pub fn into_napi(self, env: &Env) -> napi::Error {
         let fallback = format!("{}: {}", self.code, self.message);
-        let overload = self.overload;
-        let js_error = JsError::from(napi::Error::new(self.code, self.message));
-        // SAFETY: `env` is the live environment of the current (JS) thread.
-        let raw = unsafe { js_error.into_value(env.raw()) };
+        let raw = self.into_value(env.raw());
         if raw.is_null() {
             // The environment is tearing down; nobody is left to see the error.
             return napi::Error::from_reason(fallback);
         }
-        if let Some((depth, limit)) = overload {
-            let mut object = Object::from_raw(env.raw(), raw);
-            let _ = object.set_named_property("depth", depth as f64);
-            let _ = object.set_named_property("limit", limit as f64);
-        }
         // SAFETY: `raw` was just created in `env`.
         let value = unsafe { Unknown::from_raw_unchecked(env.raw(), raw) };
         napi::Error::from(value)
+    }
+}
+
+impl ApiError {
+    /// The JavaScript `Error` object (with `code`, and `depth`/`limit` for `ERR_OVERLOADED`), or
+    /// null when the environment is tearing down. Must run on the JS thread that owns `env`.
+    pub fn into_value(self, env: napi::sys::napi_env) -> napi::sys::napi_value {
+        let overload = self.overload;
+        let js_error = JsError::from(napi::Error::new(self.code, self.message));
+        // SAFETY: `env` is the live environment of the current (JS) thread.
+        let raw = unsafe { js_error.into_value(env) };
+        if !raw.is_null() {
+            if let Some((depth, limit)) = overload {
+                let mut object = Object::from_raw(env, raw);
+                let _ = object.set_named_property("depth", depth as f64);
+                let _ = object.set_named_property("limit", limit as f64);
+            }
+        }
+        raw
     }
 }
 

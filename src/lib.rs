@@ -17,7 +17,8 @@
 //! - [`result`]: the objects that the promises resolve with.
 //! - [`error`]: errors with a stable `code`, as JavaScript sees them.
 //! - [`metrics`]: the counters of `db.metrics()`.
-//! - [`promise`]: a promise settled from any thread.
+//! - [`promise`]: a promise settled from any thread (one-off calls: open, close).
+//! - [`mailbox`]: a database's replies to the JS thread, many promises per wake-up.
 
 #![deny(clippy::all)]
 
@@ -25,6 +26,7 @@ mod call;
 mod database;
 mod depot;
 mod error;
+mod mailbox;
 mod metrics;
 mod promise;
 mod result;
@@ -34,4 +36,4 @@ pub use call::CancelToken;
 pub use database::NativeDatabaseHandle;
 pub use depot::{Depot, DepotOptions, OpenDatabaseOptions};
 pub use metrics::{Metrics, Stats};
-pub use result::{CursorChunk, CursorInfo, ExecuteResult, JsValueOut, QueryResult, RunResult};
+pub use result::{CursorChunk, CursorInfo, ExecuteResult, JsValueOut};

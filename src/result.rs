@@ -125,26 +125,6 @@ pub struct ExecuteResult {
     pub last_insert_row_id: JsValueOut,
 }
 
-/// What `query` resolves with.
-#[napi(object, object_from_js = false)]
-pub struct QueryResult {
-    /// Column names, in order.
-    pub columns: Vec<String>,
-    /// One array per row, its values in the order of `columns`.
-    #[napi(ts_type = "Array<Array<null | number | bigint | string | Buffer>>")]
-    pub rows: Vec<Vec<JsValueOut>>,
-}
-
-/// What `run` resolves with.
-#[napi(object, object_from_js = false)]
-pub struct RunResult {
-    /// Rows inserted, updated or deleted by the statement.
-    pub changes: i64,
-    /// Rowid of the last inserted row when the statement inserted one, else `null`.
-    #[napi(ts_type = "number | bigint | string | null")]
-    pub last_insert_row_id: JsValueOut,
-}
-
 /// What `cursorOpen` resolves with.
 #[napi(object, object_from_js = false)]
 pub struct CursorInfo {
@@ -162,6 +142,42 @@ pub struct CursorChunk {
     pub rows: Vec<Vec<JsValueOut>>,
     /// True once the statement is exhausted (the cursor is then closed).
     pub done: bool,
+}
+
+/// The wire form of a statement's result: the array `[columns, rows, changes, lastInsertRowId]`.
+/// Array elements cost less to set than named properties; index.js turns it into the documented
+/// object (`ExecuteResult`, `QueryResult` or `RunResult`), which V8 builds far faster than napi.
+pub struct RawResult(pub ExecuteResult);
+
+impl TypeName for RawResult {
+    fn type_name() -> &'static str {
+        "[Array<string>, Array<Array<null | number | bigint | string | Buffer>>, number, number | bigint | string | null]"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for RawResult {
+    unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
+        let ExecuteResult { columns, rows, changes, last_insert_row_id } = value.0;
+        // SAFETY: forwarded from our caller, who runs on the JS thread owning `env`.
+        unsafe {
+            let mut array = std::ptr::null_mut();
+            napi::check_status!(sys::napi_create_array_with_length(env, 4, &mut array))?;
+            let parts = [
+                Vec::<String>::to_napi_value(env, columns)?,
+                Vec::<Vec<JsValueOut>>::to_napi_value(env, rows)?,
+                f64::to_napi_value(env, changes as f64)?,
+                JsValueOut::to_napi_value(env, last_insert_row_id)?,
+            ];
+            for (i, part) in parts.into_iter().enumerate() {
+                napi::check_status!(sys::napi_set_element(env, array, i as u32, part))?;
+            }
+            Ok(array)
+        }
+    }
 }
 
 impl ExecuteResult {
@@ -182,16 +198,6 @@ impl ExecuteResult {
             changes: i64::try_from(result.changes).unwrap_or(i64::MAX),
             last_insert_row_id,
         })
-    }
-
-    /// The part that `query` returns.
-    pub(crate) fn into_query(self) -> QueryResult {
-        QueryResult { columns: self.columns, rows: self.rows }
-    }
-
-    /// The part that `run` returns.
-    pub(crate) fn into_run(self) -> RunResult {
-        RunResult { changes: self.changes, last_insert_row_id: self.last_insert_row_id }
     }
 }
 

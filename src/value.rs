@@ -35,7 +35,7 @@ pub(crate) fn params_from_js(value: Option<Unknown>) -> Result<Params, ApiError>
             let mut values = Vec::with_capacity(len as usize);
             for index in 0..len {
                 let element: Unknown = array.get_element(index)?;
-                values.push(value_from_js(element, &format!("parameter {}", index + 1))?);
+                values.push(value_from_js(element, || format!("parameter {}", index + 1))?);
             }
             Ok(Params::Positional(values))
         }
@@ -45,7 +45,7 @@ pub(crate) fn params_from_js(value: Option<Unknown>) -> Result<Params, ApiError>
             let mut named = Vec::new();
             for key in Object::keys(&object)? {
                 let element: Unknown = object.get_named_property(&key)?;
-                let converted = value_from_js(element, &format!("parameter '{key}'"))?;
+                let converted = value_from_js(element, || format!("parameter '{key}'"))?;
                 named.push((key, converted));
             }
             Ok(Params::Named(named))
@@ -66,23 +66,29 @@ pub(crate) fn statements_from_js(value: Unknown) -> Result<Vec<Statement>, ApiEr
     let len = array.get_array_length()?;
     let mut statements = Vec::with_capacity(len as usize);
     for index in 0..len {
-        let what = format!("statements[{index}]");
+        // Names are formatted only for an error message: this loop is the batch's hot path.
+        let what = || format!("statements[{index}]");
         let element: Unknown = array.get_element(index)?;
         if element.get_type()? != ValueType::Object {
-            return Err(ApiError::invalid_argument(format!("{what} must be an object {{ sql, params }}")));
+            return Err(ApiError::invalid_argument(format!("{} must be an object {{ sql, params }}", what())));
         }
         // SAFETY: checked to be an object.
         let object = unsafe { element.cast::<Object>() }?;
-        let sql = string_from_js(object.get_named_property("sql")?, &format!("{what}.sql"))?;
+        let sql: Unknown = object.get_named_property("sql")?;
+        let sql = match sql.get_type()? {
+            // SAFETY: checked to be a string.
+            ValueType::String => unsafe { sql.cast::<String>() }?,
+            _ => string_from_js(sql, &format!("{}.sql", what()))?,
+        };
         let params = params_from_js(Some(object.get_named_property("params")?))
-            .map_err(|e| ApiError::new(&e.code, format!("{what}: {}", e.message)))?;
+            .map_err(|e| ApiError::new(&e.code, format!("{}: {}", what(), e.message)))?;
         statements.push(Statement { sql, params });
     }
     Ok(statements)
 }
 
-/// Converts one bound value; `name` says which parameter it is (for the error message).
-pub(crate) fn value_from_js(value: Unknown, name: &str) -> Result<Value, ApiError> {
+/// Converts one bound value; `name` says which parameter it is (called only for an error message).
+pub(crate) fn value_from_js(value: Unknown, name: impl Fn() -> String) -> Result<Value, ApiError> {
     let value_type = value.get_type()?;
     // SAFETY (every `cast` below): the JavaScript type was checked by the match arm.
     match value_type {
@@ -93,7 +99,7 @@ pub(crate) fn value_from_js(value: Unknown, name: &str) -> Result<Value, ApiErro
         ValueType::BigInt => {
             let big = unsafe { value.cast::<BigInt>() }?;
             bigint_to_i64(&big).map(Value::Integer).ok_or_else(|| {
-                ApiError::integer_overflow(format!("{name}: bigint is outside the 64-bit signed range"))
+                ApiError::integer_overflow(format!("{}: bigint is outside the 64-bit signed range", name()))
             })
         }
         ValueType::Object if value.is_typedarray()? => {
@@ -101,12 +107,14 @@ pub(crate) fn value_from_js(value: Unknown, name: &str) -> Result<Value, ApiErro
             match unsafe { Uint8ArraySlice::from_napi_value(value.value().env, value.raw()) } {
                 Ok(bytes) => Ok(Value::Blob(bytes.to_vec())),
                 Err(_) => Err(ApiError::invalid_argument(format!(
-                    "{name}: only Buffer and Uint8Array can be bound as a BLOB"
+                    "{}: only Buffer and Uint8Array can be bound as a BLOB",
+                    name()
                 ))),
             }
         }
         other => Err(ApiError::invalid_argument(format!(
-            "{name}: cannot bind a value of type {} (use null, number, bigint, string, boolean, Buffer or Uint8Array)",
+            "{}: cannot bind a value of type {} (use null, number, bigint, string, boolean, Buffer or Uint8Array)",
+            name(),
             type_name(other)
         ))),
     }

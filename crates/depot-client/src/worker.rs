@@ -237,13 +237,16 @@ pub fn run(
             (open_tx, _) => {
                 let deadline = open_tx.and_then(|(_, d)| d);
                 let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-                let received = select! {
+                let received = match spin_for_next(&commands, &close) {
+                    Some(job) => Some(job),
+                    None => select! {
                     recv(close) -> _ => break,
                     recv(commands) -> job => match job {
                         Ok(job) => Some(job),
                         Err(_) => break,
                     },
                     default(timeout.unwrap_or(FOREVER)) => None,
+                    },
                 };
                 match received {
                     Some(job) => job,
@@ -288,6 +291,28 @@ pub fn run(
     session.close();
     drop(session);
     shared.finish();
+}
+
+/// How long an idle worker keeps looking for the next command before it parks. An awaited call
+/// usually sends the next one within tens of microseconds; catching it without a park and a futex
+/// wake-up roughly halves the latency of one-call-at-a-time code, for a few microseconds of CPU
+/// after each call.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// The next command if one arrives within [`SPIN`] (or a close request is pending: then `None`).
+fn spin_for_next(commands: &Receiver<BoxJob>, close: &Receiver<()>) -> Option<BoxJob> {
+    let until = Instant::now() + SPIN;
+    loop {
+        if let Ok(job) = commands.try_recv() {
+            return Some(job);
+        }
+        if !close.is_empty() || Instant::now() >= until {
+            return None;
+        }
+        for _ in 0..32 {
+            std::hint::spin_loop();
+        }
+    }
 }
 
 fn run_one(job: BoxJob, session: &mut Session, shared: &Shared) {

@@ -226,3 +226,22 @@ fn a_commit_that_hangs_past_its_deadline_is_applied_once() {
     assert_integrity(&db);
     db.close().unwrap();
 }
+
+#[test]
+fn a_cold_full_scan_reads_ahead_in_few_round_trips() {
+    for b in backends() {
+        let db = open(&b.store, "scan");
+        db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 10000) INSERT INTO t(v) SELECT randomblob(1000) FROM c").unwrap();
+        let pages = db.metrics().size_pages;
+        db.close().unwrap();
+        let db = open(&b.store, "scan");
+        let before = db.metrics();
+        assert_eq!(int(&db, "SELECT sum(length(v)) FROM t"), 10_000_000);
+        let m = db.metrics();
+        let trips = m.get_pages_calls - before.get_pages_calls;
+        eprintln!("{}: cold scan of {pages} pages in {trips} get_pages round trips", b.name);
+        // Doubling read-ahead up to 256 pages: about log2(256) + pages / 256 round trips.
+        assert!(trips <= 8 + pages / 256 + 8, "{}: {trips} round trips for {pages} pages", b.name);
+        db.close().unwrap();
+    }
+}

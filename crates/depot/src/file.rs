@@ -23,7 +23,7 @@ use crate::{
     Txid, PAGE_SIZE,
 };
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 const STORE_FILE: &str = "depot.sqlite3";
 const LOCK_FILE: &str = "LOCK";
 
@@ -85,6 +85,9 @@ impl FileStore {
             )
             .map_err(unavailable)?;
         migrate(&writer)?;
+        if options.history_txids > 0 {
+            writer.execute_batch("CREATE INDEX IF NOT EXISTS pages_by_txid ON pages(db, txid)").map_err(unavailable)?;
+        }
         let mut readers = Vec::new();
         for _ in 0..options.readers.max(1) {
             let r = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
@@ -175,7 +178,6 @@ fn migrate(c: &Connection) -> Result<(), StoreError> {
                  page_count INTEGER NOT NULL,
                  committed_at_ms INTEGER NOT NULL,
                  PRIMARY KEY(db, commit_id)) WITHOUT ROWID;
-             CREATE INDEX IF NOT EXISTS commits_by_txid ON commits(db, txid);
              PRAGMA user_version = 1;
              COMMIT;",
         )
@@ -190,8 +192,20 @@ fn migrate(c: &Connection) -> Result<(), StoreError> {
                  txid INTEGER NOT NULL,
                  size_pages INTEGER NOT NULL,
                  PRIMARY KEY(db, txid)) WITHOUT ROWID;
-             CREATE INDEX IF NOT EXISTS pages_by_txid ON pages(db, txid);
              PRAGMA user_version = 2;
+             COMMIT;",
+        )
+        .map_err(unavailable)?;
+    }
+    if version < 3 {
+        // Version 3: fewer index writes per commit. The commit log is trimmed by a scan every 256
+        // commits instead of through an index; pages are found by txid through an index only when
+        // a history window is on (created at open then).
+        c.execute_batch(
+            "BEGIN IMMEDIATE;
+             DROP INDEX IF EXISTS commits_by_txid;
+             DROP INDEX IF EXISTS pages_by_txid;
+             PRAGMA user_version = 3;
              COMMIT;",
         )
         .map_err(unavailable)?;
@@ -228,6 +242,47 @@ fn read_page(c: &Connection, id: i64, no: PageNo, at: Txid) -> Result<Option<Pag
     })
     .optional()
     .map_err(unavailable)
+}
+
+/// The newest version at or before `at` of each of `pages` that exists below the end. Runs of
+/// consecutive page numbers (read-ahead asks for them) are read with one range query each.
+fn read_pages(c: &Connection, id: i64, pages: &[PageNo], at: Txid, size_pages: u32)
+    -> Result<HashMap<PageNo, Page>, StoreError> {
+    let mut wanted: Vec<PageNo> = pages.iter().copied().filter(|&no| no >= 1 && no <= size_pages).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut found = HashMap::with_capacity(wanted.len());
+    let mut range = c
+        .prepare_cached(
+            "SELECT page, checksum, data FROM pages WHERE db = ?1 AND page BETWEEN ?2 AND ?3 AND txid <= ?4
+             ORDER BY page, txid DESC",
+        )
+        .map_err(unavailable)?;
+    let mut start = 0;
+    while start < wanted.len() {
+        let mut end = start;
+        while end + 1 < wanted.len() && wanted[end + 1] == wanted[end] + 1 {
+            end += 1;
+        }
+        if start == end {
+            if let Some(p) = read_page(c, id, wanted[start], at)? {
+                found.insert(p.no, p);
+            }
+        } else {
+            let mut rows = range.query(params![id, wanted[start], wanted[end], at as i64]).map_err(unavailable)?;
+            while let Some(r) = rows.next().map_err(unavailable)? {
+                let no: PageNo = r.get(0).map_err(unavailable)?;
+                // Rows come newest first per page: the first one seen is the one to keep.
+                if let std::collections::hash_map::Entry::Vacant(slot) = found.entry(no) {
+                    let checksum: u32 = r.get(1).map_err(unavailable)?;
+                    let data = r.get_ref(2).and_then(|v| Ok(v.as_blob()?)).map_err(unavailable)?;
+                    slot.insert(Page { no, data: Arc::from(data), checksum });
+                }
+            }
+        }
+        start = end + 1;
+    }
+    Ok(found)
 }
 
 fn now_ms() -> i64 {
@@ -288,12 +343,10 @@ impl PageStore for FileStore {
             if head.txid != at {
                 return Err(StoreError::HeadMoved { database: database.into(), expected: at, actual: head.txid });
             }
+            let found = read_pages(&tx, id, pages, at, head.size_pages)?;
             let out = pages
                 .iter()
-                .map(|&no| {
-                    let found = if no <= head.size_pages { read_page(&tx, id, no, at)? } else { None };
-                    checked_page(database, no, found, head.size_pages)
-                })
+                .map(|&no| checked_page(database, no, found.get(&no).cloned(), head.size_pages))
                 .collect::<Result<Vec<_>, _>>()?;
             tx.finish().map_err(unavailable)?;
             Ok(out)
@@ -335,13 +388,25 @@ fn apply_commit(tx: &Transaction, id: i64, txid: Txid, request: &CommitRequest, 
     for page in &request.pages {
         insert.execute(params![id, page.no, txid as i64, page.checksum, &page.data[..]]).map_err(unavailable)?;
     }
-    if request.size_pages < old_size {
+    if history == 0 {
+        // Nothing reads a superseded version: it goes in the commit that supersedes it.
+        let mut prune = tx
+            .prepare_cached("DELETE FROM pages WHERE db = ?1 AND page = ?2 AND txid < ?3")
+            .map_err(unavailable)?;
+        for page in &request.pages {
+            prune.execute(params![id, page.no, txid as i64]).map_err(unavailable)?;
+        }
+        if request.size_pages < old_size {
+            tx.execute("DELETE FROM pages WHERE db = ?1 AND page > ?2", params![id, request.size_pages])
+                .map_err(unavailable)?;
+        }
+    } else if request.size_pages < old_size {
         tx.execute("INSERT INTO shrinks(db, txid, size_pages) VALUES (?1, ?2, ?3)", params![id, txid as i64, request.size_pages])
             .map_err(unavailable)?;
     }
-    // Each txid reaches the horizon exactly once (the head moves by one per commit): compact the
-    // pages written then, and a shrink made then. Without history the horizon is this commit.
-    if txid > history {
+    // With a window, each txid reaches the horizon exactly once (the head moves by one per
+    // commit): compact the pages written then, and a shrink made then.
+    if history > 0 && txid > history {
         let horizon = (txid - history) as i64;
         tx.prepare_cached(
             "DELETE FROM pages WHERE db = ?1 AND txid < ?2

@@ -1,7 +1,11 @@
-//! Read-ahead: sequential page access fetches growing batches in one store call.
+//! Read-ahead: sequential page access, forward or backward, fetches growing batches in one store
+//! call; scattered access shrinks the batch back to one page.
 //!
-//! A miss right after the previous batch (forward) doubles the window up to the limit; any other miss
-//! resets it to one page, so scattered point reads stay one page per round trip.
+//! A miss at or a little past where the last forward batch ended continues the forward stream (the
+//! window doubles, up to [`MAX_WINDOW`]); a miss just before where the last backward batch began
+//! continues a backward stream. Any other miss is a stray: one page, and the window halves. A
+//! stray does not end a stream: a table scan that steps onto an interior b-tree page elsewhere in
+//! the file and comes back keeps its large window; a second stray in a row resets it to one page.
 
 use depot::PageNo;
 
@@ -9,25 +13,55 @@ use depot::PageNo;
 pub const MAX_WINDOW: u32 = 256;
 
 pub struct ReadAhead {
-    next_expected: PageNo,
+    /// First page after the last forward batch.
+    next: PageNo,
+    /// Last page before the last backward batch (0: none).
+    prev: PageNo,
     window: u32,
+    /// The neighbours of the last stray miss: a miss there starts a new stream.
+    stray_next: PageNo,
+    stray_prev: PageNo,
+    /// Stray misses since the stream last continued.
+    strays: u32,
 }
 
 impl Default for ReadAhead {
     fn default() -> Self {
-        ReadAhead { next_expected: 0, window: 1 }
+        ReadAhead { next: 0, prev: 0, window: 1, stray_next: 0, stray_prev: 0, strays: 0 }
     }
 }
 
 impl ReadAhead {
-    /// The pages to fetch for a miss on `no`: `no` first, then following pages up to the window
-    /// that are below `size_pages` and not already held (`held`).
+    /// The pages to fetch for a miss on `no`: `no` first, then the pages the stream will want
+    /// next that are below `size_pages` and not already held (`held`).
     pub fn plan(&mut self, no: PageNo, size_pages: u32, held: impl Fn(PageNo) -> bool) -> Vec<PageNo> {
-        self.window = if no == self.next_expected { (self.window * 2).min(MAX_WINDOW) } else { 1 };
-        let last = no.saturating_add(self.window - 1).min(size_pages.max(no));
-        let pages: Vec<PageNo> =
-            std::iter::once(no).chain((no + 1..=last).filter(|&p| !held(p))).collect();
-        self.next_expected = last + 1;
+        let forward = (self.next > 0 && no >= self.next && no - self.next <= self.window) || no == self.stray_next;
+        let backward =
+            !forward && ((self.prev > 0 && no <= self.prev && self.prev - no <= self.window) || (no > 0 && no == self.stray_prev));
+        let mut pages = vec![no];
+        if forward || backward {
+            self.strays = 0;
+        }
+        if forward {
+            self.window = (self.window * 2).min(MAX_WINDOW);
+            let last = no.saturating_add(self.window - 1).min(size_pages.max(no));
+            pages.extend((no + 1..=last).filter(|&p| !held(p)));
+            self.next = last + 1;
+        } else if backward {
+            self.window = (self.window * 2).min(MAX_WINDOW);
+            let first = no.saturating_sub(self.window - 1).max(1);
+            pages.extend((first..no).rev().filter(|&p| !held(p)));
+            self.prev = first - 1;
+        } else {
+            // One stray (a scan stepping onto an interior page) keeps the window; a second in a
+            // row means the access is scattered: back to one page.
+            self.strays += 1;
+            if self.strays >= 2 {
+                self.window = 1;
+            }
+            self.stray_next = no + 1;
+            self.stray_prev = no - 1;
+        }
         pages
     }
 }
@@ -37,12 +71,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sequential_misses_grow_the_window_and_scattered_ones_reset_it() {
+    fn sequential_misses_grow_the_window_and_scattered_ones_shrink_it() {
         let mut r = ReadAhead::default();
         assert_eq!(r.plan(10, 10_000, |_| false), vec![10]);
         assert_eq!(r.plan(11, 10_000, |_| false), vec![11, 12]);
         assert_eq!(r.plan(13, 10_000, |_| false).len(), 4);
-        assert_eq!(r.plan(500, 10_000, |_| false), vec![500]);
+        assert_eq!(r.plan(17, 10_000, |_| false).len(), 8);
+        assert_eq!(r.plan(5000, 10_000, |_| false), vec![5000], "a stray miss is one page");
+        assert_eq!(r.window, 8, "one stray keeps the window");
+        assert_eq!(r.plan(9000, 10_000, |_| false), vec![9000]);
+        assert_eq!(r.window, 1, "scattered misses reset it");
+    }
+
+    #[test]
+    fn a_stray_miss_does_not_end_the_stream() {
+        let mut r = ReadAhead::default();
+        r.plan(100, 10_000, |_| false);
+        r.plan(101, 10_000, |_| false);
+        for _ in 0..6 {
+            let next = r.next;
+            r.plan(next, 10_000, |_| false);
+        }
+        let big = r.window;
+        let next = r.next;
+        r.plan(3, 10_000, |_| false); // an interior page elsewhere
+        let resumed = r.plan(next, 10_000, |_| false);
+        assert!(resumed.len() as u32 >= big, "{} pages after the stray, window was {big}", resumed.len());
+    }
+
+    #[test]
+    fn backward_scans_are_read_ahead_too() {
+        let mut r = ReadAhead::default();
+        assert_eq!(r.plan(500, 1000, |_| false), vec![500]);
+        assert_eq!(r.plan(499, 1000, |_| false), vec![499, 498]);
+        assert_eq!(r.plan(497, 1000, |_| false), vec![497, 496, 495, 494]);
     }
 
     #[test]
@@ -50,7 +112,9 @@ mod tests {
         let mut r = ReadAhead::default();
         r.plan(1, 5, |_| false);
         assert_eq!(r.plan(2, 5, |p| p == 3), vec![2]);
-        let mut r = ReadAhead { next_expected: 4, window: 128 };
+        let mut r = ReadAhead { next: 4, window: 128, ..ReadAhead::default() };
         assert_eq!(r.plan(4, 5, |_| false), vec![4, 5]);
+        let mut r = ReadAhead { prev: 3, window: 8, ..ReadAhead::default() };
+        assert_eq!(r.plan(3, 100, |_| false), vec![3, 2, 1], "backward stops at page 1");
     }
 }

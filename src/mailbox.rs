@@ -1,0 +1,169 @@
+//! Replies from a database's worker to the JS thread, delivered in batches.
+//!
+//! napi's deferred makes one threadsafe function per promise: a creation, a wake-up of the event
+//! loop and a release for every call. Here each database has one threadsafe function for all its
+//! calls. The worker pushes a settled reply onto a queue and wakes the JS thread only when the queue
+//! was empty; the JS thread then settles every queued promise in one go. Under load, many replies
+//! share one wake-up.
+//!
+//! The threadsafe function is referenced (keeps Node's event loop alive) only while calls are
+//! outstanding, and released once the handle and every outstanding call are gone.
+
+use std::ffi::c_void;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::ToNapiValue;
+use napi::sys;
+
+use crate::error::ApiError;
+
+/// Work for the JS thread: settles one promise.
+type Delivery = Box<dyn FnOnce(sys::napi_env) + Send>;
+
+/// Shared by the threadsafe function (its context) and every outstanding call.
+struct Inner {
+    queue: Mutex<Vec<Delivery>>,
+    /// Calls whose promise is not settled yet (touched on the JS thread only).
+    outstanding: AtomicUsize,
+    tsfn: AtomicUsize,
+}
+
+impl Inner {
+    fn tsfn(&self) -> sys::napi_threadsafe_function {
+        self.tsfn.load(Ordering::Acquire) as sys::napi_threadsafe_function
+    }
+}
+
+/// Releases the threadsafe function when the handle and every outstanding call are done with it
+/// (from any thread). Queued deliveries are still run before napi finalizes it.
+struct Releaser(usize);
+
+impl Drop for Releaser {
+    fn drop(&mut self) {
+        // SAFETY: the tsfn was created in `Mailbox::new` and is released exactly once, here.
+        unsafe { sys::napi_release_threadsafe_function(self.0 as _, sys::ThreadsafeFunctionReleaseMode::release) };
+    }
+}
+
+/// One database's reply channel to the JS thread.
+pub(crate) struct Mailbox {
+    inner: Arc<Inner>,
+    releaser: Arc<Releaser>,
+}
+
+fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(napi::Error::from_reason(format!("{what} failed (napi status {status})")))
+    }
+}
+
+impl Mailbox {
+    /// Creates the channel. Must run on the JS thread.
+    pub fn new(env: sys::napi_env) -> napi::Result<Mailbox> {
+        let inner = Arc::new(Inner { queue: Mutex::new(Vec::new()), outstanding: AtomicUsize::new(0), tsfn: AtomicUsize::new(0) });
+        let context = Arc::into_raw(inner.clone()) as *mut c_void;
+        let name = b"depot-sqlite reply";
+        let mut name_value = std::ptr::null_mut();
+        let mut tsfn = std::ptr::null_mut();
+        unsafe {
+            check(sys::napi_create_string_utf8(env, name.as_ptr() as *const _, name.len() as isize, &mut name_value), "napi_create_string_utf8")?;
+            let status = sys::napi_create_threadsafe_function(
+                env,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                name_value,
+                0,
+                1,
+                context,
+                Some(finalize),
+                context,
+                Some(drain),
+                &mut tsfn,
+            );
+            if status != sys::Status::napi_ok {
+                drop(Arc::from_raw(context as *const Inner));
+                return Err(napi::Error::from_reason(format!("napi_create_threadsafe_function failed ({status})")));
+            }
+            // Idle, it must not keep the process alive; `pending` references it while calls run.
+            check(sys::napi_unref_threadsafe_function(env, tsfn), "napi_unref_threadsafe_function")?;
+        }
+        inner.tsfn.store(tsfn as usize, Ordering::Release);
+        Ok(Mailbox { inner, releaser: Arc::new(Releaser(tsfn as usize)) })
+    }
+
+    /// A new promise settled through this mailbox. Must run on the JS thread.
+    pub fn pending<T: ToNapiValue + Send + 'static>(&self, env: sys::napi_env) -> napi::Result<(Slot<T>, sys::napi_value)> {
+        let mut deferred = std::ptr::null_mut();
+        let mut promise = std::ptr::null_mut();
+        check(unsafe { sys::napi_create_promise(env, &mut deferred, &mut promise) }, "napi_create_promise")?;
+        if self.inner.outstanding.fetch_add(1, Ordering::SeqCst) == 0 {
+            check(unsafe { sys::napi_ref_threadsafe_function(env, self.inner.tsfn()) }, "napi_ref_threadsafe_function")?;
+        }
+        let slot = Slot { deferred: deferred as usize, inner: self.inner.clone(), releaser: self.releaser.clone(), _value: PhantomData };
+        Ok((slot, promise))
+    }
+}
+
+/// The settling half of one promise; callable from any thread, exactly once.
+pub(crate) struct Slot<T> {
+    deferred: usize,
+    inner: Arc<Inner>,
+    releaser: Arc<Releaser>,
+    _value: PhantomData<fn(T)>,
+}
+
+impl<T: ToNapiValue + Send + 'static> Slot<T> {
+    /// Queues the outcome; `on_js_thread` runs on the JS thread just before JavaScript sees it.
+    pub fn settle_then(self, outcome: Result<T, ApiError>, on_js_thread: impl FnOnce() + Send + 'static) {
+        let deferred = self.deferred;
+        let delivery: Delivery = Box::new(move |env| {
+            on_js_thread();
+            let deferred = deferred as sys::napi_deferred;
+            // SAFETY: on the JS thread of the env the deferred belongs to, settled once.
+            unsafe {
+                let resolved = match outcome {
+                    Ok(value) => T::to_napi_value(env, value).map_err(ApiError::from),
+                    Err(error) => Err(error),
+                };
+                match resolved {
+                    Ok(value) => sys::napi_resolve_deferred(env, deferred, value),
+                    Err(error) => sys::napi_reject_deferred(env, deferred, error.into_value(env)),
+                };
+            }
+        });
+        let was_empty = {
+            let mut queue = self.inner.queue.lock().unwrap_or_else(|e| e.into_inner());
+            queue.push(delivery);
+            queue.len() == 1
+        };
+        if was_empty {
+            // SAFETY: the releaser held by `self` keeps the tsfn alive through this call.
+            unsafe { sys::napi_call_threadsafe_function(self.inner.tsfn(), std::ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking) };
+        }
+        drop(self.releaser);
+    }
+}
+
+/// Runs on the JS thread: settles every queued promise.
+unsafe extern "C" fn drain(env: sys::napi_env, _js: sys::napi_value, context: *mut c_void, _data: *mut c_void) {
+    let inner = &*(context as *const Inner);
+    let batch = std::mem::take(&mut *inner.queue.lock().unwrap_or_else(|e| e.into_inner()));
+    if env.is_null() {
+        return; // the environment is going away: nobody is left to settle for
+    }
+    let n = batch.len();
+    for delivery in batch {
+        delivery(env);
+    }
+    if n > 0 && inner.outstanding.fetch_sub(n, Ordering::SeqCst) == n && std::env::var_os("DEPOT_NOUNREF").is_none() {
+        sys::napi_unref_threadsafe_function(env, inner.tsfn());
+    }
+}
+
+unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    drop(Arc::from_raw(data as *const Inner));
+}
