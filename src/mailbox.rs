@@ -28,6 +28,10 @@ struct Inner {
     /// Calls whose promise is not settled yet (touched on the JS thread only).
     outstanding: AtomicUsize,
     tsfn: AtomicUsize,
+    /// False once napi finalized the threadsafe function (at the latest when the environment
+    /// shuts down, possibly while workers still answer): from then on it must not be touched.
+    /// Held while calling into it, so finalization cannot happen in between.
+    alive: Mutex<bool>,
 }
 
 impl Inner {
@@ -38,12 +42,16 @@ impl Inner {
 
 /// Releases the threadsafe function when the handle and every outstanding call are done with it
 /// (from any thread). Queued deliveries are still run before napi finalizes it.
-struct Releaser(usize);
+struct Releaser(Arc<Inner>);
 
 impl Drop for Releaser {
     fn drop(&mut self) {
-        // SAFETY: the tsfn was created in `Mailbox::new` and is released exactly once, here.
-        unsafe { sys::napi_release_threadsafe_function(self.0 as _, sys::ThreadsafeFunctionReleaseMode::release) };
+        let alive = self.0.alive.lock().unwrap_or_else(|e| e.into_inner());
+        if *alive {
+            // SAFETY: created in `Mailbox::new`, not finalized (checked under the lock), and
+            // released exactly once, here.
+            unsafe { sys::napi_release_threadsafe_function(self.0.tsfn(), sys::ThreadsafeFunctionReleaseMode::release) };
+        }
     }
 }
 
@@ -64,7 +72,12 @@ fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
 impl Mailbox {
     /// Creates the channel. Must run on the JS thread.
     pub fn new(env: sys::napi_env) -> napi::Result<Mailbox> {
-        let inner = Arc::new(Inner { queue: Mutex::new(Vec::new()), outstanding: AtomicUsize::new(0), tsfn: AtomicUsize::new(0) });
+        let inner = Arc::new(Inner {
+            queue: Mutex::new(Vec::new()),
+            outstanding: AtomicUsize::new(0),
+            tsfn: AtomicUsize::new(0),
+            alive: Mutex::new(false),
+        });
         let context = Arc::into_raw(inner.clone()) as *mut c_void;
         let name = b"depot-sqlite reply";
         let mut name_value = std::ptr::null_mut();
@@ -92,7 +105,8 @@ impl Mailbox {
             check(sys::napi_unref_threadsafe_function(env, tsfn), "napi_unref_threadsafe_function")?;
         }
         inner.tsfn.store(tsfn as usize, Ordering::Release);
-        Ok(Mailbox { inner, releaser: Arc::new(Releaser(tsfn as usize)) })
+        *inner.alive.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        Ok(Mailbox { inner: inner.clone(), releaser: Arc::new(Releaser(inner)) })
     }
 
     /// A new promise settled through this mailbox. Must run on the JS thread.
@@ -141,8 +155,11 @@ impl<T: ToNapiValue + Send + 'static> Slot<T> {
             queue.len() == 1
         };
         if was_empty {
-            // SAFETY: the releaser held by `self` keeps the tsfn alive through this call.
-            unsafe { sys::napi_call_threadsafe_function(self.inner.tsfn(), std::ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking) };
+            let alive = self.inner.alive.lock().unwrap_or_else(|e| e.into_inner());
+            if *alive {
+                // SAFETY: not released (the releaser held by `self`) nor finalized (the lock).
+                unsafe { sys::napi_call_threadsafe_function(self.inner.tsfn(), std::ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking) };
+            }
         }
         drop(self.releaser);
     }
@@ -165,5 +182,7 @@ unsafe extern "C" fn drain(env: sys::napi_env, _js: sys::napi_value, context: *m
 }
 
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-    drop(Arc::from_raw(data as *const Inner));
+    let inner = Arc::from_raw(data as *const Inner);
+    *inner.alive.lock().unwrap_or_else(|e| e.into_inner()) = false;
+    inner.queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
 }
