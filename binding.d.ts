@@ -123,7 +123,8 @@ export interface DepotOptions {
   memory?: boolean
   /**
    * A PostgreSQL page store: `postgres://user:password@host:port/dbname`, with
-   * `?sslmode=require` for TLS. Excludes `path` and `memory`. The password never appears in
+   * `?sslmode=verify-full&sslrootcert=/path/ca.pem` (or `require`, `verify-ca`) for TLS; the
+   * certificate is always verified. Excludes `path` and `memory`. The password never appears in
    * errors or in `location`.
    */
   url?: string

@@ -96,7 +96,8 @@ export interface DepotOptions {
   /** An in-memory store, gone when the depot closes. */
   memory?: boolean
   /**
-   * A PostgreSQL page store: `postgres://user:password@host:port/db`, with `?sslmode=require` for
+   * A PostgreSQL page store: `postgres://user:password@host:port/db`, with
+   * `?sslmode=verify-full&sslrootcert=/path/ca.pem` (or `require`, `verify-ca`; the certificate is always verified) for
    * TLS. Excludes `path` and `memory`. The password never appears in errors or in `location`.
    */
   url?: string

@@ -17,7 +17,7 @@ file store DIR (default ./.depot), or in the PostgreSQL store at URL, and
 prints the rows of each query as a table.
 
   --depot DIR   directory of the store (created if missing)
-  --depot URL   postgres://user:password@host:port/dbname[?sslmode=require]
+  --depot URL   postgres://user:password@host:port/dbname[?sslmode=verify-full&sslrootcert=ca.pem]
   -h, --help    show this help`
 
 /** Parses argv into { depot, database, sql } or throws a usage error. */

@@ -12,6 +12,11 @@
 # DEPOT_PG_PORT (default 54329) picks the port, and with it the data directory /tmp/depot-pg-$PORT
 # (or DEPOT_PG_DATA), so several servers can run side by side: the JS kill test uses its own.
 #
+# DEPOT_PG_SSL=1 makes a TLS-only server: at initdb, a throwaway CA (ca.pem) and a server certificate
+# for 127.0.0.1 and `localhost` are generated into the data directory with the openssl CLI, ssl=on,
+# and pg_hba.conf accepts TCP connections only over TLS (`hostssl`, no `host` lines). The URL printed
+# then ends in ?sslmode=verify-full&sslrootcert=$DATA/ca.pem. Set it for `url` too.
+#
 # Every command is idempotent. Use it as: export DEPOT_TEST_PG_URL="$(scripts/pg.sh start)"
 # Only the URL goes to stdout; progress goes to stderr.
 #
@@ -25,6 +30,7 @@ DB=depot_test
 PG_USER=postgres
 PG_PASS=depot-test
 URL="postgres://$PG_USER:$PG_PASS@127.0.0.1:$PORT/$DB"
+if [ "${DEPOT_PG_SSL:-}" = 1 ]; then URL="$URL?sslmode=verify-full&sslrootcert=$DATA/ca.pem"; fi
 
 log() { echo "pg.sh: $*" >&2; }
 
@@ -55,6 +61,28 @@ as_pg() {
     fi
 }
 
+# A CA and a server certificate signed by it (EC P-256, valid 2 days), TLS on, TCP only over TLS.
+setup_ssl() {
+    local tmp
+    tmp="$(mktemp -d)"
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=depot test CA" -keyout "$tmp/ca.key" -out "$DATA/ca.pem" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -subj "/CN=127.0.0.1" -keyout "$DATA/server.key" -out "$tmp/server.csr" 2>/dev/null
+    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
+        "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >"$tmp/ext"
+    openssl x509 -req -in "$tmp/server.csr" -CA "$DATA/ca.pem" -CAkey "$tmp/ca.key" -CAserial "$tmp/ca.srl" -CAcreateserial \
+        -days 2 -extfile "$tmp/ext" -out "$DATA/server.crt" 2>/dev/null
+    rm -rf "$tmp"
+    chmod 600 "$DATA/server.key"
+    chmod 644 "$DATA/ca.pem" "$DATA/server.crt"
+    if [ "$(id -u)" = 0 ]; then chown "$PG_USER" "$DATA/server.key" "$DATA/server.crt" "$DATA/ca.pem"; fi
+    printf '%s\n' "ssl = on" "ssl_cert_file = 'server.crt'" "ssl_key_file = 'server.key'" >>"$DATA/postgresql.conf"
+    printf '%s\n' "local all all trust" "hostssl all all 127.0.0.1/32 scram-sha-256" \
+        "hostssl all all ::1/128 scram-sha-256" >"$DATA/pg_hba.conf"
+}
+
 running() {
     [ -f "$DATA/postmaster.pid" ] && as_pg "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1
 }
@@ -72,6 +100,7 @@ start() {
         as_pg "$BIN/initdb" -D "$DATA" -U "$PG_USER" --pwfile="$pwfile" \
             --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --no-instructions >/dev/null
         rm -f "$pwfile"
+        if [ "${DEPOT_PG_SSL:-}" = 1 ]; then setup_ssl; fi
     fi
     if ! running; then
         log "starting PostgreSQL ($BIN) on 127.0.0.1:$PORT"

@@ -34,7 +34,8 @@ pub struct DepotOptions {
     /// `true` for an in-memory store: fast, and gone when the depot closes. Excludes `path`.
     pub memory: Option<bool>,
     /// A PostgreSQL page store: `postgres://user:password@host:port/dbname`, with
-    /// `?sslmode=require` for TLS. Excludes `path` and `memory`. The password never appears in
+    /// `?sslmode=verify-full&sslrootcert=/path/ca.pem` (or `require`, `verify-ca`) for TLS; the
+    /// certificate is always verified. Excludes `path` and `memory`. The password never appears in
     /// errors or in `location`.
     pub url: Option<String>,
     /// PostgreSQL only: the schema holding the depot's tables (default `depot`; 1 to 63 of a-z,
@@ -333,7 +334,7 @@ fn parse_postgres_options(object: &Object) -> Result<Option<PostgresStoreOptions
 fn postgres_target(url: String, options: PostgresStoreOptions) -> Result<StoreTarget, ApiError> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(ApiError::invalid_argument(
-            "options.url must be a PostgreSQL URL: postgres://user:password@host:port/dbname[?sslmode=require]",
+            "options.url must be a PostgreSQL URL: postgres://user:password@host:port/dbname[?sslmode=verify-full&sslrootcert=ca.pem]",
         ));
     }
     Ok(StoreTarget::Postgres(url, options))

@@ -336,6 +336,19 @@ fn armed_count(fault: &str) -> u32 {
     }
 }
 
+/// Runs `ops` random operations of seed `seed` on a PostgreSQL store at `url`, in a fresh schema.
+#[cfg(feature = "postgres")]
+pub fn run_seed_postgres(seed: u64, ops: usize, url: &str) -> ChaosReport {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    let options = depot::PostgresStoreOptions {
+        schema: format!("chaos_{}_{seed}_{nanos}", std::process::id()),
+        retry_for: std::time::Duration::from_secs(2),
+        ..Default::default()
+    };
+    let store = depot::PostgresStore::open(url, options).expect("PostgreSQL store for the chaos harness");
+    run_on(seed, ops, Arc::new(store))
+}
+
 /// Runs `ops` random operations of seed `seed` on `backend`.
 pub fn run_seed(seed: u64, ops: usize, backend: ChaosBackend) -> ChaosReport {
     let dir: Option<PathBuf> = match backend {
@@ -349,6 +362,14 @@ pub fn run_seed(seed: u64, ops: usize, backend: ChaosBackend) -> ChaosReport {
         None => Arc::new(MemoryStore::new()),
         Some(d) => Arc::new(FileStore::open(d, FileStoreOptions::default()).expect("file store")),
     };
+    let report = run_on(seed, ops, inner);
+    if let Some(d) = dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    report
+}
+
+fn run_on(seed: u64, ops: usize, inner: Arc<dyn PageStore>) -> ChaosReport {
     let store = Arc::new(FaultStore::new(inner));
     let bounded: Arc<dyn PageStore> = Arc::new(DeadlineStore::new(store.clone(), DEADLINE));
     let db = Run::open(&bounded);
@@ -386,12 +407,7 @@ pub fn run_seed(seed: u64, ops: usize, backend: ChaosBackend) -> ChaosReport {
     run.reopen();
     run.check("end, after reopen");
     let _ = run.db.close();
-    let report = std::mem::take(&mut run.report);
-    drop(run);
-    if let Some(d) = dir {
-        let _ = std::fs::remove_dir_all(d);
-    }
-    report
+    std::mem::take(&mut run.report)
 }
 
 static NEXT_DIR: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

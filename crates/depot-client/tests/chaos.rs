@@ -28,3 +28,17 @@ fn chaos_seeds_on_the_file_store_never_diverge() {
     assert!(r.divergences.is_empty(), "{:#?}", r.divergences);
     assert!(r.faults.values().sum::<u64>() > 0, "faults fired: {:?}", r.faults);
 }
+
+#[cfg(feature = "postgres")]
+#[test]
+fn chaos_seeds_on_the_postgres_store_never_diverge() {
+    let url = std::env::var("DEPOT_TEST_PG_URL")
+        .expect("the postgres feature is on but DEPOT_TEST_PG_URL is not set: run `npm test`, or export DEPOT_TEST_PG_URL=$(scripts/pg.sh start)");
+    let mut total = ChaosReport::default();
+    for seed in 200..203 {
+        total.merge(depot_client::chaos::run_seed_postgres(seed, 150, &url));
+    }
+    eprintln!("Postgres: {total:?}");
+    assert!(total.divergences.is_empty(), "{:#?}", total.divergences);
+    assert!(total.faults.values().sum::<u64>() > 0, "faults fired: {:?}", total.faults);
+}

@@ -1,8 +1,10 @@
 //! What only the PostgreSQL store can show: several stores (several processes) on one database,
-//! concurrent migration, credentials kept out of messages, and a server killed mid-workload.
+//! concurrent migration, credentials kept out of messages, a server killed mid-workload, and TLS.
 //!
 //! The shared contract runs in `conformance.rs`. These tests need `DEPOT_TEST_PG_URL`; the kill test
-//! also needs the server to be the one `scripts/pg.sh` manages (it kills and restarts it).
+//! also needs the server to be the one `scripts/pg.sh` manages (it kills and restarts it). The TLS
+//! test starts a second, TLS-only server of its own (`DEPOT_PG_SSL=1 scripts/pg.sh start`, which
+//! needs the `openssl` CLI) on a free port, and stops it at the end.
 #![cfg(feature = "postgres")]
 
 mod support;
@@ -176,9 +178,16 @@ fn a_pool_that_stays_busy_fails_with_unavailable_not_a_hang() {
 }
 
 fn pg_sh(cmd: &str) {
+    pg_sh_env(cmd, &[]);
+}
+
+/// Runs `scripts/pg.sh cmd` with extra environment variables; returns its stdout (the URL).
+fn pg_sh_env(cmd: &str, env: &[(&str, &str)]) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg.sh");
-    let out = std::process::Command::new("bash").arg(script).arg(cmd).output().unwrap();
+    let out =
+        std::process::Command::new("bash").arg(script).arg(cmd).envs(env.iter().copied()).output().unwrap();
     assert!(out.status.success(), "pg.sh {cmd}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// Restarts the server when dropped, so a failing kill test does not take the others down with it.
@@ -252,4 +261,125 @@ fn killed_server_gives_unavailable_and_a_new_open_sees_exactly_the_applied_commi
     let o = b.open("db", Some(2), &[1]).unwrap();
     assert_eq!(o.head.txid, acked + 1, "exactly the applied commits, nothing more, nothing lost");
     assert_eq!(o.pages[0].data[0], (acked % 250) as u8 + 1);
+}
+
+/// A second server, TLS only (`hostssl` lines, no `host` ones), with a CA and server certificate
+/// (for 127.0.0.1 and localhost) generated at start. Stopped, and its data removed, on drop, so a
+/// failing test does not leave it running.
+struct TlsServer {
+    port: String,
+    /// `...?sslmode=verify-full&sslrootcert=<data dir>/ca.pem`
+    url: String,
+}
+
+impl TlsServer {
+    fn start() -> TlsServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = TlsServer { port: port.to_string(), url: String::new() };
+        server.url = pg_sh_env("start", &server.env());
+        server
+    }
+
+    fn env(&self) -> [(&str, &str); 2] {
+        [("DEPOT_PG_PORT", &self.port), ("DEPOT_PG_SSL", "1")]
+    }
+
+    /// The URL without its query string.
+    fn base(&self) -> &str {
+        self.url.split_once('?').unwrap().0
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        pg_sh_env("stop", &self.env());
+    }
+}
+
+/// A CA the TLS server's certificate was not signed by.
+fn other_ca(dir: &std::path::Path) -> std::path::PathBuf {
+    let (key, pem) = (dir.join("other-ca.key"), dir.join("other-ca.pem"));
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=another depot test CA"])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&pem)
+        .output()
+        .expect("the openssl CLI");
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    pem
+}
+
+#[test]
+fn tls_connections_are_encrypted_and_verified_against_sslrootcert() {
+    let server = TlsServer::start();
+    let password = "depot-test"; // scripts/pg.sh's
+    assert!(server.url.contains(&format!(":{password}@")), "{}", server.url);
+    let ca = server.url.split_once("sslrootcert=").unwrap().1.to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let wrong_ca = other_ca(tmp.path());
+    let schema = fresh_schema();
+    // Certificate problems are lasting: they fail at once, not after `retry_for`.
+    let opts = PostgresStoreOptions { retry_for: Duration::from_secs(10), ..options(&schema) };
+    let refused = |url: &str, why: &str| -> String {
+        let started = Instant::now();
+        let err = PostgresStore::open(url, opts.clone()).err().unwrap_or_else(|| panic!("{why}: must fail"));
+        let message = err.to_string();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{why}: {message}");
+        assert!(!message.contains(password), "{why}: the password leaked: {message}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{why}: took {:?}", started.elapsed());
+        eprintln!("{why}: {message}");
+        message
+    };
+
+    // verify-full with the server's CA: pages round-trip, and another store sees them.
+    let a = PostgresStore::open(&server.url, opts.clone()).expect("verify-full with the right CA");
+    a.open("db", Some(1), &[]).unwrap();
+    a.commit(&commit("db", 1, 0, 1, vec![page(1, 7), page(2, 8)], 2)).unwrap();
+    let got = a.get_pages("db", &[1, 2], 1).unwrap();
+    assert_eq!((got[0].as_ref().unwrap().data[0], got[1].as_ref().unwrap().data[0]), (7, 8));
+    let b = PostgresStore::open(&server.url, opts.clone()).unwrap();
+    let o = b.open("db", Some(2), &[1, 2]).unwrap();
+    assert_eq!((o.head.txid, o.pages[1].data[0]), (1, 8));
+    // `require` with the CA given is verified the same way, and localhost is in the certificate too.
+    let localhost = server.url.replace("@127.0.0.1:", "@localhost:").replace("verify-full", "require");
+    PostgresStore::open(&localhost, opts.clone()).expect("require + sslrootcert, host localhost");
+
+    // The server takes TLS only: a plain connection is refused by pg_hba.conf.
+    let plain = refused(server.base(), "no sslmode");
+    assert!(plain.contains("no encryption"), "{plain}");
+    refused(&format!("{}?sslmode=disable", server.base()), "sslmode=disable");
+
+    // Another CA: the chain does not verify, whatever the mode.
+    let wrong = format!("{}?sslmode=verify-full&sslrootcert={}", server.base(), wrong_ca.display());
+    assert!(refused(&wrong, "another CA").contains("certificate"));
+    refused(&wrong.replace("verify-full", "verify-ca"), "another CA, verify-ca");
+    // `require` without sslrootcert trusts the system's roots, which do not include the test CA.
+    refused(&format!("{}?sslmode=require", server.base()), "require with the system roots");
+
+    // A host name the certificate does not carry: verify-full refuses, verify-ca (chain only) accepts.
+    let elsewhere = format!(
+        "{}&hostaddr=127.0.0.1",
+        server.url.replace("@127.0.0.1:", "@depot-elsewhere.invalid:")
+    );
+    assert!(refused(&elsewhere, "wrong host name").contains("certificate"));
+    let c = PostgresStore::open(&elsewhere.replace("verify-full", "verify-ca"), opts.clone())
+        .expect("verify-ca ignores the host name");
+    assert_eq!(c.open("db", Some(3), &[1]).unwrap().pages[0].data[0], 7);
+
+    // A missing or unusable CA file names the path, not the password.
+    let missing = tmp.path().join("missing.pem");
+    let junk = tmp.path().join("junk.pem");
+    std::fs::write(&junk, "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n").unwrap();
+    for path in [&missing, &junk] {
+        let url = server.url.replace(&ca, path.to_str().unwrap());
+        let err = PostgresStore::open(&url, opts.clone()).err().expect("a bad sslrootcert must fail");
+        let message = err.to_string();
+        assert!(matches!(err, StoreError::InvalidArgument(_)), "{message}");
+        assert!(message.contains(path.to_str().unwrap()) && !message.contains(password), "{message}");
+        eprintln!("bad sslrootcert: {message}");
+    }
 }

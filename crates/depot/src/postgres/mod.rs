@@ -153,6 +153,115 @@ pub struct PostgresStore {
     ids: Mutex<HashMap<String, i64>>,
 }
 
+/// The TLS settings of a URL, which the store handles itself rather than the driver:
+///
+/// - `sslmode=verify-full`: TLS; the certificate must chain to a trusted root and name the host.
+/// - `sslmode=verify-ca`: TLS; the certificate must chain to a trusted root (any host name).
+/// - `sslmode=require`: like `verify-full`. **Unlike libpq**, whose `require` accepts any certificate.
+/// - `sslmode=disable|allow|prefer`, or none: plain TCP (`allow` and `prefer` do not try TLS).
+/// - `sslrootcert=/path/to/ca.pem`: trust the CA certificates of that PEM file instead of the
+///   platform's roots (`sslrootcert=system`: the platform's roots, as without it). Only with a TLS
+///   mode: a URL naming a CA file but asking for no TLS is refused rather than sent in plain text.
+///
+/// Only the URL form (`postgres://...?sslmode=...`) takes the verify-* modes and `sslrootcert`;
+/// the key-value form (`host=... sslmode=require`) keeps the driver's `disable|prefer|require`.
+#[derive(Debug, Default, PartialEq)]
+struct TlsParams {
+    mode: Option<String>,
+    rootcert: Option<String>,
+}
+
+impl TlsParams {
+    /// Splits `sslmode` and `sslrootcert` off a `postgres://` URL's query string (the last of each
+    /// wins, as with the driver). Other URLs come back unchanged.
+    fn take_from(url: &str) -> Result<(String, TlsParams), StoreError> {
+        let mut params = TlsParams::default();
+        let Some(rest) = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://")) else {
+            return Ok((url.to_string(), params));
+        };
+        // Where the driver's parser finds the query: the first `?` after the credentials.
+        let after_credentials = rest.find('@').map_or(0, |i| i + 1);
+        let Some(q) = rest[after_credentials..].find('?') else {
+            return Ok((url.to_string(), params));
+        };
+        let query_start = url.len() - rest.len() + after_credentials + q;
+        let mut kept = Vec::new();
+        for pair in url[query_start + 1..].split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match percent_decode(key).as_deref() {
+                Some("sslmode") => params.mode = Some(decoded(value, "sslmode")?),
+                Some("sslrootcert") => params.rootcert = Some(decoded(value, "sslrootcert")?),
+                _ => kept.push(pair),
+            }
+        }
+        let mut out = url[..query_start].to_string();
+        if !kept.is_empty() {
+            out.push('?');
+            out.push_str(&kept.join("&"));
+        }
+        Ok((out, params))
+    }
+
+    /// The connector these settings ask for (`None`: plain TCP). `driver_mode` is what the driver
+    /// parsed, which counts only when the URL had no `sslmode` of ours (the key-value form).
+    fn connector(&self, driver_mode: SslMode) -> Result<Option<tls::RustlsMakeTls>, StoreError> {
+        let mode = match (&self.mode, driver_mode) {
+            (Some(m), _) => m.as_str(),
+            (None, SslMode::Require) => "require",
+            (None, _) => "prefer",
+        };
+        let check_host = match mode {
+            "verify-full" | "require" => true,
+            "verify-ca" => false,
+            "disable" | "allow" | "prefer" => {
+                if self.rootcert.is_some() {
+                    return Err(StoreError::InvalidArgument(format!(
+                        "sslrootcert is set but sslmode={mode} does not use TLS (use sslmode=verify-full)"
+                    )));
+                }
+                return Ok(None);
+            }
+            other => {
+                return Err(StoreError::InvalidArgument(format!(
+                    "unknown sslmode '{other}' (expected disable, prefer, require, verify-ca or verify-full)"
+                )))
+            }
+        };
+        let roots = match self.rootcert.as_deref() {
+            None | Some("system") => tls::Roots::System,
+            Some("") => return Err(StoreError::InvalidArgument("sslrootcert is empty".into())),
+            Some(path) => tls::Roots::File(std::path::Path::new(path)),
+        };
+        Ok(Some(tls::RustlsMakeTls::new(roots, check_host, mode)?))
+    }
+}
+
+fn decoded(value: &str, key: &str) -> Result<String, StoreError> {
+    percent_decode(value)
+        .ok_or_else(|| StoreError::InvalidArgument(format!("{key} in the PostgreSQL URL is not valid UTF-8")))
+}
+
+/// `%XX` escapes decoded (a `%` not followed by two hex digits stays as is, like the driver's
+/// decoder); `None` when the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
 /// `postgres://host:port/db`: what logs and errors may say about the server (never credentials).
 fn describe_config(config: &Config) -> String {
     let host = match config.get_hosts().first() {
@@ -175,17 +284,21 @@ fn page_from_row(no: i64, checksum: i64, data: &[u8]) -> Page {
 
 impl PostgresStore {
     /// Connects to the server at `url` (`postgres://user:password@host:port/dbname`, optionally
-    /// `?sslmode=require`), creating or migrating the schema. Fails with `Unavailable` when the
-    /// server cannot be reached within the options' limits.
+    /// `?sslmode=verify-full|verify-ca|require` and `&sslrootcert=/path/to/ca.pem`, see
+    /// [`TlsParams`]), creating or migrating the schema. Fails with `Unavailable` when the server
+    /// cannot be reached within the options' limits, `InvalidArgument` for a bad URL or sslrootcert.
     pub fn open(url: &str, options: PostgresStoreOptions) -> Result<PostgresStore, StoreError> {
         schema::validate_schema(&options.schema)?;
         if options.pool_size == 0 {
             return Err(StoreError::InvalidArgument("pool_size must be at least 1".into()));
         }
+        // The driver knows neither `sslrootcert` nor the verify-* modes: take them out first.
+        let (url, tls_params) = TlsParams::take_from(url)?;
         // The parser's messages may quote the URL; ours never does.
-        let mut config = Config::from_str(url).map_err(|_| {
+        let mut config = Config::from_str(&url).map_err(|_| {
             StoreError::InvalidArgument(
-                "invalid PostgreSQL URL (expected postgres://user:password@host:port/dbname[?sslmode=require])"
+                "invalid PostgreSQL URL (expected postgres://user:password@host:port/dbname\
+                 [?sslmode=verify-full&sslrootcert=/path/to/ca.pem])"
                     .into(),
             )
         })?;
@@ -196,11 +309,10 @@ impl PostgresStore {
             config.application_name("depot");
         }
         let describe = describe_config(&config);
-        let tls = match config.get_ssl_mode() {
-            SslMode::Require => Some(tls::RustlsMakeTls::new()?),
-            // Without TLS asked for, connect in plain text (`prefer` does not try TLS first).
-            _ => None,
-        };
+        let tls = tls_params.connector(config.get_ssl_mode())?;
+        if tls.is_some() {
+            config.ssl_mode(SslMode::Require);
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("depot-postgres")
@@ -546,5 +658,63 @@ impl PageStore for PostgresStore {
 
     fn describe(&self) -> String {
         self.describe.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(url: &str) -> (String, Option<String>, Option<String>) {
+        let (rest, p) = TlsParams::take_from(url).unwrap();
+        (rest, p.mode, p.rootcert)
+    }
+
+    #[test]
+    fn tls_parameters_are_taken_out_of_the_url() {
+        assert_eq!(
+            split("postgres://u:p@h:5/db?sslmode=verify-full&sslrootcert=%2Ftmp%2Fca%20x.pem"),
+            ("postgres://u:p@h:5/db".into(), Some("verify-full".into()), Some("/tmp/ca x.pem".into()))
+        );
+        assert_eq!(
+            split("postgresql://u:p?w@h/db?application_name=a&sslmode=verify-ca&connect_timeout=3"),
+            (
+                "postgresql://u:p?w@h/db?application_name=a&connect_timeout=3".into(),
+                Some("verify-ca".into()),
+                None
+            )
+        );
+        assert_eq!(split("postgres://h/db"), ("postgres://h/db".into(), None, None));
+        assert_eq!(
+            split("host=h sslmode=require"),
+            ("host=h sslmode=require".into(), None, None),
+            "the key-value form goes to the driver as is"
+        );
+        assert_eq!(split("postgres://h/db?sslmode=disable&sslmode=require").1.as_deref(), Some("require"));
+    }
+
+    #[test]
+    fn tls_modes() {
+        let params = |mode: Option<&str>, root: Option<&str>| TlsParams {
+            mode: mode.map(String::from),
+            rootcert: root.map(String::from),
+        };
+        assert!(params(None, None).connector(SslMode::Prefer).unwrap().is_none());
+        assert!(params(Some("disable"), None).connector(SslMode::Prefer).unwrap().is_none());
+        for bad in [params(Some("verify-everything"), None), params(None, Some("/ca.pem"))] {
+            assert!(matches!(bad.connector(SslMode::Prefer), Err(StoreError::InvalidArgument(_))));
+        }
+        let missing = "/nonexistent/depot-ca.pem";
+        let err = params(Some("verify-full"), Some(missing)).connector(SslMode::Prefer).err().unwrap();
+        assert!(matches!(&err, StoreError::InvalidArgument(m) if m.contains(missing)), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").unwrap();
+        let junk = junk.to_str().unwrap();
+        let err = params(Some("verify-ca"), Some(junk)).connector(SslMode::Prefer).err().unwrap();
+        assert!(
+            matches!(&err, StoreError::InvalidArgument(m) if m.contains(junk) && m.contains("no certificates")),
+            "{err}"
+        );
     }
 }

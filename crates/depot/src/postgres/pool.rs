@@ -13,7 +13,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
 use super::schema::Sql;
-use super::tls::RustlsMakeTls;
+use super::tls::{is_certificate_error, RustlsMakeTls};
 use super::{pg_message, retryable_state, Fail};
 use crate::StoreError;
 
@@ -177,9 +177,16 @@ impl Pool {
     }
 }
 
-/// A failed connection attempt: transient unless the server answered with a lasting refusal.
+/// A failed connection attempt: transient unless the server answered with a lasting refusal or its
+/// certificate failed verification.
 fn connect_failure(e: &tokio_postgres::Error) -> Fail {
-    let transient = e.code().is_none_or(|c| retryable_state(c.code()));
+    let mut bad_certificate = false;
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        bad_certificate |= is_certificate_error(s);
+        source = s.source();
+    }
+    let transient = !bad_certificate && e.code().is_none_or(|c| retryable_state(c.code()));
     Fail::Connect { message: pg_message(e), transient }
 }
 
