@@ -14,7 +14,11 @@ fn main() {
     };
     let start = std::time::Instant::now();
     let mut total = ChaosReport::default();
-    for seed in 1..=seeds {
+    let first: u64 = std::env::var("SOAK_FIRST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    for seed in first..first + seeds {
+        if std::env::var_os("SOAK_VERBOSE").is_some() {
+            eprintln!("seed {seed}");
+        }
         let r = run_seed(seed, ops, backend);
         if !r.divergences.is_empty() {
             eprintln!("seed {seed}: {} divergences", r.divergences.len());

@@ -235,6 +235,9 @@ impl Run {
     }
 
     fn reopen(&mut self) {
+        if std::env::var_os("CHAOS_TRACE").is_some() {
+            eprintln!("reopen");
+        }
         let _ = self.db.close();
         self.db = Run::open(&self.bounded);
         self.report.reopens += 1;
@@ -260,7 +263,12 @@ impl Run {
     /// reopen) whether the depot holds the state before or after `sql`, and brings the oracle along.
     fn apply(&mut self, sql: &str, fault: Option<&str>) {
         self.report.operations += 1;
-        match self.db.exec(sql) {
+        let outcome = self.db.exec(sql);
+        if std::env::var_os("CHAOS_TRACE").is_some() {
+            let shape: String = sql.split(';').map(|st| st.trim().split(' ').take(3).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join("; ");
+            eprintln!("op {:?} fault {fault:?}: {shape}", outcome.as_ref().err().map(|e| e.to_string()));
+        }
+        match outcome {
             Ok(()) => {
                 if let Err(e) = self.oracle.execute_batch(sql) {
                     self.report.divergences.push(format!("seed {}: oracle failed where the depot succeeded: {e}", self.seed));

@@ -288,6 +288,13 @@ impl PageSource {
         }
         let size = self.committed_size();
         self.dirty.retain(|&no, _| no <= size);
+        // A file that grows past pages nobody wrote has zero-filled holes there. SQLite relies on
+        // it: a page allocated and freed again in one transaction becomes a free-list leaf that it
+        // never writes ("don't write" optimisation) but may read later. The store holds no holes
+        // (a missing page is corruption), so the commit carries them as zero pages.
+        for no in self.head.size_pages + 1..=size {
+            self.dirty.entry(no).or_insert_with(|| Arc::from(vec![0u8; PAGE_SIZE]));
+        }
         let pages: Vec<Page> = self.dirty.iter().map(|(&no, data)| Page::new(no, data.clone())).collect();
         self.commit_seq += 1;
         let request = CommitRequest {
