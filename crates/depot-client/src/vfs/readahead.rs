@@ -9,8 +9,9 @@
 
 use depot::PageNo;
 
-/// Largest batch, in pages (1 MiB of 4 KiB pages).
-pub const MAX_WINDOW: u32 = 256;
+/// Largest batch, in pages (2 MiB of 4 KiB pages): a cold 50 MiB scan then takes about 35 round
+/// trips, while the batch stays small next to the 16 MiB page cache it lands in.
+pub const MAX_WINDOW: u32 = 512;
 
 pub struct ReadAhead {
     /// First page after the last forward batch.
