@@ -246,6 +246,9 @@ impl Session {
     /// Drops the connection, then unregisters the VFS (never under a running callback: this thread
     /// is the only one that calls into the connection).
     pub fn close(&mut self) {
+        if self.conn.is_some() && !self.ctx.panicked.load(std::sync::atomic::Ordering::SeqCst) {
+            self.ctx.source().save_hints();
+        }
         self.cursors.clear();
         self.statements.clear();
         self.conn.take();

@@ -245,3 +245,23 @@ fn a_cold_full_scan_reads_ahead_in_few_round_trips() {
         db.close().unwrap();
     }
 }
+
+#[test]
+fn the_next_open_preloads_the_pages_the_last_session_used_first() {
+    for b in backends() {
+        let db = open(&b.store, "preload");
+        db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 5000) INSERT INTO t(v) SELECT randomblob(500) FROM c").unwrap();
+        db.close().unwrap();
+        let lookup = "SELECT length(v) FROM t WHERE id = 4321";
+        let db = open(&b.store, "preload");
+        let before = db.metrics().get_pages_calls;
+        assert_eq!(int(&db, lookup), 500);
+        assert!(db.metrics().get_pages_calls > before, "{}: a cold lookup deep in the table reads from the store", b.name);
+        db.close().unwrap();
+        let db = open(&b.store, "preload");
+        let before = db.metrics().get_pages_calls;
+        assert_eq!(int(&db, lookup), 500);
+        assert_eq!(db.metrics().get_pages_calls, before, "{}: the open preloaded what the last session read first", b.name);
+        db.close().unwrap();
+    }
+}

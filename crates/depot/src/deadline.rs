@@ -66,4 +66,9 @@ impl PageStore for DeadlineStore {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+
+    fn save_hints(&self, database: &str, generation: u64, pages: &[PageNo]) -> Result<(), StoreError> {
+        let (database, pages) = (database.to_string(), pages.to_vec());
+        self.call("save_hints", move |s| s.save_hints(&database, generation, &pages))
+    }
 }

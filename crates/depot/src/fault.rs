@@ -81,4 +81,8 @@ impl PageStore for FaultStore {
     fn describe(&self) -> String {
         format!("fault({})", self.inner.describe())
     }
+
+    fn save_hints(&self, database: &str, generation: u64, pages: &[PageNo]) -> Result<(), StoreError> {
+        self.inner.save_hints(database, generation, pages)
+    }
 }

@@ -17,13 +17,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
-use crate::store::{check_commit, checked_page, claim_generation, COMMIT_LOG_KEEP};
+use crate::store::{check_commit, checked_page, claim_generation, decode_hints, encode_hints, with_hints, COMMIT_LOG_KEEP};
 use crate::{
     validate_name, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, StoreError,
     Txid, PAGE_SIZE,
 };
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 const STORE_FILE: &str = "depot.sqlite3";
 const LOCK_FILE: &str = "LOCK";
 
@@ -210,6 +210,16 @@ fn migrate(c: &Connection) -> Result<(), StoreError> {
         )
         .map_err(unavailable)?;
     }
+    if version < 4 {
+        // Version 4: the pages a database's last session used first, preloaded by the next open.
+        c.execute_batch(
+            "BEGIN IMMEDIATE;
+             CREATE TABLE IF NOT EXISTS hints(db INTEGER PRIMARY KEY, pages BLOB NOT NULL);
+             PRAGMA user_version = 4;
+             COMMIT;",
+        )
+        .map_err(unavailable)?;
+    }
     Ok(())
 }
 
@@ -321,9 +331,16 @@ impl PageStore for FileStore {
         head.generation = claim_generation(database, head.generation, generation)?;
         tx.execute("UPDATE databases SET generation = ?1 WHERE id = ?2", params![head.generation as i64, id])
             .map_err(unavailable)?;
+        let hints: Vec<u8> = tx
+            .query_row("SELECT pages FROM hints WHERE db = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(unavailable)?
+            .unwrap_or_default();
+        let wanted = with_hints(preload, &decode_hints(&hints));
+        let found = read_pages(&tx, id, &wanted, head.txid, head.size_pages)?;
         let mut pages = Vec::new();
-        for &no in preload.iter().filter(|&&no| no >= 1 && no <= head.size_pages) {
-            if let Some(p) = checked_page(database, no, read_page(&tx, id, no, head.txid)?, head.size_pages)? {
+        for &no in wanted.iter().filter(|&&no| no >= 1 && no <= head.size_pages) {
+            if let Some(p) = checked_page(database, no, found.get(&no).cloned(), head.size_pages)? {
                 pages.push(p);
             }
         }
@@ -375,6 +392,19 @@ impl PageStore for FileStore {
 
     fn describe(&self) -> String {
         format!("file:{}", self.dir.display())
+    }
+
+    fn save_hints(&self, database: &str, generation: u64, pages: &[PageNo]) -> Result<(), StoreError> {
+        let id = self.id_of(database)?;
+        let w = self.writer.lock().unwrap();
+        // One statement, written only while `generation` is still the database's writer.
+        w.execute(
+            "INSERT INTO hints(db, pages) SELECT ?1, ?2 WHERE (SELECT generation FROM databases WHERE id = ?1) = ?3
+             ON CONFLICT(db) DO UPDATE SET pages = excluded.pages",
+            params![id, encode_hints(pages), generation as i64],
+        )
+        .map_err(unavailable)?;
+        Ok(())
     }
 }
 

@@ -35,7 +35,7 @@ pub use memory::MemoryStore;
 pub use name::validate_name;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, PostgresStoreOptions};
-pub use store::PageStore;
+pub use store::{PageStore, MAX_HINTS};
 pub use types::{
     page_checksum, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, Txid, PAGE_SIZE,
 };

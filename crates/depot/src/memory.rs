@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
-use crate::store::{check_commit, checked_page, claim_generation, COMMIT_LOG_KEEP};
+use crate::store::{check_commit, checked_page, claim_generation, with_hints, COMMIT_LOG_KEEP, MAX_HINTS};
 use crate::{
     validate_name, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, StoreError,
     Txid, PAGE_SIZE,
@@ -19,6 +19,8 @@ struct Database {
     /// With a history window: pages written per txid, and shrinks, waiting to be compacted.
     written: BTreeMap<Txid, Vec<PageNo>>,
     shrinks: BTreeMap<Txid, u32>,
+    /// Pages the last session used first.
+    hints: Vec<PageNo>,
 }
 
 impl Database {
@@ -100,7 +102,7 @@ impl PageStore for MemoryStore {
         head.generation = claim_generation(database, head.generation, generation)?;
         db.head = Some(head);
         let mut pages = Vec::new();
-        for &no in preload.iter().filter(|&&no| no >= 1 && no <= head.size_pages) {
+        for &no in with_hints(preload, &db.hints).iter().filter(|&&no| no >= 1 && no <= head.size_pages) {
             if let Some(p) = checked_page(database, no, db.newest(no, head.txid), head.size_pages)? {
                 pages.push(p);
             }
@@ -156,5 +158,15 @@ impl PageStore for MemoryStore {
 
     fn describe(&self) -> String {
         "memory".into()
+    }
+
+    fn save_hints(&self, database: &str, generation: u64, pages: &[PageNo]) -> Result<(), StoreError> {
+        let mut dbs = self.databases.lock().unwrap();
+        if let Some(db) = dbs.get_mut(database) {
+            if db.head().generation == generation {
+                db.hints = pages.iter().copied().take(MAX_HINTS).collect();
+            }
+        }
+        Ok(())
     }
 }

@@ -9,7 +9,8 @@ pub trait PageStore: Send + Sync + 'static {
     ///
     /// `generation`: `Some(g)` claims generation `g` (an error if a newer one exists; fences every
     /// older writer if `g` is newer); `None` claims the next generation. Returns the head (with the
-    /// claimed generation) and those of the `preload` pages that exist, in the same round trip.
+    /// claimed generation) and, in the same round trip, those of the `preload` pages that exist
+    /// plus the pages of the hints saved by the last session ([`PageStore::save_hints`]).
     fn open(&self, database: &str, generation: Option<u64>, preload: &[PageNo])
         -> Result<Opened, StoreError>;
 
@@ -25,6 +26,36 @@ pub trait PageStore: Send + Sync + 'static {
 
     /// A short, credential-free description for logs ("memory", "file:/path").
     fn describe(&self) -> String;
+
+    /// Remembers the pages a session of `database` used first, so that the next open preloads
+    /// them (at most [`MAX_HINTS`] are kept). Best effort: ignored when `generation` is no longer
+    /// the database's writer. The default keeps nothing.
+    fn save_hints(&self, _database: &str, _generation: u64, _pages: &[PageNo]) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Most pages a hint list keeps: 1 MiB of 4 KiB pages preloaded at open.
+pub const MAX_HINTS: usize = 256;
+
+/// `preload` followed by the hinted pages it does not hold yet, in order.
+pub(crate) fn with_hints(preload: &[PageNo], hints: &[PageNo]) -> Vec<PageNo> {
+    let mut all = preload.to_vec();
+    for &no in hints.iter().take(MAX_HINTS) {
+        if !all.contains(&no) {
+            all.push(no);
+        }
+    }
+    all
+}
+
+/// Hint lists are stored as little-endian u32s.
+pub(crate) fn encode_hints(pages: &[PageNo]) -> Vec<u8> {
+    pages.iter().take(MAX_HINTS).flat_map(|p| p.to_le_bytes()).collect()
+}
+
+pub(crate) fn decode_hints(bytes: &[u8]) -> Vec<PageNo> {
+    bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
 /// How many recent commit ids each database remembers for idempotent retries.

@@ -175,3 +175,24 @@ fn a_shrink_is_compacted_when_it_leaves_the_window() {
     // Horizon 2: the shrink at txid 2 is compacted; pages 3 and 4 are gone, page 2 stays.
     assert_eq!(s.version_count("s"), 2 + 1 + 1, "page 1 at txids 2..4 (window) and page 2");
 }
+
+#[test]
+fn saved_hints_are_preloaded_by_the_next_open_of_the_same_writer_only() {
+    for (name, s, _d) in backends() {
+        s.open("hints", Some(1), &[]).unwrap();
+        s.commit(&commit("hints", 1, 0, 1, (1..=20).map(|n| page(n, n as u8)).collect(), 20)).unwrap();
+        s.save_hints("hints", 1, &[9, 5, 12, 99]).unwrap();
+        let o = s.open("hints", Some(1), &[1]).unwrap();
+        let mut got: Vec<u32> = o.pages.iter().map(|p| p.no).collect();
+        got.sort();
+        assert_eq!(got, vec![1, 5, 9, 12], "{name}: preload plus the hints below the end");
+        assert_eq!(o.pages.iter().find(|p| p.no == 9).unwrap().data[0], 9);
+        // A fenced writer's hints are ignored.
+        s.open("hints", Some(2), &[]).unwrap();
+        s.save_hints("hints", 1, &[3]).unwrap();
+        let o = s.open("hints", Some(2), &[]).unwrap();
+        let mut got: Vec<u32> = o.pages.iter().map(|p| p.no).collect();
+        got.sort();
+        assert_eq!(got, vec![5, 9, 12], "{name}");
+    }
+}

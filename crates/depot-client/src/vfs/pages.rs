@@ -53,6 +53,10 @@ pub struct PageSource {
     poisoned: Option<StoreError>,
     commit_seed: u64,
     commit_seq: u64,
+    /// The pages this session read first (SQLite's cache misses), saved as hints at close so the
+    /// next open preloads them in its own round trip.
+    first_used: Vec<PageNo>,
+    first_used_set: std::collections::HashSet<PageNo>,
 }
 
 fn random_seed() -> u64 {
@@ -93,6 +97,19 @@ impl PageSource {
             poisoned: None,
             commit_seed: random_seed(),
             commit_seq: 0,
+            first_used: Vec::new(),
+            first_used_set: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Saves the pages this session used first as the store's hints for the next open (best
+    /// effort: a failure only costs the next open its preload).
+    pub fn save_hints(&mut self) {
+        if self.poisoned.is_some() || self.first_used.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.save_hints(&self.database, self.generation, &self.first_used) {
+            tracing::debug!(database = %self.database, error = %e, "could not save preload hints");
         }
     }
 
@@ -153,6 +170,9 @@ impl PageSource {
     fn page(&mut self, no: PageNo) -> Result<Arc<[u8]>, ()> {
         if let Some(p) = self.dirty.get(&no) {
             return Ok(p.clone());
+        }
+        if self.first_used.len() < depot::MAX_HINTS && self.first_used_set.insert(no) {
+            self.first_used.push(no);
         }
         if let Some(p) = self.cache.get(no) {
             Metrics::add(&self.metrics.cache_hits, 1);

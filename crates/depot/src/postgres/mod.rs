@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::Config;
 
-use crate::store::{check_commit, checked_page, claim_generation, COMMIT_LOG_KEEP};
+use crate::store::{check_commit, checked_page, claim_generation, with_hints, COMMIT_LOG_KEEP};
 use crate::{
     validate_name, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, StoreError, Txid,
     PAGE_SIZE,
@@ -468,13 +468,18 @@ async fn open_tx(
             head.page_size
         ))));
     }
+    let hints: Vec<PageNo> =
+        row.get::<_, Option<Vec<i64>>>(5).unwrap_or_default().into_iter().map(|p| p as PageNo).collect();
     let current = head.generation;
     head.generation = claim_generation(database, current, wanted)?;
     if head.generation != current {
         tx.execute(&c.stmts.open_claim, &[&id, &to_i64(head.generation)?]).await?;
     }
-    let wanted_pages: Vec<i64> =
-        preload.iter().filter(|&&no| no >= 1 && no <= head.size_pages).map(|&no| no as i64).collect();
+    let wanted_pages: Vec<i64> = with_hints(preload, &hints)
+        .into_iter()
+        .filter(|&no| no >= 1 && no <= head.size_pages)
+        .map(|no| no as i64)
+        .collect();
     let mut pages = Vec::new();
     if !wanted_pages.is_empty() {
         let rows = tx
@@ -654,6 +659,16 @@ impl PageStore for PostgresStore {
                 }
             }
         })
+    }
+
+    fn save_hints(&self, database: &str, generation: u64, pages: &[PageNo]) -> Result<(), StoreError> {
+        let id = self.id_of(database)?;
+        let generation = to_i64(generation)?;
+        let pages: Vec<i64> = pages.iter().take(crate::MAX_HINTS).map(|&p| p as i64).collect();
+        self.block_on(self.retrying(false, async || {
+            self.on_conn(async |c| Ok(c.client.execute(&c.stmts.save_hints, &[&id, &pages, &generation]).await?)).await
+        }))?;
+        Ok(())
     }
 
     fn describe(&self) -> String {

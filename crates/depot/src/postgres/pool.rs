@@ -26,6 +26,7 @@ pub(crate) struct Statements {
     pub get_pages: Statement,
     pub commit: Statement,
     pub resolve: Statement,
+    pub save_hints: Statement,
 }
 
 /// One pooled connection.
@@ -165,6 +166,7 @@ impl Pool {
                     )
                     .await?,
                 resolve: client.prepare_typed(&s.resolve, &[T::INT8, T::BYTEA]).await?,
+                save_hints: client.prepare_typed(&s.save_hints, &[T::INT8, T::INT8_ARRAY, T::INT8]).await?,
             })
         };
         match tokio::time::timeout(self.connect_timeout, prepare).await {

@@ -16,7 +16,7 @@ use tokio_postgres::Client;
 use crate::StoreError;
 
 /// The schema version this build writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// First key of the advisory lock taken around migration ("dpot"); the second is the schema's hash.
 const LOCK_KEY: i32 = 0x6470_6f74;
@@ -83,6 +83,15 @@ pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<i64, to
         ))
         .await?;
     }
+    if version < 2 {
+        // Version 2: the pages a database's last session used first, preloaded by the next open.
+        tx.batch_execute(&format!(
+            "ALTER TABLE \"{schema}\".databases ADD COLUMN IF NOT EXISTS hints bigint[];
+             INSERT INTO \"{schema}\".meta(key, value) VALUES ('schema_version', 2)
+                 ON CONFLICT (key) DO UPDATE SET value = 2;"
+        ))
+        .await?;
+    }
     tx.commit().await?;
     // A version newer than SCHEMA_VERSION was left alone; the caller refuses it.
     Ok(version.max(SCHEMA_VERSION))
@@ -97,6 +106,7 @@ pub(crate) struct Sql {
     pub get_pages: String,
     pub commit: String,
     pub resolve: String,
+    pub save_hints: String,
 }
 
 impl Sql {
@@ -107,7 +117,7 @@ impl Sql {
                  VALUES ($1, 0, 0, 0, $2) ON CONFLICT (name) DO NOTHING"
             ),
             open_lock: format!(
-                "SELECT id, generation, head_txid, size_pages, page_size FROM \"{s}\".databases
+                "SELECT id, generation, head_txid, size_pages, page_size, hints FROM \"{s}\".databases
                  WHERE name = $1 FOR UPDATE"
             ),
             open_claim: format!("UPDATE \"{s}\".databases SET generation = $2 WHERE id = $1"),
@@ -169,6 +179,8 @@ impl Sql {
                         generation, head_txid, size_pages, page_size
                  FROM \"{s}\".databases WHERE id = $1"
             ),
+            // $1 db, $2 pages, $3 generation: written only while that generation is the writer.
+            save_hints: format!("UPDATE \"{s}\".databases SET hints = $2 WHERE id = $1 AND generation = $3"),
         }
     }
 }
