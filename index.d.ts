@@ -90,26 +90,9 @@ export interface TransactionOptions {
   timeoutMs?: number
 }
 
-export interface DepotOptions {
-  /** Directory of the embedded file store (created if missing). Default `./.depot`. */
-  path?: string
-  /** An in-memory store, gone when the depot closes. */
-  memory?: boolean
-  /**
-   * A PostgreSQL page store: `postgres://user:password@host:port/db`, with
-   * `?sslmode=verify-full&sslrootcert=/path/ca.pem` (or `require`, `verify-ca`; the certificate is always verified) for
-   * TLS. Excludes `path` and `memory`. The password never appears in errors or in `location`.
-   */
-  url?: string
-  /** PostgreSQL only: the schema holding the depot's tables (default `depot`; 1 to 63 of a-z, 0-9, _). */
-  schema?: string
-  /** PostgreSQL only: connections shared by every database of the depot (default 4). */
-  poolSize?: number
-  /** Deadline (ms) of every store call: a store that hangs fails the call with `ERR_STORE_UNAVAILABLE` instead of holding the worker (default: none). */
-  storeTimeoutMs?: number
-  /** PostgreSQL only: how long (ms) a store call retries a transient failure before `ERR_STORE_UNAVAILABLE` (default 10000). */
-  retryMs?: number
-}
+/** Options of `Depot.open` (documented field by field in binding.d.ts). */
+export type { DepotOptions } from './binding'
+import type { DepotOptions } from './binding'
 
 export interface OpenDatabaseOptions {
   /** Writer generation. Opening with a newer one fences older writers (`ERR_FENCED`). Default: the next one. */

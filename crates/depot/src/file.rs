@@ -23,7 +23,7 @@ use crate::{
     Txid, PAGE_SIZE,
 };
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 const STORE_FILE: &str = "depot.sqlite3";
 const LOCK_FILE: &str = "LOCK";
 
@@ -147,6 +147,45 @@ impl FileStore {
     }
 }
 
+/// Schema migrations, in order; migration `i` brings the store to version `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: heads, page versions, the commit log.
+    "CREATE TABLE IF NOT EXISTS databases(
+         id INTEGER PRIMARY KEY,
+         name TEXT NOT NULL UNIQUE,
+         generation INTEGER NOT NULL,
+         head_txid INTEGER NOT NULL,
+         size_pages INTEGER NOT NULL,
+         page_size INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS pages(
+         db INTEGER NOT NULL,
+         page INTEGER NOT NULL,
+         txid INTEGER NOT NULL,
+         checksum INTEGER NOT NULL,
+         data BLOB NOT NULL,
+         PRIMARY KEY(db, page, txid));
+     CREATE TABLE IF NOT EXISTS commits(
+         db INTEGER NOT NULL,
+         commit_id BLOB NOT NULL,
+         txid INTEGER NOT NULL,
+         page_count INTEGER NOT NULL,
+         committed_at_ms INTEGER NOT NULL,
+         PRIMARY KEY(db, commit_id)) WITHOUT ROWID;",
+    // 2: shrinks per txid, compacted once they leave the history window.
+    "CREATE TABLE IF NOT EXISTS shrinks(
+         db INTEGER NOT NULL,
+         txid INTEGER NOT NULL,
+         size_pages INTEGER NOT NULL,
+         PRIMARY KEY(db, txid)) WITHOUT ROWID;",
+    // 3: fewer index writes per commit. The commit log is trimmed by a scan every 256 commits
+    // instead of through an index; pages are found by txid through an index only when a history
+    // window is on (created at open then).
+    "DROP INDEX IF EXISTS commits_by_txid;
+     DROP INDEX IF EXISTS pages_by_txid;",
+    // 4: the pages a database's last session used first, preloaded by the next open.
+    "CREATE TABLE IF NOT EXISTS hints(db INTEGER PRIMARY KEY, pages BLOB NOT NULL);",
+];
+
 fn migrate(c: &Connection) -> Result<(), StoreError> {
     let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(unavailable)?;
     if version > SCHEMA_VERSION {
@@ -154,71 +193,10 @@ fn migrate(c: &Connection) -> Result<(), StoreError> {
             "depot schema version {version} is newer than this build understands ({SCHEMA_VERSION})"
         )));
     }
-    if version < 1 {
-        c.execute_batch(
-            "BEGIN IMMEDIATE;
-             CREATE TABLE IF NOT EXISTS databases(
-                 id INTEGER PRIMARY KEY,
-                 name TEXT NOT NULL UNIQUE,
-                 generation INTEGER NOT NULL,
-                 head_txid INTEGER NOT NULL,
-                 size_pages INTEGER NOT NULL,
-                 page_size INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS pages(
-                 db INTEGER NOT NULL,
-                 page INTEGER NOT NULL,
-                 txid INTEGER NOT NULL,
-                 checksum INTEGER NOT NULL,
-                 data BLOB NOT NULL,
-                 PRIMARY KEY(db, page, txid));
-             CREATE TABLE IF NOT EXISTS commits(
-                 db INTEGER NOT NULL,
-                 commit_id BLOB NOT NULL,
-                 txid INTEGER NOT NULL,
-                 page_count INTEGER NOT NULL,
-                 committed_at_ms INTEGER NOT NULL,
-                 PRIMARY KEY(db, commit_id)) WITHOUT ROWID;
-             PRAGMA user_version = 1;
-             COMMIT;",
-        )
-        .map_err(unavailable)?;
-    }
-    if version < 2 {
-        // Version 2: writes and shrinks per txid, compacted once they leave the history window.
-        c.execute_batch(
-            "BEGIN IMMEDIATE;
-             CREATE TABLE IF NOT EXISTS shrinks(
-                 db INTEGER NOT NULL,
-                 txid INTEGER NOT NULL,
-                 size_pages INTEGER NOT NULL,
-                 PRIMARY KEY(db, txid)) WITHOUT ROWID;
-             PRAGMA user_version = 2;
-             COMMIT;",
-        )
-        .map_err(unavailable)?;
-    }
-    if version < 3 {
-        // Version 3: fewer index writes per commit. The commit log is trimmed by a scan every 256
-        // commits instead of through an index; pages are found by txid through an index only when
-        // a history window is on (created at open then).
-        c.execute_batch(
-            "BEGIN IMMEDIATE;
-             DROP INDEX IF EXISTS commits_by_txid;
-             DROP INDEX IF EXISTS pages_by_txid;
-             PRAGMA user_version = 3;
-             COMMIT;",
-        )
-        .map_err(unavailable)?;
-    }
-    if version < 4 {
-        // Version 4: the pages a database's last session used first, preloaded by the next open.
-        c.execute_batch(
-            "BEGIN IMMEDIATE;
-             CREATE TABLE IF NOT EXISTS hints(db INTEGER PRIMARY KEY, pages BLOB NOT NULL);
-             PRAGMA user_version = 4;
-             COMMIT;",
-        )
-        .map_err(unavailable)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        // Each step is one transaction with its version bump: a crash leaves a whole version.
+        c.execute_batch(&format!("BEGIN IMMEDIATE; {sql} PRAGMA user_version = {}; COMMIT;", i + 1))
+            .map_err(unavailable)?;
     }
     Ok(())
 }
