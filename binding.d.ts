@@ -149,21 +149,6 @@ export interface DepotOptions {
   retryMs?: number
 }
 
-/** What `execute` resolves with (and each element of `executeBatch`). */
-export interface ExecuteResult {
-  /** Column names, in order; empty for statements that return no rows. */
-  columns: Array<string>
-  /**
-   * One array per row, its values in the order of `columns`. INTEGER follows `intMode`, REAL is a
-   * number, TEXT a string, BLOB a `Buffer`, NULL `null`.
-   */
-  rows: Array<Array<null | number | bigint | string | Buffer>>
-  /** Rows inserted, updated or deleted by the statement (0 for queries). */
-  changes: number
-  /** Rowid of the last inserted row when the statement inserted one, else `null`. */
-  lastInsertRowId: number | bigint | string | null
-}
-
 /**
  * Counters of one database since it was opened (the `lastTxn*` fields describe the most recent
  * transaction). All values are plain numbers; they are exact up to 2^53.

@@ -59,7 +59,8 @@ pub(crate) fn property<'a>(object: &Object<'a>, key: &str) -> Result<Option<Unkn
 
 /// A finite, non-negative number of milliseconds.
 pub(crate) fn millis(value: Unknown, what: &str) -> Result<Duration, ApiError> {
-    let invalid = || ApiError::invalid_argument(format!("{what} must be a non-negative number of milliseconds"));
+    let invalid =
+        || ApiError::invalid_argument(format!("{what} must be a non-negative number of milliseconds"));
     if value.get_type()? != ValueType::Number {
         return Err(invalid());
     }

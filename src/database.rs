@@ -58,7 +58,9 @@ impl NativeDatabaseHandle {
     ) -> napi::Result<PromiseRaw<'env, T>> {
         let mailbox = match self.mailbox.get() {
             Some(mailbox) => mailbox,
-            None => self.mailbox.get_or_init(|| Mailbox::new(env.raw()).expect("a threadsafe function for replies")),
+            None => self
+                .mailbox
+                .get_or_init(|| Mailbox::new(env.raw()).expect("a threadsafe function for replies")),
         };
         let (pending, promise) = mailbox.pending::<T>(env.raw())?;
         let accepted = Arc::new(AtomicBool::new(false));
@@ -90,7 +92,6 @@ macro_rules! parsed {
     };
 }
 
-
 #[napi]
 impl NativeDatabaseHandle {
     /// The name the database was opened with.
@@ -100,29 +101,61 @@ impl NativeDatabaseHandle {
     }
 
     /// Runs one or more SQL statements separated by `;`, without parameters and without results.
-    #[napi(ts_args_type = "sql: string, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<void>")]
-    pub fn exec<'env>(&self, env: &'env Env, sql: Unknown, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (sql, call) = parsed!(env, string_from_js(sql, "sql").and_then(|s| Ok((s, call_from_js(env, options)?))));
+    #[napi(
+        ts_args_type = "sql: string, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn exec<'env>(
+        &self,
+        env: &'env Env,
+        sql: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let (sql, call) =
+            parsed!(env, string_from_js(sql, "sql").and_then(|s| Ok((s, call_from_js(env, options)?))));
         self.dispatch(env, move |h, r| h.exec_opts(sql, call.tx, &call.options, r), Ok)
     }
 
     /// Runs one statement; resolves with `[columns, rows, changes, lastInsertRowId]` (index.js
     /// makes the `execute`, `query` and `run` objects from it).
-    #[napi(ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<[Array<string>, Array<Array<null | number | bigint | string | Buffer>>, number, number | bigint | string | null]>")]
-    pub fn execute<'env>(&self, env: &'env Env, sql: Unknown, params: Option<Unknown>, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, RawResult>> {
+    #[napi(
+        ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
+        ts_return_type = "Promise<[Array<string>, Array<Array<null | number | bigint | string | Buffer>>, number, number | bigint | string | null]>"
+    )]
+    pub fn execute<'env>(
+        &self,
+        env: &'env Env,
+        sql: Unknown,
+        params: Option<Unknown>,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, RawResult>> {
         self.statement(env, sql, params, options, RawResult)
     }
 
     /// Runs several statements in one trip to the worker, atomically (a transaction, or a
     /// savepoint inside an open one). Resolves with one result per statement, in order.
-    #[napi(ts_args_type = "statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<Array<[Array<string>, Array<Array<null | number | bigint | string | Buffer>>, number, number | bigint | string | null]>>")]
-    pub fn execute_batch<'env>(&self, env: &'env Env, statements: Unknown, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, Vec<RawResult>>> {
-        let (statements, call) = parsed!(env, statements_from_js(statements).and_then(|s| Ok((s, call_from_js(env, options)?))));
+    #[napi(
+        ts_args_type = "statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
+        ts_return_type = "Promise<Array<[Array<string>, Array<Array<null | number | bigint | string | Buffer>>, number, number | bigint | string | null]>>"
+    )]
+    pub fn execute_batch<'env>(
+        &self,
+        env: &'env Env,
+        statements: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, Vec<RawResult>>> {
+        let (statements, call) =
+            parsed!(env, statements_from_js(statements).and_then(|s| Ok((s, call_from_js(env, options)?))));
         let mode = self.int_mode;
         self.dispatch(
             env,
             move |h, r| h.batch_opts(statements, call.tx, &call.options, r),
-            move |results| results.into_iter().map(|result| ExecuteResult::convert(result, mode).map(RawResult)).collect(),
+            move |results| {
+                results
+                    .into_iter()
+                    .map(|result| ExecuteResult::convert(result, mode).map(RawResult))
+                    .collect()
+            },
         )
     }
 
@@ -130,30 +163,72 @@ impl NativeDatabaseHandle {
     /// ends, every other call waits behind it in arrival order. `behavior`: 'deferred' (default),
     /// 'immediate' or 'exclusive'; after `timeoutMs` it is rolled back and its calls reject with
     /// `ERR_TIMEOUT`.
-    #[napi(ts_args_type = "options?: { behavior?: 'deferred' | 'immediate' | 'exclusive', timeoutMs?: number }", ts_return_type = "Promise<number>")]
-    pub fn begin_transaction<'env>(&self, env: &'env Env, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, f64>> {
+    #[napi(
+        ts_args_type = "options?: { behavior?: 'deferred' | 'immediate' | 'exclusive', timeoutMs?: number }",
+        ts_return_type = "Promise<number>"
+    )]
+    pub fn begin_transaction<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, f64>> {
         let (behavior, timeout) = parsed!(env, transaction_options(options));
         self.dispatch(env, move |h, r| h.begin_with(behavior, timeout, r), |tx| Ok(tx as f64))
     }
 
     /// Commits (`commit = true`) or rolls back the interactive transaction `tx`.
     #[napi(ts_args_type = "tx: number, commit: boolean", ts_return_type = "Promise<void>")]
-    pub fn end_transaction<'env>(&self, env: &'env Env, tx: Unknown, commit: bool) -> napi::Result<PromiseRaw<'env, ()>> {
+    pub fn end_transaction<'env>(
+        &self,
+        env: &'env Env,
+        tx: Unknown,
+        commit: bool,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
         let tx = parsed!(env, id(tx, "tx"));
         self.dispatch(env, move |h, r| h.end_with(tx, commit, r), Ok)
     }
 
     /// Opens a streaming cursor on the worker; resolves with `{ id, columns }`.
-    #[napi(ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<CursorInfo>")]
-    pub fn cursor_open<'env>(&self, env: &'env Env, sql: Unknown, params: Option<Unknown>, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, CursorInfo>> {
-        let (sql, params, call) = parsed!(env, string_from_js(sql, "sql").and_then(|s| Ok((s, params_from_js(params)?, call_from_js(env, options)?))));
-        self.dispatch(env, move |h, r| h.cursor_open_with(sql, params, call.tx, &call.options, r), |(id, columns)| Ok(CursorInfo { id: id as f64, columns }))
+    #[napi(
+        ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
+        ts_return_type = "Promise<CursorInfo>"
+    )]
+    pub fn cursor_open<'env>(
+        &self,
+        env: &'env Env,
+        sql: Unknown,
+        params: Option<Unknown>,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, CursorInfo>> {
+        let (sql, params, call) = parsed!(
+            env,
+            string_from_js(sql, "sql").and_then(|s| Ok((
+                s,
+                params_from_js(params)?,
+                call_from_js(env, options)?
+            )))
+        );
+        self.dispatch(
+            env,
+            move |h, r| h.cursor_open_with(sql, params, call.tx, &call.options, r),
+            |(id, columns)| Ok(CursorInfo { id: id as f64, columns }),
+        )
     }
 
     /// Up to `maxRows` more rows of a cursor; `done` once it is exhausted (it is then closed).
-    #[napi(ts_args_type = "id: number, maxRows: number, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<CursorChunk>")]
-    pub fn cursor_next<'env>(&self, env: &'env Env, cursor: Unknown, max_rows: u32, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, CursorChunk>> {
-        let (cursor, call) = parsed!(env, id(cursor, "id").and_then(|c| Ok((c, call_from_js(env, options)?))));
+    #[napi(
+        ts_args_type = "id: number, maxRows: number, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
+        ts_return_type = "Promise<CursorChunk>"
+    )]
+    pub fn cursor_next<'env>(
+        &self,
+        env: &'env Env,
+        cursor: Unknown,
+        max_rows: u32,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, CursorChunk>> {
+        let (cursor, call) =
+            parsed!(env, id(cursor, "id").and_then(|c| Ok((c, call_from_js(env, options)?))));
         let mode = self.int_mode;
         self.dispatch(
             env,
@@ -161,7 +236,11 @@ impl NativeDatabaseHandle {
             move |(rows, done)| {
                 let rows = rows
                     .into_iter()
-                    .map(|row| row.into_iter().map(|v| JsValueOut::from_value(v, mode)).collect::<Result<Vec<_>, _>>())
+                    .map(|row| {
+                        row.into_iter()
+                            .map(|v| JsValueOut::from_value(v, mode))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(CursorChunk { rows, done })
             },
@@ -169,9 +248,18 @@ impl NativeDatabaseHandle {
     }
 
     /// Finalizes a cursor before it is exhausted (breaking out of an iteration).
-    #[napi(ts_args_type = "id: number, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }", ts_return_type = "Promise<void>")]
-    pub fn cursor_close<'env>(&self, env: &'env Env, cursor: Unknown, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (cursor, call) = parsed!(env, id(cursor, "id").and_then(|c| Ok((c, call_from_js(env, options)?))));
+    #[napi(
+        ts_args_type = "id: number, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn cursor_close<'env>(
+        &self,
+        env: &'env Env,
+        cursor: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let (cursor, call) =
+            parsed!(env, id(cursor, "id").and_then(|c| Ok((c, call_from_js(env, options)?))));
         self.dispatch(env, move |h, r| h.cursor_close_with(cursor, call.tx, r), Ok)
     }
 
@@ -217,7 +305,14 @@ impl NativeDatabaseHandle {
         options: Option<Unknown>,
         shape: fn(ExecuteResult) -> T,
     ) -> napi::Result<PromiseRaw<'env, T>> {
-        let (sql, params, call) = parsed!(env, string_from_js(sql, "sql").and_then(|s| Ok((s, params_from_js(params)?, call_from_js(env, options)?))));
+        let (sql, params, call) = parsed!(
+            env,
+            string_from_js(sql, "sql").and_then(|s| Ok((
+                s,
+                params_from_js(params)?,
+                call_from_js(env, options)?
+            )))
+        );
         let mode = self.int_mode;
         self.dispatch(
             env,
@@ -228,7 +323,9 @@ impl NativeDatabaseHandle {
 }
 
 /// Reads `{ behavior?, timeoutMs? }` of `beginTransaction`.
-fn transaction_options(options: Option<Unknown>) -> Result<(Behavior, Option<std::time::Duration>), ApiError> {
+fn transaction_options(
+    options: Option<Unknown>,
+) -> Result<(Behavior, Option<std::time::Duration>), ApiError> {
     let Some(value) = options else { return Ok((Behavior::Deferred, None)) };
     match value.get_type()? {
         ValueType::Undefined | ValueType::Null => return Ok((Behavior::Deferred, None)),
@@ -243,7 +340,11 @@ fn transaction_options(options: Option<Unknown>) -> Result<(Behavior, Option<std
             "deferred" => Behavior::Deferred,
             "immediate" => Behavior::Immediate,
             "exclusive" => Behavior::Exclusive,
-            other => return Err(ApiError::invalid_argument(format!("options.behavior must be 'deferred', 'immediate' or 'exclusive', not {other:?}"))),
+            other => {
+                return Err(ApiError::invalid_argument(format!(
+                    "options.behavior must be 'deferred', 'immediate' or 'exclusive', not {other:?}"
+                )))
+            }
         },
     };
     let timeout = property(&object, "timeoutMs")?.map(|v| millis(v, "options.timeoutMs")).transpose()?;

@@ -92,14 +92,8 @@ impl Depot {
     /// Opens a depot: the embedded file store at `path` (default `./.depot`), an in-memory store
     /// with `{ memory: true }`, or a PostgreSQL store with `{ url: 'postgres://...' }`. The store is
     /// opened (and a PostgreSQL schema created or migrated) off the JS thread.
-    #[napi(
-        ts_args_type = "options?: DepotOptions",
-        ts_return_type = "Promise<Depot>"
-    )]
-    pub fn open<'env>(
-        env: &'env Env,
-        options: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, Depot>> {
+    #[napi(ts_args_type = "options?: DepotOptions", ts_return_type = "Promise<Depot>")]
+    pub fn open<'env>(env: &'env Env, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, Depot>> {
         let parsed = parse_depot_options(options).and_then(|t| Ok((t, parse_store_timeout(options)?)));
         let (target, deadline) = match parsed {
             Ok(parsed) => parsed,
@@ -130,8 +124,8 @@ impl Depot {
         name: Unknown,
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, NativeDatabaseHandle>> {
-        let parsed = string_from_js(name, "name")
-            .and_then(|name| Ok((name, parse_database_options(options)?)));
+        let parsed =
+            string_from_js(name, "name").and_then(|name| Ok((name, parse_database_options(options)?)));
         let (name, (open_options, int_mode)) = match parsed {
             Ok(parsed) => parsed,
             Err(error) => return Pending::settled(env, Err(error)),
@@ -190,9 +184,7 @@ fn register(
     let mut state = lock(state);
     if state.store.is_none() {
         drop(state);
-        let _ = std::thread::Builder::new()
-            .name("depot-sqlite-close".into())
-            .spawn(move || handle.close());
+        let _ = std::thread::Builder::new().name("depot-sqlite-close".into()).spawn(move || handle.close());
         return Err(ApiError::closed("the depot"));
     }
     state.databases.retain(|weak| weak.strong_count() > 0);
@@ -230,14 +222,8 @@ impl StoreTarget {
             Some(timeout) => Arc::new(depot::DeadlineStore::new(store, timeout)),
             None => store,
         };
-        let state = DepotState {
-            store: Some(store),
-            databases: Vec::new(),
-        };
-        Ok(Depot {
-            state: Arc::new(Mutex::new(state)),
-            description,
-        })
+        let state = DepotState { store: Some(store), databases: Vec::new() };
+        Ok(Depot { state: Arc::new(Mutex::new(state)), description })
     }
 }
 
@@ -257,57 +243,41 @@ fn parse_depot_options(options: Option<Unknown>) -> Result<StoreTarget, ApiError
     let memory = match optional(&object, "memory")? {
         None => false,
         Some(value) if value.get_type()? == ValueType::Boolean => unsafe { value.cast::<bool>() }?,
-        Some(_) => {
-            return Err(ApiError::invalid_argument(
-                "options.memory must be a boolean",
-            ))
-        }
+        Some(_) => return Err(ApiError::invalid_argument("options.memory must be a boolean")),
     };
-    let path = optional(&object, "path")?
-        .map(|value| string_from_js(value, "options.path"))
-        .transpose()?;
-    let url = optional(&object, "url")?
-        .map(|value| string_from_js(value, "options.url"))
-        .transpose()?;
+    let path = optional(&object, "path")?.map(|value| string_from_js(value, "options.path")).transpose()?;
+    let url = optional(&object, "url")?.map(|value| string_from_js(value, "options.url")).transpose()?;
     let postgres = parse_postgres_options(&object)?;
     if url.is_none() && postgres.is_some() {
-        return Err(ApiError::invalid_argument(
-            "options.schema, poolSize and retryMs need options.url",
-        ));
+        return Err(ApiError::invalid_argument("options.schema, poolSize and retryMs need options.url"));
     }
     if let Some(url) = url {
         if memory || path.is_some() {
-            return Err(ApiError::invalid_argument(
-                "options.url excludes options.path and options.memory",
-            ));
+            return Err(ApiError::invalid_argument("options.url excludes options.path and options.memory"));
         }
         return postgres_target(url, postgres.unwrap_or_default());
     }
     match (memory, path) {
-        (true, Some(_)) => Err(ApiError::invalid_argument(
-            "options.path and options.memory exclude each other",
-        )),
+        (true, Some(_)) => {
+            Err(ApiError::invalid_argument("options.path and options.memory exclude each other"))
+        }
         (true, None) => Ok(StoreTarget::Memory),
         (false, Some(path)) if path.is_empty() => {
             Err(ApiError::invalid_argument("options.path must not be empty"))
         }
-        (false, path) => Ok(StoreTarget::File(PathBuf::from(
-            path.unwrap_or_else(|| DEFAULT_PATH.to_owned()),
-        ))),
+        (false, path) => {
+            Ok(StoreTarget::File(PathBuf::from(path.unwrap_or_else(|| DEFAULT_PATH.to_owned()))))
+        }
     }
 }
 
 /// Reads `{ schema?, poolSize?, retryMs? }`; `None` when none of them is given.
 fn parse_postgres_options(object: &Object) -> Result<Option<PostgresStoreOptions>, ApiError> {
-    let schema = optional(object, "schema")?
-        .map(|v| string_from_js(v, "options.schema"))
-        .transpose()?;
-    let pool_size = optional(object, "poolSize")?
-        .map(|v| non_negative_integer(v, "options.poolSize"))
-        .transpose()?;
-    let retry_ms = optional(object, "retryMs")?
-        .map(|v| non_negative_integer(v, "options.retryMs"))
-        .transpose()?;
+    let schema = optional(object, "schema")?.map(|v| string_from_js(v, "options.schema")).transpose()?;
+    let pool_size =
+        optional(object, "poolSize")?.map(|v| non_negative_integer(v, "options.poolSize")).transpose()?;
+    let retry_ms =
+        optional(object, "retryMs")?.map(|v| non_negative_integer(v, "options.retryMs")).transpose()?;
     if schema.is_none() && pool_size.is_none() && retry_ms.is_none() {
         return Ok(None);
     }
@@ -317,9 +287,7 @@ fn parse_postgres_options(object: &Object) -> Result<Option<PostgresStoreOptions
     }
     if let Some(size) = pool_size {
         if !(1..=1000).contains(&size) {
-            return Err(ApiError::invalid_argument(
-                "options.poolSize must be between 1 and 1000",
-            ));
+            return Err(ApiError::invalid_argument("options.poolSize must be between 1 and 1000"));
         }
         options.pool_size = size as usize;
     }
@@ -352,9 +320,7 @@ fn parse_database_options(options: Option<Unknown>) -> Result<(OpenOptions, IntM
     if let Some(value) = optional(&object, "maxQueue")? {
         let limit = non_negative_integer(value, "options.maxQueue")?;
         if limit == 0 || limit > 1_000_000 {
-            return Err(ApiError::invalid_argument(
-                "options.maxQueue must be between 1 and 1000000",
-            ));
+            return Err(ApiError::invalid_argument("options.maxQueue must be between 1 and 1000000"));
         }
         open_options.max_queue = limit as usize;
     }
@@ -374,10 +340,7 @@ fn parse_database_options(options: Option<Unknown>) -> Result<(OpenOptions, IntM
 }
 
 /// The options argument as an object, or `None` when it is absent, `undefined` or `null`.
-fn options_object<'a>(
-    options: Option<Unknown<'a>>,
-    what: &str,
-) -> Result<Option<Object<'a>>, ApiError> {
+fn options_object<'a>(options: Option<Unknown<'a>>, what: &str) -> Result<Option<Object<'a>>, ApiError> {
     let Some(value) = options else {
         return Ok(None);
     };
@@ -385,9 +348,7 @@ fn options_object<'a>(
         ValueType::Undefined | ValueType::Null => Ok(None),
         // SAFETY: checked to be an object.
         ValueType::Object => Ok(Some(unsafe { value.cast::<Object>() }?)),
-        _ => Err(ApiError::invalid_argument(format!(
-            "{what} must be an object"
-        ))),
+        _ => Err(ApiError::invalid_argument(format!("{what} must be an object"))),
     }
 }
 
@@ -417,9 +378,7 @@ fn non_negative_integer(value: Unknown, what: &str) -> Result<u64, ApiError> {
         ValueType::BigInt => {
             // SAFETY: checked to be a bigint.
             let big = unsafe { value.cast::<BigInt>() }?;
-            bigint_to_i64(&big)
-                .and_then(|n| u64::try_from(n).ok())
-                .ok_or_else(invalid)
+            bigint_to_i64(&big).and_then(|n| u64::try_from(n).ok()).ok_or_else(invalid)
         }
         _ => Err(invalid()),
     }
@@ -427,9 +386,7 @@ fn non_negative_integer(value: Unknown, what: &str) -> Result<u64, ApiError> {
 
 /// Locks the depot's state; a poisoned lock (a panic elsewhere) still holds consistent data.
 fn lock(state: &Mutex<DepotState>) -> MutexGuard<'_, DepotState> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Runs blocking work on its own thread, never on the JS thread.

@@ -50,7 +50,12 @@ impl Drop for Releaser {
         if *alive {
             // SAFETY: created in `Mailbox::new`, not finalized (checked under the lock), and
             // released exactly once, here.
-            unsafe { sys::napi_release_threadsafe_function(self.0.tsfn(), sys::ThreadsafeFunctionReleaseMode::release) };
+            unsafe {
+                sys::napi_release_threadsafe_function(
+                    self.0.tsfn(),
+                    sys::ThreadsafeFunctionReleaseMode::release,
+                )
+            };
         }
     }
 }
@@ -83,7 +88,15 @@ impl Mailbox {
         let mut name_value = std::ptr::null_mut();
         let mut tsfn = std::ptr::null_mut();
         unsafe {
-            check(sys::napi_create_string_utf8(env, name.as_ptr() as *const _, name.len() as isize, &mut name_value), "napi_create_string_utf8")?;
+            check(
+                sys::napi_create_string_utf8(
+                    env,
+                    name.as_ptr() as *const _,
+                    name.len() as isize,
+                    &mut name_value,
+                ),
+                "napi_create_string_utf8",
+            )?;
             let status = sys::napi_create_threadsafe_function(
                 env,
                 std::ptr::null_mut(),
@@ -99,7 +112,9 @@ impl Mailbox {
             );
             if status != sys::Status::napi_ok {
                 drop(Arc::from_raw(context as *const Inner));
-                return Err(napi::Error::from_reason(format!("napi_create_threadsafe_function failed ({status})")));
+                return Err(napi::Error::from_reason(format!(
+                    "napi_create_threadsafe_function failed ({status})"
+                )));
             }
             // Idle, it must not keep the process alive; `pending` references it while calls run.
             check(sys::napi_unref_threadsafe_function(env, tsfn), "napi_unref_threadsafe_function")?;
@@ -110,14 +125,25 @@ impl Mailbox {
     }
 
     /// A new promise settled through this mailbox. Must run on the JS thread.
-    pub fn pending<T: ToNapiValue + Send + 'static>(&self, env: sys::napi_env) -> napi::Result<(Slot<T>, sys::napi_value)> {
+    pub fn pending<T: ToNapiValue + Send + 'static>(
+        &self,
+        env: sys::napi_env,
+    ) -> napi::Result<(Slot<T>, sys::napi_value)> {
         let mut deferred = std::ptr::null_mut();
         let mut promise = std::ptr::null_mut();
         check(unsafe { sys::napi_create_promise(env, &mut deferred, &mut promise) }, "napi_create_promise")?;
         if self.inner.outstanding.fetch_add(1, Ordering::SeqCst) == 0 {
-            check(unsafe { sys::napi_ref_threadsafe_function(env, self.inner.tsfn()) }, "napi_ref_threadsafe_function")?;
+            check(
+                unsafe { sys::napi_ref_threadsafe_function(env, self.inner.tsfn()) },
+                "napi_ref_threadsafe_function",
+            )?;
         }
-        let slot = Slot { deferred: deferred as usize, inner: self.inner.clone(), releaser: self.releaser.clone(), _value: PhantomData };
+        let slot = Slot {
+            deferred: deferred as usize,
+            inner: self.inner.clone(),
+            releaser: self.releaser.clone(),
+            _value: PhantomData,
+        };
         Ok((slot, promise))
     }
 }
@@ -158,7 +184,13 @@ impl<T: ToNapiValue + Send + 'static> Slot<T> {
             let alive = self.inner.alive.lock().unwrap_or_else(|e| e.into_inner());
             if *alive {
                 // SAFETY: not released (the releaser held by `self`) nor finalized (the lock).
-                unsafe { sys::napi_call_threadsafe_function(self.inner.tsfn(), std::ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking) };
+                unsafe {
+                    sys::napi_call_threadsafe_function(
+                        self.inner.tsfn(),
+                        std::ptr::null_mut(),
+                        sys::ThreadsafeFunctionCallMode::nonblocking,
+                    )
+                };
             }
         }
         drop(self.releaser);
@@ -166,7 +198,12 @@ impl<T: ToNapiValue + Send + 'static> Slot<T> {
 }
 
 /// Runs on the JS thread: settles every queued promise.
-unsafe extern "C" fn drain(env: sys::napi_env, _js: sys::napi_value, context: *mut c_void, _data: *mut c_void) {
+unsafe extern "C" fn drain(
+    env: sys::napi_env,
+    _js: sys::napi_value,
+    context: *mut c_void,
+    _data: *mut c_void,
+) {
     let inner = &*(context as *const Inner);
     let batch = std::mem::take(&mut *inner.queue.lock().unwrap_or_else(|e| e.into_inner()));
     if env.is_null() {
@@ -176,7 +213,10 @@ unsafe extern "C" fn drain(env: sys::napi_env, _js: sys::napi_value, context: *m
     for delivery in batch {
         delivery(env);
     }
-    if n > 0 && inner.outstanding.fetch_sub(n, Ordering::SeqCst) == n && std::env::var_os("DEPOT_NOUNREF").is_none() {
+    if n > 0
+        && inner.outstanding.fetch_sub(n, Ordering::SeqCst) == n
+        && std::env::var_os("DEPOT_NOUNREF").is_none()
+    {
         sys::napi_unref_threadsafe_function(env, inner.tsfn());
     }
 }

@@ -35,15 +35,6 @@ impl<T: ToNapiValue + Send + 'static> Pending<T> {
 
     /// Settles the promise. Callable from any thread, exactly once (it consumes `self`).
     pub fn settle(self, outcome: Result<T, ApiError>) {
-        self.settle_then(outcome, || {});
-    }
-
-    /// Settles the promise and runs `on_js_thread` on the JS thread just before JavaScript sees the
-    /// outcome (used to give back a call's admission slot only once JavaScript has its answer).
-    pub fn settle_then(self, outcome: Result<T, ApiError>, on_js_thread: impl FnOnce() + Send + 'static) {
-        self.deferred.resolve(Box::new(move |env: Env| {
-            on_js_thread();
-            outcome.map_err(|error| error.into_napi(&env))
-        }));
+        self.deferred.resolve(Box::new(move |env: Env| outcome.map_err(|error| error.into_napi(&env))));
     }
 }

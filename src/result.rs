@@ -109,19 +109,16 @@ impl ToNapiValue for JsValueOut {
     }
 }
 
-/// What `execute` resolves with (and each element of `executeBatch`).
-#[napi(object, object_from_js = false)]
+/// One statement's result, converted for JavaScript; it crosses as a [`RawResult`] array.
 pub struct ExecuteResult {
     /// Column names, in order; empty for statements that return no rows.
     pub columns: Vec<String>,
     /// One array per row, its values in the order of `columns`. INTEGER follows `intMode`, REAL is a
     /// number, TEXT a string, BLOB a `Buffer`, NULL `null`.
-    #[napi(ts_type = "Array<Array<null | number | bigint | string | Buffer>>")]
     pub rows: Vec<Vec<JsValueOut>>,
     /// Rows inserted, updated or deleted by the statement (0 for queries).
     pub changes: i64,
     /// Rowid of the last inserted row when the statement inserted one, else `null`.
-    #[napi(ts_type = "number | bigint | string | null")]
     pub last_insert_row_id: JsValueOut,
 }
 
@@ -207,7 +204,10 @@ mod tests {
 
     #[test]
     fn number_mode_rejects_unsafe_integers_instead_of_rounding() {
-        assert_eq!(IntMode::Number.integer(MAX_SAFE_INTEGER), Ok(JsValueOut::Number(9_007_199_254_740_991.0)));
+        assert_eq!(
+            IntMode::Number.integer(MAX_SAFE_INTEGER),
+            Ok(JsValueOut::Number(9_007_199_254_740_991.0))
+        );
         let error = IntMode::Number.integer(MAX_SAFE_INTEGER + 1).unwrap_err();
         assert_eq!(error.code, "ERR_INTEGER_OVERFLOW");
         assert!(IntMode::Number.integer(-MAX_SAFE_INTEGER - 1).is_err());

@@ -19,7 +19,9 @@ pub(crate) fn string_from_js(value: Unknown, what: &str) -> Result<String, ApiEr
     match value.get_type()? {
         // SAFETY: the type was checked just above.
         ValueType::String => Ok(unsafe { value.cast::<String>() }?),
-        other => Err(ApiError::invalid_argument(format!("{what} must be a string, got {}", type_name(other)))),
+        other => {
+            Err(ApiError::invalid_argument(format!("{what} must be a string, got {}", type_name(other))))
+        }
     }
 }
 
@@ -70,7 +72,10 @@ pub(crate) fn statements_from_js(value: Unknown) -> Result<Vec<Statement>, ApiEr
         let what = || format!("statements[{index}]");
         let element: Unknown = array.get_element(index)?;
         if element.get_type()? != ValueType::Object {
-            return Err(ApiError::invalid_argument(format!("{} must be an object {{ sql, params }}", what())));
+            return Err(ApiError::invalid_argument(format!(
+                "{} must be an object {{ sql, params }}",
+                what()
+            )));
         }
         // SAFETY: checked to be an object.
         let object = unsafe { element.cast::<Object>() }?;

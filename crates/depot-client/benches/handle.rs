@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::unbounded;
-use depot_client::{FileStore, FileStoreOptions, NativeDatabaseHandle, OpenOptions, PageStore, Params, Value};
+use depot_client::{
+    FileStore, FileStoreOptions, NativeDatabaseHandle, OpenOptions, PageStore, Params, Value,
+};
 
 const ROWS: i64 = 10_000;
 
@@ -28,7 +30,8 @@ fn rate(n: usize, start: Instant) -> f64 {
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn PageStore> = Arc::new(FileStore::open(&dir.path().join("depot"), FileStoreOptions::default()).unwrap());
+    let store: Arc<dyn PageStore> =
+        Arc::new(FileStore::open(&dir.path().join("depot"), FileStoreOptions::default()).unwrap());
     let db = NativeDatabaseHandle::open(store, "bench", OpenOptions::default()).unwrap();
     let plain = rusqlite::Connection::open(dir.path().join("plain.db")).unwrap();
     plain.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").unwrap();
@@ -64,7 +67,11 @@ fn main() {
     for chunk in keys.chunks(64) {
         for &k in chunk {
             let tx = tx.clone();
-            db.execute_with("SELECT v FROM t WHERE id = ?".into(), Params::Positional(vec![Value::Integer(k)]), Box::new(move |r| tx.send(r.map(|_| ())).unwrap()));
+            db.execute_with(
+                "SELECT v FROM t WHERE id = ?".into(),
+                Params::Positional(vec![Value::Integer(k)]),
+                Box::new(move |r| tx.send(r.map(|_| ())).unwrap()),
+            );
         }
         for _ in chunk {
             rx.recv().unwrap().unwrap();
@@ -77,7 +84,8 @@ fn main() {
     let n = 2_000;
     let start = Instant::now();
     for i in 0..n {
-        db.run("INSERT INTO ins(v) VALUES (?)", Params::Positional(vec![Value::Text(format!("row {i}"))])).unwrap();
+        db.run("INSERT INTO ins(v) VALUES (?)", Params::Positional(vec![Value::Text(format!("row {i}"))]))
+            .unwrap();
     }
     let ours = rate(n, start);
     let start = Instant::now();
@@ -104,6 +112,9 @@ fn main() {
     for (name, ours, theirs) in rows {
         println!("| {name} | {ours:.0} | {theirs:.0} | {:.2} |", ours / theirs);
     }
-    println!("\nstore round trips: get_pages {}, commits {}, cache hits {}, misses {}", m.get_pages_calls, m.commits, m.cache_hits, m.cache_misses);
+    println!(
+        "\nstore round trips: get_pages {}, commits {}, cache hits {}, misses {}",
+        m.get_pages_calls, m.commits, m.cache_hits, m.cache_misses
+    );
     db.close().unwrap();
 }

@@ -25,7 +25,10 @@ fn main() {
         }
         total.merge(r);
     }
-    println!("backend: {backend:?}, seeds: {}, operations: {}, reopens: {}, checks: {}", total.seeds, total.operations, total.reopens, total.checks);
+    println!(
+        "backend: {backend:?}, seeds: {}, operations: {}, reopens: {}, checks: {}",
+        total.seeds, total.operations, total.reopens, total.checks
+    );
     println!("faults fired: {:?}", total.faults);
     println!("unknown commit outcomes resolved: {}", total.unknown_outcomes);
     println!("divergences: {}", total.divergences.len());

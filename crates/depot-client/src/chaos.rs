@@ -147,7 +147,13 @@ fn oracle_dump(c: &Connection) -> Dump {
         .unwrap();
     let schema: Vec<(String, Option<String>)> =
         s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
-    out.push(("schema".into(), schema.iter().map(|(n, q)| vec![Value::Text(n.clone()), q.clone().map_or(Value::Null, Value::Text)]).collect()));
+    out.push((
+        "schema".into(),
+        schema
+            .iter()
+            .map(|(n, q)| vec![Value::Text(n.clone()), q.clone().map_or(Value::Null, Value::Text)])
+            .collect(),
+    ));
     for table in tables(&schema) {
         let mut s = c.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid")).unwrap();
         let n = s.column_count();
@@ -162,8 +168,10 @@ fn oracle_dump(c: &Connection) -> Dump {
 }
 
 fn depot_dump(db: &NativeDatabaseHandle) -> Result<Dump, Error> {
-    let (_, schema_rows) =
-        db.query("SELECT name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name", Params::None)?;
+    let (_, schema_rows) = db.query(
+        "SELECT name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name",
+        Params::None,
+    )?;
     let schema: Vec<(String, Option<String>)> = schema_rows
         .iter()
         .map(|r| match (&r[0], &r[1]) {
@@ -206,8 +214,14 @@ fn tables(schema: &[(String, Option<String>)]) -> Vec<String> {
 
 /// Faults the harness injects, by name. Ten failures outlast the client's retries (3 attempts), so
 /// the failure reaches SQLite; a single lost reply is absorbed by a retry with the same commit id.
-const FAULTS: &[&str] =
-    &["read-fails", "commit-fails-before-apply", "commit-reply-lost-once", "commit-reply-lost", "store-call-hangs", "writer-takeover"];
+const FAULTS: &[&str] = &[
+    "read-fails",
+    "commit-fails-before-apply",
+    "commit-reply-lost-once",
+    "commit-reply-lost",
+    "store-call-hangs",
+    "writer-takeover",
+];
 
 /// Store calls of the harness have this deadline; a hanging call sleeps past it.
 const DEADLINE: std::time::Duration = std::time::Duration::from_millis(100);
@@ -247,15 +261,24 @@ impl Run {
         self.report.checks += 1;
         match self.db.query("PRAGMA integrity_check", Params::None) {
             Ok((_, rows)) if rows == vec![vec![Value::Text("ok".into())]] => {}
-            other => self.report.divergences.push(format!("seed {}: {context}: integrity_check {other:?}", self.seed)),
+            other => self
+                .report
+                .divergences
+                .push(format!("seed {}: {context}: integrity_check {other:?}", self.seed)),
         }
         match depot_dump(&self.db) {
             Ok(d) if d == oracle_dump(&self.oracle) => {}
             Ok(d) => {
                 let o = oracle_dump(&self.oracle);
-                self.report.divergences.push(format!("seed {}: {context}: dump differs from the oracle: {}", self.seed, describe_difference(&d, &o)));
+                self.report.divergences.push(format!(
+                    "seed {}: {context}: dump differs from the oracle: {}",
+                    self.seed,
+                    describe_difference(&d, &o)
+                ));
             }
-            Err(e) => self.report.divergences.push(format!("seed {}: {context}: dump failed: {e}", self.seed)),
+            Err(e) => {
+                self.report.divergences.push(format!("seed {}: {context}: dump failed: {e}", self.seed))
+            }
         }
     }
 
@@ -265,17 +288,27 @@ impl Run {
         self.report.operations += 1;
         let outcome = self.db.exec(sql);
         if std::env::var_os("CHAOS_TRACE").is_some() {
-            let shape: String = sql.split(';').map(|st| st.trim().split(' ').take(3).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join("; ");
+            let shape: String = sql
+                .split(';')
+                .map(|st| st.trim().split(' ').take(3).collect::<Vec<_>>().join(" "))
+                .collect::<Vec<_>>()
+                .join("; ");
             eprintln!("op {:?} fault {fault:?}: {shape}", outcome.as_ref().err().map(|e| e.to_string()));
         }
         match outcome {
             Ok(()) => {
                 if let Err(e) = self.oracle.execute_batch(sql) {
-                    self.report.divergences.push(format!("seed {}: oracle failed where the depot succeeded: {e}", self.seed));
+                    self.report
+                        .divergences
+                        .push(format!("seed {}: oracle failed where the depot succeeded: {e}", self.seed));
                 }
             }
             Err(e) if e.code().starts_with("SQLITE_") && fault.is_none() => {
-                self.report.divergences.push(format!("seed {}: unexpected SQL error {e} for {}", self.seed, &sql[..sql.len().min(120)]));
+                self.report.divergences.push(format!(
+                    "seed {}: unexpected SQL error {e} for {}",
+                    self.seed,
+                    &sql[..sql.len().min(120)]
+                ));
                 let _ = self.db.exec("ROLLBACK");
             }
             Err(_) => {
@@ -289,12 +322,18 @@ impl Run {
                         // Not the state before: it must be the state after, whole.
                         let _ = self.oracle.execute_batch(sql);
                         if d != oracle_dump(&self.oracle) {
-                            self.report.divergences.push(format!("seed {}: after a failed commit the depot is neither before nor after", self.seed));
+                            self.report.divergences.push(format!(
+                                "seed {}: after a failed commit the depot is neither before nor after",
+                                self.seed
+                            ));
                         } else {
                             self.report.unknown_outcomes += 1;
                         }
                     }
-                    Err(e) => self.report.divergences.push(format!("seed {}: dump after reopen failed: {e}", self.seed)),
+                    Err(e) => self
+                        .report
+                        .divergences
+                        .push(format!("seed {}: dump after reopen failed: {e}", self.seed)),
                 }
             }
         }
@@ -303,7 +342,8 @@ impl Run {
     /// Counts whether the armed fault fired, and disarms it.
     fn disarm(&mut self) {
         if let Some(fault) = self.armed.take() {
-            if fired(&self.store, fault, armed_count(fault)) > 0 {
+            let (counter, armed) = fault_counter(&self.store, fault);
+            if counter.swap(0, Ordering::SeqCst) < armed {
                 *self.report.faults.entry(fault).or_default() += 1;
             }
         }
@@ -312,42 +352,30 @@ impl Run {
     /// Arms `fault` on the store: the next calls of its kind fail.
     fn arm(&mut self, fault: &'static str) {
         self.armed = Some(fault);
-        let f = &self.store.faults;
-        let counter: &AtomicU32 = match fault {
-            "read-fails" => &f.fail_reads,
-            "commit-fails-before-apply" => &f.fail_commits_before,
-            "store-call-hangs" => {
-                f.hang_ms.store(DEADLINE.as_millis() as u64 * 3, Ordering::SeqCst);
-                &f.hang_calls
-            }
-            _ => &f.lose_commit_replies,
-        };
-        counter.store(armed_count(fault), Ordering::SeqCst);
+        self.store.faults.hang_ms.store(DEADLINE.as_millis() as u64 * 3, Ordering::SeqCst);
+        let (counter, armed) = fault_counter(&self.store, fault);
+        counter.store(armed, Ordering::SeqCst);
     }
 }
 
-fn fired(store: &FaultStore, fault: &str, armed: u32) -> u64 {
+/// The store's counter behind `fault`, and how many failures arming it sets: ten outlast the
+/// client's retries; one is absorbed by a retry.
+fn fault_counter<'a>(store: &'a FaultStore, fault: &str) -> (&'a AtomicU32, u32) {
     let f = &store.faults;
-    let left = match fault {
-        "read-fails" => f.fail_reads.swap(0, Ordering::SeqCst),
-        "commit-fails-before-apply" => f.fail_commits_before.swap(0, Ordering::SeqCst),
-        "store-call-hangs" => f.hang_calls.swap(0, Ordering::SeqCst),
-        _ => f.lose_commit_replies.swap(0, Ordering::SeqCst),
-    };
-    (armed - left.min(armed)) as u64
-}
-
-fn armed_count(fault: &str) -> u32 {
     match fault {
-        "commit-reply-lost-once" | "store-call-hangs" => 1,
-        _ => 10,
+        "read-fails" => (&f.fail_reads, 10),
+        "commit-fails-before-apply" => (&f.fail_commits_before, 10),
+        "store-call-hangs" => (&f.hang_calls, 1),
+        "commit-reply-lost-once" => (&f.lose_commit_replies, 1),
+        _ => (&f.lose_commit_replies, 10),
     }
 }
 
 /// Runs `ops` random operations of seed `seed` on a PostgreSQL store at `url`, in a fresh schema.
 #[cfg(feature = "postgres")]
 pub fn run_seed_postgres(seed: u64, ops: usize, url: &str) -> ChaosReport {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
     let options = depot::PostgresStoreOptions {
         schema: format!("chaos_{}_{seed}_{nanos}", std::process::id()),
         retry_for: std::time::Duration::from_secs(2),
@@ -362,7 +390,11 @@ pub fn run_seed(seed: u64, ops: usize, backend: ChaosBackend) -> ChaosReport {
     let dir: Option<PathBuf> = match backend {
         ChaosBackend::Memory => None,
         ChaosBackend::File => {
-            let d = std::env::temp_dir().join(format!("depot-chaos-{}-{seed}-{}", std::process::id(), NEXT_DIR.fetch_add(1, Ordering::Relaxed)));
+            let d = std::env::temp_dir().join(format!(
+                "depot-chaos-{}-{seed}-{}",
+                std::process::id(),
+                NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+            ));
             Some(d)
         }
     };
@@ -381,7 +413,15 @@ fn run_on(seed: u64, ops: usize, inner: Arc<dyn PageStore>) -> ChaosReport {
     let store = Arc::new(FaultStore::new(inner));
     let bounded: Arc<dyn PageStore> = Arc::new(DeadlineStore::new(store.clone(), DEADLINE));
     let db = Run::open(&bounded);
-    let mut run = Run { store, bounded, db, oracle: Connection::open_in_memory().unwrap(), report: ChaosReport { seeds: 1, ..Default::default() }, seed, armed: None };
+    let mut run = Run {
+        store,
+        bounded,
+        db,
+        oracle: Connection::open_in_memory().unwrap(),
+        report: ChaosReport { seeds: 1, ..Default::default() },
+        seed,
+        armed: None,
+    };
     run.db.exec(SCHEMA).unwrap();
     run.oracle.execute_batch(SCHEMA).unwrap();
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
@@ -395,7 +435,8 @@ fn run_on(seed: u64, ops: usize, inner: Arc<dyn PageStore>) -> ChaosReport {
             let fault = FAULTS[rng.below(FAULTS.len() as u64) as usize];
             if fault == "writer-takeover" {
                 // Another writer opens with a newer generation (and leaves): ours is fenced.
-                let other = NativeDatabaseHandle::open(run.bounded.clone(), "chaos", OpenOptions::default()).expect("takeover");
+                let other = NativeDatabaseHandle::open(run.bounded.clone(), "chaos", OpenOptions::default())
+                    .expect("takeover");
                 let _ = other.close();
                 run.apply(&sql, Some(fault));
                 *run.report.faults.entry(fault).or_default() += 1;

@@ -30,7 +30,8 @@ pub type Denial = Arc<Mutex<Option<String>>>;
 
 pub fn open(database: &str, vfs: &str, running: Running) -> Result<(Connection, Denial), Error> {
     // No SQLITE_OPEN_URI: a URI could name another VFS and reach the local filesystem.
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags =
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags_and_vfs(database, flags, vfs)?;
     conn.execute_batch(
         "PRAGMA page_size = 4096;

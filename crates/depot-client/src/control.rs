@@ -87,7 +87,9 @@ impl Control {
     /// The error for a call stopped for `stop`.
     pub fn error(stop: Stop, database: &str) -> Error {
         match stop {
-            Stop::TimedOut => Error::new(ErrorCode::Timeout, format!("call on database '{database}' timed out")),
+            Stop::TimedOut => {
+                Error::new(ErrorCode::Timeout, format!("call on database '{database}' timed out"))
+            }
             _ => Error::new(ErrorCode::Aborted, format!("call on database '{database}' was aborted")),
         }
     }

@@ -9,14 +9,23 @@ use crate::stmt::{RawStatement, StatementCache};
 use crate::{Error, ExecuteResult, Params, Statement, Value};
 
 /// Runs one statement with its parameters, through the worker's statement cache.
-pub fn execute(conn: &Connection, cache: &mut StatementCache, sql: &str, params: &Params) -> Result<ExecuteResult, rusqlite::Error> {
-    let mut stmt = cache.take(conn, sql)?;
+pub fn execute(
+    conn: &Connection,
+    cache: &mut StatementCache,
+    sql: &str,
+    params: &Params,
+) -> Result<ExecuteResult, rusqlite::Error> {
+    let (key, mut stmt) = cache.take(conn, sql)?;
     let result = run(conn, &mut stmt, params);
-    cache.put(sql, stmt);
+    cache.put(key, stmt);
     result
 }
 
-fn run(conn: &Connection, stmt: &mut RawStatement, params: &Params) -> Result<ExecuteResult, rusqlite::Error> {
+fn run(
+    conn: &Connection,
+    stmt: &mut RawStatement,
+    params: &Params,
+) -> Result<ExecuteResult, rusqlite::Error> {
     bind_params(stmt, params)?;
     let writes = !stmt.readonly();
     let previous_rowid = conn.last_insert_rowid();
@@ -76,7 +85,10 @@ pub fn bind_params(stmt: &mut impl Binder, params: &Params) -> Result<(), rusqli
                 )));
             }
             if values.len() < count {
-                return Err(invalid(format!("missing value for parameter {}", label(&|i| stmt.name(i), values.len() + 1))));
+                return Err(invalid(format!(
+                    "missing value for parameter {}",
+                    label(&|i| stmt.name(i), values.len() + 1)
+                )));
             }
             for (i, v) in values.iter().enumerate() {
                 stmt.bind(i + 1, v)?;
@@ -105,10 +117,14 @@ pub fn bind_params(stmt: &mut impl Binder, params: &Params) -> Result<(), rusqli
                     None => return Err(invalid(format!("missing value for parameter {name}"))),
                 }
             }
-            let mut extra: Vec<&str> = by_name.keys().copied().filter(|k| !used.iter().any(|u| u == k)).collect();
+            let mut extra: Vec<&str> =
+                by_name.keys().copied().filter(|k| !used.iter().any(|u| u == k)).collect();
             if !extra.is_empty() {
                 extra.sort();
-                return Err(invalid(format!("unknown parameter(s) {}: the statement does not use them", extra.join(", "))));
+                return Err(invalid(format!(
+                    "unknown parameter(s) {}: the statement does not use them",
+                    extra.join(", ")
+                )));
             }
             Ok(())
         }
@@ -121,7 +137,11 @@ fn invalid(message: String) -> rusqlite::Error {
 }
 
 /// Runs statements as one unit: all applied or none (a savepoint inside an open transaction).
-pub fn execute_batch(conn: &Connection, cache: &mut StatementCache, statements: &[Statement]) -> Result<Vec<ExecuteResult>, (usize, rusqlite::Error)> {
+pub fn execute_batch(
+    conn: &Connection,
+    cache: &mut StatementCache,
+    statements: &[Statement],
+) -> Result<Vec<ExecuteResult>, (usize, rusqlite::Error)> {
     let outer = conn.is_autocommit();
     let (begin, commit, rollback) = if outer {
         ("BEGIN", "COMMIT", "ROLLBACK")

@@ -13,9 +13,9 @@ use std::sync::atomic::Ordering;
 use crossbeam_channel::{bounded, unbounded, Sender};
 use depot::PageStore;
 
+use crate::control::{CallOptions, Control};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::session::Session;
-use crate::control::{CallOptions, Control};
 use crate::session::{Behavior, TxId};
 use crate::worker::{self, BoxJob, Reply, Shared, State, Task};
 use crate::{Error, ErrorCode, ExecuteResult, Params, Responder, Statement};
@@ -65,17 +65,31 @@ pub struct NativeDatabaseHandle {
 
 impl NativeDatabaseHandle {
     /// Opens `name` and waits until its connection is ready.
-    pub fn open(store: Arc<dyn PageStore>, name: &str, opts: OpenOptions) -> Result<NativeDatabaseHandle, Error> {
+    pub fn open(
+        store: Arc<dyn PageStore>,
+        name: &str,
+        opts: OpenOptions,
+    ) -> Result<NativeDatabaseHandle, Error> {
         let (tx, rx) = bounded(1);
-        Self::open_with(store, name.to_string(), opts, Box::new(move |r| {
-            let _ = tx.send(r);
-        }));
+        Self::open_with(
+            store,
+            name.to_string(),
+            opts,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
         rx.recv().unwrap_or_else(|_| Err(Error::new(ErrorCode::WorkerDead, "the worker exited during open")))
     }
 
     /// Starts the worker of `name`; `reply` is called from the worker thread once the connection is
     /// open, or with the error that prevented it.
-    pub fn open_with(store: Arc<dyn PageStore>, name: String, opts: OpenOptions, reply: Responder<NativeDatabaseHandle>) {
+    pub fn open_with(
+        store: Arc<dyn PageStore>,
+        name: String,
+        opts: OpenOptions,
+        reply: Responder<NativeDatabaseHandle>,
+    ) {
         if let Err(e) = depot::validate_name(&name) {
             return reply(Err(e.into()));
         }
@@ -85,7 +99,8 @@ impl NativeDatabaseHandle {
         let (close, close_rx) = bounded::<()>(1);
         let metrics = Arc::new(Metrics::default());
         let shared = Arc::new(Shared::new(name.clone(), metrics.clone()));
-        let inner = Arc::new(Inner { shared: shared.clone(), commands, close, thread: Mutex::new(None), max_queue });
+        let inner =
+            Arc::new(Inner { shared: shared.clone(), commands, close, thread: Mutex::new(None), max_queue });
         let handle = NativeDatabaseHandle { inner: inner.clone() };
         let ready: Box<dyn FnOnce(Result<(), Error>) + Send> = Box::new(move |r| reply(r.map(|()| handle)));
         let open = move || Session::open(store, &name, &opts, metrics);
@@ -131,7 +146,9 @@ impl NativeDatabaseHandle {
         }
         let m = &shared.metrics;
         let limit = if transaction.is_some() { u64::MAX } else { self.inner.max_queue as u64 };
-        if let Err(depth) = m.queue_depth.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| (d < limit).then_some(d + 1)) {
+        if let Err(depth) =
+            m.queue_depth.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| (d < limit).then_some(d + 1))
+        {
             m.rejected.fetch_add(1, Ordering::Relaxed);
             let mut e = Error::new(
                 ErrorCode::Overloaded,
@@ -144,7 +161,12 @@ impl NativeDatabaseHandle {
             reply(Err(e));
             return false;
         }
-        let job = Task { work: Box::new(work), control: Control::new(call), transaction, reply: Reply::new(reply, shared.clone()) };
+        let job = Task {
+            work: Box::new(work),
+            control: Control::new(call),
+            transaction,
+            reply: Reply::new(reply, shared.clone()),
+        };
         if let Err(e) = self.inner.commands.send(Box::new(job)) {
             e.into_inner().reject(Error::closed(&shared.database));
         }
@@ -160,7 +182,12 @@ impl NativeDatabaseHandle {
 
     /// Gives back the admission slot of one answered call (see [`Self::set_caller_releases_slots`]).
     pub fn release_slot(&self) {
-        let _ = self.inner.shared.metrics.queue_depth.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1));
+        let _ = self
+            .inner
+            .shared
+            .metrics
+            .queue_depth
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1));
     }
 
     // The non-blocking calls below return whether the call was accepted; a call refused up front
@@ -187,12 +214,25 @@ impl NativeDatabaseHandle {
     }
 
     /// `execute_with`, inside transaction `tx` (if given), with cancellation and a deadline.
-    pub fn execute_opts(&self, sql: String, params: Params, tx: Option<TxId>, call: &CallOptions, reply: Responder<ExecuteResult>) -> bool {
+    pub fn execute_opts(
+        &self,
+        sql: String,
+        params: Params,
+        tx: Option<TxId>,
+        call: &CallOptions,
+        reply: Responder<ExecuteResult>,
+    ) -> bool {
         self.submit(tx, call, move |s| s.execute(&sql, &params), reply)
     }
 
     /// `batch_with`, inside transaction `tx` (if given, as a savepoint), with cancellation and a deadline.
-    pub fn batch_opts(&self, statements: Vec<Statement>, tx: Option<TxId>, call: &CallOptions, reply: Responder<Vec<ExecuteResult>>) -> bool {
+    pub fn batch_opts(
+        &self,
+        statements: Vec<Statement>,
+        tx: Option<TxId>,
+        call: &CallOptions,
+        reply: Responder<Vec<ExecuteResult>>,
+    ) -> bool {
         self.submit(tx, call, move |s| s.execute_batch(&statements), reply)
     }
 
@@ -209,12 +249,26 @@ impl NativeDatabaseHandle {
     }
 
     /// Opens a streaming cursor; answers its id and column names.
-    pub fn cursor_open_with(&self, sql: String, params: Params, tx: Option<TxId>, call: &CallOptions, reply: Responder<(TxId, Vec<String>)>) -> bool {
+    pub fn cursor_open_with(
+        &self,
+        sql: String,
+        params: Params,
+        tx: Option<TxId>,
+        call: &CallOptions,
+        reply: Responder<(TxId, Vec<String>)>,
+    ) -> bool {
         self.submit(tx, call, move |s| s.cursor_open(&sql, &params), reply)
     }
 
     /// Up to `max_rows` more rows of cursor `id`, and whether it is exhausted (then it is closed).
-    pub fn cursor_next_with(&self, id: TxId, max_rows: usize, tx: Option<TxId>, call: &CallOptions, reply: Responder<(Vec<Vec<crate::Value>>, bool)>) -> bool {
+    pub fn cursor_next_with(
+        &self,
+        id: TxId,
+        max_rows: usize,
+        tx: Option<TxId>,
+        call: &CallOptions,
+        reply: Responder<(Vec<Vec<crate::Value>>, bool)>,
+    ) -> bool {
         self.submit(tx, call, move |s| s.cursor_next(id, max_rows), reply)
     }
 
@@ -285,7 +339,11 @@ impl NativeDatabaseHandle {
         }
         Err(Error::new(
             ErrorCode::CloseTimeout,
-            format!("database '{}' did not close within {} ms; it will close when its current call ends", shared.database, timeout.as_millis()),
+            format!(
+                "database '{}' did not close within {} ms; it will close when its current call ends",
+                shared.database,
+                timeout.as_millis()
+            ),
         ))
     }
 

@@ -21,14 +21,13 @@ mod value;
 mod vfs;
 mod worker;
 
-pub use depot::{FileStore, FileStoreOptions, MemoryStore, PageStore, StoreError};
 pub use control::{CallOptions, CancelToken};
+pub use depot::{FileStore, FileStoreOptions, MemoryStore, PageStore, StoreError};
 pub use error::{Error, ErrorCode};
 pub use handle::{NativeDatabaseHandle, OpenOptions, CLOSE_TIMEOUT};
 pub use metrics::MetricsSnapshot;
 pub use session::{Behavior, TxId};
 pub use value::{ExecuteResult, Params, Statement, Value};
-pub use worker::live_workers;
 
 /// A reply callback: called exactly once, from the worker thread, or at once on the caller's thread
 /// when a call is rejected up front (ERR_OVERLOADED, ERR_CLOSED, ERR_WORKER_DEAD).

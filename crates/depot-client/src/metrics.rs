@@ -46,7 +46,8 @@ pub struct MetricsSnapshot {
     pub rejected: u64,
     /// Store commits applied (one per write transaction).
     pub commits: u64,
-    /// Commit attempts retried after a transient store error.
+    /// Commit attempts that failed transiently (each is retried with the same commit id until
+    /// the retry budget runs out).
     pub commit_retries: u64,
     /// `get_pages` round trips to the store.
     pub get_pages_calls: u64,

@@ -11,8 +11,8 @@ use rusqlite::Connection;
 use crate::connection::{self, Denial};
 use crate::control::{Control, Running};
 use crate::cursor::Cursor;
-use crate::stmt::StatementCache;
 use crate::metrics::Metrics;
+use crate::stmt::StatementCache;
 use crate::vfs::{PageSource, RegisteredVfs, VfsContext};
 use crate::{exec, Error, ErrorCode, ExecuteResult, OpenOptions, Params, Statement};
 
@@ -61,15 +61,28 @@ pub struct Session {
 
 impl Session {
     /// Runs on the worker thread: store open (with preload) first, then the VFS, then SQLite.
-    pub fn open(store: Arc<dyn PageStore>, database: &str, opts: &OpenOptions, metrics: Arc<Metrics>)
-        -> Result<Session, Error> {
+    pub fn open(
+        store: Arc<dyn PageStore>,
+        database: &str,
+        opts: &OpenOptions,
+        metrics: Arc<Metrics>,
+    ) -> Result<Session, Error> {
         let preload: Vec<PageNo> = (1..=PRELOAD_PAGES).collect();
         let opened = store.open(database, opts.generation, &preload)?;
         if let Some(bad) = opened.pages.iter().find(|p| !p.verify()) {
-            return Err(depot::StoreError::Corrupt(format!("page {} fails its checksum at open", bad.no)).into());
+            return Err(
+                depot::StoreError::Corrupt(format!("page {} fails its checksum at open", bad.no)).into()
+            );
         }
         let cache_pages = (opts.cache_bytes / depot::PAGE_SIZE).max(16);
-        let mut source = PageSource::new(store, database.to_string(), opened.head, opened.pages, cache_pages, metrics.clone());
+        let mut source = PageSource::new(
+            store,
+            database.to_string(),
+            opened.head,
+            opened.pages,
+            cache_pages,
+            metrics.clone(),
+        );
         source.set_max_commit_bytes(opts.max_commit_bytes);
         let ctx = VfsContext::new(database.to_string(), source);
         let vfs = RegisteredVfs::register(ctx.clone())?;
@@ -230,8 +243,15 @@ impl Session {
     }
 
     /// The next rows of a cursor; the cursor is finalized once exhausted or failed.
-    pub fn cursor_next(&mut self, id: TxId, max_rows: usize) -> Result<(Vec<Vec<crate::Value>>, bool), Error> {
-        let cursor = self.cursors.get_mut(&id).ok_or_else(|| Error::new(ErrorCode::Closed, format!("cursor {id} is closed")))?;
+    pub fn cursor_next(
+        &mut self,
+        id: TxId,
+        max_rows: usize,
+    ) -> Result<(Vec<Vec<crate::Value>>, bool), Error> {
+        let cursor = self
+            .cursors
+            .get_mut(&id)
+            .ok_or_else(|| Error::new(ErrorCode::Closed, format!("cursor {id} is closed")))?;
         let r = cursor.next_chunk(max_rows);
         if !matches!(r, Ok((_, false))) {
             self.cursors.remove(&id);

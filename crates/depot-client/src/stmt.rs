@@ -70,7 +70,11 @@ impl RawStatement {
         (0..n)
             .map(|i| unsafe {
                 let p = ffi::sqlite3_column_name(self.raw(), i);
-                if p.is_null() { String::new() } else { CStr::from_ptr(p).to_string_lossy().into_owned() }
+                if p.is_null() {
+                    String::new()
+                } else {
+                    CStr::from_ptr(p).to_string_lossy().into_owned()
+                }
             })
             .collect()
     }
@@ -142,15 +146,28 @@ impl Binder for RawStatement {
                 Value::Integer(n) => ffi::sqlite3_bind_int64(s, i, *n),
                 Value::Real(f) => ffi::sqlite3_bind_double(s, i, *f),
                 Value::Text(t) => ffi::sqlite3_bind_text64(
-                    s, i, t.as_ptr() as *const _, t.len() as u64, ffi::SQLITE_TRANSIENT(), ffi::SQLITE_UTF8 as u8,
+                    s,
+                    i,
+                    t.as_ptr() as *const _,
+                    t.len() as u64,
+                    ffi::SQLITE_TRANSIENT(),
+                    ffi::SQLITE_UTF8 as u8,
                 ),
                 // A non-null pointer even for an empty blob: a null one would bind NULL.
                 Value::Blob(b) => ffi::sqlite3_bind_blob64(
-                    s, i, if b.is_empty() { [0u8; 1].as_ptr() } else { b.as_ptr() } as *const _, b.len() as u64, ffi::SQLITE_TRANSIENT(),
+                    s,
+                    i,
+                    if b.is_empty() { [0u8; 1].as_ptr() } else { b.as_ptr() } as *const _,
+                    b.len() as u64,
+                    ffi::SQLITE_TRANSIENT(),
                 ),
             }
         };
-        if rc == ffi::SQLITE_OK { Ok(()) } else { Err(error_of(self.db, rc)) }
+        if rc == ffi::SQLITE_OK {
+            Ok(())
+        } else {
+            Err(error_of(self.db, rc))
+        }
     }
 }
 
@@ -174,18 +191,19 @@ impl StatementCache {
         StatementCache { entries: HashMap::new(), capacity: capacity.max(1), tick: 0, hits: 0, misses: 0 }
     }
 
-    /// The statement for `sql`: taken out of the cache (a hit) or prepared (a miss). Give it back
-    /// with [`Self::put`] once done, so that a statement is never used twice at once.
-    pub fn take(&mut self, conn: &Connection, sql: &str) -> Result<RawStatement, rusqlite::Error> {
-        if let Some((stmt, _)) = self.entries.remove(sql) {
+    /// The statement for `sql`: taken out of the cache (a hit) or prepared (a miss), with its key.
+    /// Give both back with [`Self::put`] once done, so that a statement is never used twice at once
+    /// and a hit allocates nothing.
+    pub fn take(&mut self, conn: &Connection, sql: &str) -> Result<(String, RawStatement), rusqlite::Error> {
+        if let Some((key, (stmt, _))) = self.entries.remove_entry(sql) {
             self.hits += 1;
-            return Ok(stmt);
+            return Ok((key, stmt));
         }
         self.misses += 1;
-        RawStatement::prepare(conn, sql)
+        Ok((sql.to_string(), RawStatement::prepare(conn, sql)?))
     }
 
-    pub fn put(&mut self, sql: &str, mut stmt: RawStatement) {
+    pub fn put(&mut self, key: String, mut stmt: RawStatement) {
         stmt.reset();
         if self.entries.len() >= self.capacity {
             if let Some(oldest) = self.entries.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone()) {
@@ -193,7 +211,7 @@ impl StatementCache {
             }
         }
         self.tick += 1;
-        self.entries.insert(sql.to_string(), (stmt, self.tick));
+        self.entries.insert(key, (stmt, self.tick));
     }
 
     pub fn clear(&mut self) {

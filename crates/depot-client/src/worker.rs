@@ -82,15 +82,17 @@ impl Shared {
         self.state.store(s as u8, Ordering::SeqCst);
     }
 
-    /// Running (or Opening) -> Closing; Dead stays Dead until the worker exits. Returns false when
-    /// already closing or closed.
-    pub fn begin_close(&self) -> bool {
+    /// Running (or Opening) -> Closing; Dead stays Dead until the worker exits.
+    pub fn begin_close(&self) {
         for from in [State::Running, State::Opening] {
-            if self.state.compare_exchange(from as u8, State::Closing as u8, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-                return true;
+            if self
+                .state
+                .compare_exchange(from as u8, State::Closing as u8, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                return;
             }
         }
-        self.state() == State::Dead
     }
 
     fn finish(&self) {
@@ -170,11 +172,11 @@ impl<T: Send + 'static> Job for Task<T> {
 
     fn run(self: Box<Self>, session: &mut Session) {
         let Task { work, control, reply, .. } = *self;
-        let database = reply.shared.database.clone();
         // Cancelled or expired while queued: never runs.
         let stop = control.check();
         if stop != Stop::None {
-            return reply.send(Err(Control::error(stop, &database)));
+            let error = Control::error(stop, &reply.shared.database);
+            return reply.send(Err(error));
         }
         let result = session.check_poison().and_then(|()| {
             session.set_running(Some(control.clone()));
@@ -183,9 +185,11 @@ impl<T: Send + 'static> Job for Task<T> {
             r
         });
         let result = match (result, control.stopped()) {
-            _ if session.ctx.panicked.load(Ordering::SeqCst) => Err(Error::dead(&database)),
-            (Err(e), stop) if stop != Stop::None && e.code == crate::ErrorCode::Sqlite("SQLITE_INTERRUPT") => {
-                Err(Control::error(stop, &database))
+            _ if session.ctx.panicked.load(Ordering::SeqCst) => Err(Error::dead(&reply.shared.database)),
+            (Err(e), stop)
+                if stop != Stop::None && e.code == crate::ErrorCode::Sqlite("SQLITE_INTERRUPT") =>
+            {
+                Err(Control::error(stop, &reply.shared.database))
             }
             (r, _) => r,
         };
@@ -209,7 +213,6 @@ pub fn run(
     close: Receiver<()>,
     shared: Arc<Shared>,
 ) {
-    let _live = LiveWorker::enter();
     let mut session = match catch_unwind(AssertUnwindSafe(open)) {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -224,7 +227,12 @@ pub fn run(
         }
     };
     // Opening -> Running, unless close() already came (it then finds Closing).
-    let _ = shared.state.compare_exchange(State::Opening as u8, State::Running as u8, Ordering::SeqCst, Ordering::SeqCst);
+    let _ = shared.state.compare_exchange(
+        State::Opening as u8,
+        State::Running as u8,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
     ready(Ok(()));
     // Calls that arrived while an interactive transaction held the connection, in arrival order.
     let mut waiting: VecDeque<BoxJob> = VecDeque::new();
@@ -337,27 +345,4 @@ fn run_one(job: BoxJob, session: &mut Session, shared: &Shared) {
         Metrics::add(&m.slow_transactions, 1);
         tracing::warn!(database = %shared.database, micros = elapsed.as_micros() as u64, get_pages = reads, commits, "slow call");
     }
-}
-
-/// Counts live worker threads (process-wide), so leaks show up in tests and metrics.
-pub struct LiveWorker;
-
-static LIVE_WORKERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-impl LiveWorker {
-    fn enter() -> LiveWorker {
-        LIVE_WORKERS.fetch_add(1, Ordering::SeqCst);
-        LiveWorker
-    }
-}
-
-impl Drop for LiveWorker {
-    fn drop(&mut self) {
-        LIVE_WORKERS.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Worker threads currently alive in this process.
-pub fn live_workers() -> usize {
-    LIVE_WORKERS.load(Ordering::SeqCst)
 }

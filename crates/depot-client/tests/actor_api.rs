@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use crossbeam_channel::{bounded, unbounded};
-use depot_client::{Behavior, CallOptions, CancelToken, Error, MemoryStore, NativeDatabaseHandle, PageStore, Params, TxId, Value};
+use depot_client::{
+    Behavior, CallOptions, CancelToken, Error, MemoryStore, NativeDatabaseHandle, PageStore, Params, TxId,
+    Value,
+};
 
 fn wait<T: Send + 'static, A>(f: impl FnOnce(depot_client::Responder<T>) -> A) -> Result<T, Error> {
     let (tx, rx) = bounded(1);
@@ -23,7 +26,8 @@ fn tx_exec(db: &NativeDatabaseHandle, tx: TxId, sql: &str) -> Result<(), Error> 
     wait(|r| db.exec_opts(sql.into(), Some(tx), &CallOptions::default(), r))
 }
 
-const FOREVER_CTE: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+const FOREVER_CTE: &str =
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
 
 #[test]
 fn other_calls_wait_behind_an_open_transaction_in_order() {
@@ -35,14 +39,22 @@ fn other_calls_wait_behind_an_open_transaction_in_order() {
     let (out, seen) = unbounded();
     for i in 0..10i64 {
         let out = out.clone();
-        db.execute_with("SELECT count(*) FROM t".into(), Params::None, Box::new(move |r| out.send((i, r.unwrap().rows[0][0].clone())).unwrap()));
+        db.execute_with(
+            "SELECT count(*) FROM t".into(),
+            Params::None,
+            Box::new(move |r| out.send((i, r.unwrap().rows[0][0].clone())).unwrap()),
+        );
     }
     std::thread::sleep(Duration::from_millis(100));
     assert!(seen.try_recv().is_err(), "no call ran inside the open transaction");
     tx_exec(&db, tx, "INSERT INTO t VALUES ('in tx 2')").unwrap();
     wait(|r| db.end_with(tx, true, r)).unwrap();
     let got: Vec<_> = (0..10).map(|_| seen.recv().unwrap()).collect();
-    assert_eq!(got, (0..10).map(|i| (i, Value::Integer(2))).collect::<Vec<_>>(), "in order, after the commit, seeing all of it");
+    assert_eq!(
+        got,
+        (0..10).map(|i| (i, Value::Integer(2))).collect::<Vec<_>>(),
+        "in order, after the commit, seeing all of it"
+    );
     db.close().unwrap();
 }
 
@@ -67,7 +79,13 @@ fn abort_stops_a_running_statement_and_the_database_answers_next() {
     let db = open(&store, "abort");
     let token = CancelToken::new();
     let (tx, rx) = bounded(1);
-    db.execute_opts(FOREVER_CTE.into(), Params::None, None, &CallOptions { cancel: Some(token.clone()), timeout: None }, Box::new(move |r| tx.send(r).unwrap()));
+    db.execute_opts(
+        FOREVER_CTE.into(),
+        Params::None,
+        None,
+        &CallOptions { cancel: Some(token.clone()), timeout: None },
+        Box::new(move |r| tx.send(r).unwrap()),
+    );
     std::thread::sleep(Duration::from_millis(100));
     let started = Instant::now();
     token.cancel();
@@ -107,7 +125,12 @@ fn a_queued_call_that_is_aborted_never_runs() {
     let tx = begin(&db, None);
     let token = CancelToken::new();
     let (done, rx) = bounded(1);
-    db.exec_opts("INSERT INTO t VALUES (1)".into(), None, &CallOptions { cancel: Some(token.clone()), timeout: None }, Box::new(move |r| done.send(r).unwrap()));
+    db.exec_opts(
+        "INSERT INTO t VALUES (1)".into(),
+        None,
+        &CallOptions { cancel: Some(token.clone()), timeout: None },
+        Box::new(move |r| done.send(r).unwrap()),
+    );
     token.cancel();
     wait(|r| db.end_with(tx, false, r)).unwrap();
     assert_eq!(rx.recv().unwrap().unwrap_err().code(), "ERR_ABORTED");
@@ -120,7 +143,16 @@ fn cursor_streams_in_chunks_and_closing_early_finalizes_it() {
     let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
     let db = open(&store, "cursor");
     db.exec("CREATE TABLE t(x INTEGER, b BLOB); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2500) INSERT INTO t SELECT x, x'' FROM c").unwrap();
-    let (id, columns) = wait(|r| db.cursor_open_with("SELECT x, b FROM t WHERE x > ? ORDER BY x".into(), p(&[Value::Integer(0)]), None, &CallOptions::default(), r)).unwrap();
+    let (id, columns) = wait(|r| {
+        db.cursor_open_with(
+            "SELECT x, b FROM t WHERE x > ? ORDER BY x".into(),
+            p(&[Value::Integer(0)]),
+            None,
+            &CallOptions::default(),
+            r,
+        )
+    })
+    .unwrap();
     assert_eq!(columns, ["x", "b"]);
     let mut total = 0;
     loop {
@@ -135,8 +167,14 @@ fn cursor_streams_in_chunks_and_closing_early_finalizes_it() {
         }
     }
     assert_eq!(total, 2500);
-    assert_eq!(wait(|r| db.cursor_next_with(id, 10, None, &CallOptions::default(), r)).unwrap_err().code(), "ERR_CLOSED");
-    let (early, _) = wait(|r| db.cursor_open_with("SELECT x FROM t".into(), Params::None, None, &CallOptions::default(), r)).unwrap();
+    assert_eq!(
+        wait(|r| db.cursor_next_with(id, 10, None, &CallOptions::default(), r)).unwrap_err().code(),
+        "ERR_CLOSED"
+    );
+    let (early, _) = wait(|r| {
+        db.cursor_open_with("SELECT x FROM t".into(), Params::None, None, &CallOptions::default(), r)
+    })
+    .unwrap();
     wait(|r| db.cursor_next_with(early, 10, None, &CallOptions::default(), r)).unwrap();
     wait(|r| db.cursor_close_with(early, None, r)).unwrap();
     db.exec("DROP TABLE t").expect("no statement is left open on the table");

@@ -17,7 +17,14 @@ fn chaos_seeds_on_the_memory_store_never_diverge() {
     let r = run(ChaosBackend::Memory, 1..13, 250);
     assert!(r.divergences.is_empty(), "{:#?}", r.divergences);
     assert_eq!(r.operations, 12 * 250, "every operation ran");
-    for kind in ["read-fails", "commit-fails-before-apply", "commit-reply-lost-once", "commit-reply-lost", "store-call-hangs", "writer-takeover"] {
+    for kind in [
+        "read-fails",
+        "commit-fails-before-apply",
+        "commit-reply-lost-once",
+        "commit-reply-lost",
+        "store-call-hangs",
+        "writer-takeover",
+    ] {
         assert!(r.faults.get(kind).copied().unwrap_or(0) > 0, "fault {kind} never fired: {:?}", r.faults);
     }
 }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use depot_client::{FileStore, FileStoreOptions, OpenOptions, NativeDatabaseHandle, PageStore, Params, Value};
+use depot_client::{
+    FileStore, FileStoreOptions, NativeDatabaseHandle, OpenOptions, PageStore, Params, Value,
+};
 
 #[test]
 fn hundred_sigkills_lose_no_acknowledged_transaction() {
@@ -31,16 +33,30 @@ fn hundred_sigkills_lose_no_acknowledged_transaction() {
         proc.kill().unwrap(); // SIGKILL
         proc.wait().unwrap();
         kills += 1;
-        let lines: Vec<u64> = BufReader::new(proc.stdout.take().unwrap()).lines().map(|l| l.unwrap().parse().unwrap()).collect();
+        let lines: Vec<u64> = BufReader::new(proc.stdout.take().unwrap())
+            .lines()
+            .map(|l| l.unwrap().parse().unwrap())
+            .collect();
         if let Some(&last) = lines.last() {
             acknowledged = last;
         }
-        let store: Arc<dyn PageStore> = Arc::new(FileStore::open(dir.path(), FileStoreOptions::default()).unwrap());
+        let store: Arc<dyn PageStore> =
+            Arc::new(FileStore::open(dir.path(), FileStoreOptions::default()).unwrap());
         let db = NativeDatabaseHandle::open(store, "crash", OpenOptions::default()).unwrap();
         if acknowledged > 0 {
-            let (_, rows) = db.query("SELECT (SELECT last FROM meta), (SELECT max(k) FROM t), (SELECT count(*) FROM t)", Params::None).unwrap();
-            let [Value::Integer(last), Value::Integer(max), Value::Integer(count)] = rows[0][..] else { panic!("{rows:?}") };
-            assert!(last as u64 >= acknowledged, "round {round}: acknowledged {acknowledged}, store has {last}");
+            let (_, rows) = db
+                .query(
+                    "SELECT (SELECT last FROM meta), (SELECT max(k) FROM t), (SELECT count(*) FROM t)",
+                    Params::None,
+                )
+                .unwrap();
+            let [Value::Integer(last), Value::Integer(max), Value::Integer(count)] = rows[0][..] else {
+                panic!("{rows:?}")
+            };
+            assert!(
+                last as u64 >= acknowledged,
+                "round {round}: acknowledged {acknowledged}, store has {last}"
+            );
             assert_eq!(last, max, "round {round}: a transaction is partial");
             assert_eq!(count, max, "round {round}: every transaction is there once");
             // The child restarts after what the store holds, not after what it printed.

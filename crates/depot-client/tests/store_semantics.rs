@@ -55,7 +55,12 @@ fn hundred_autocommit_updates_are_hundred_commits_and_no_fetch() {
             db.run("UPDATE t SET n = n + 1 WHERE id = 1", Params::None).unwrap();
         }
         let m1 = db.metrics();
-        assert_eq!((m1.commits - m0.commits, m1.get_pages_calls - m0.get_pages_calls), (100, 0), "{}", b.name);
+        assert_eq!(
+            (m1.commits - m0.commits, m1.get_pages_calls - m0.get_pages_calls),
+            (100, 0),
+            "{}",
+            b.name
+        );
         assert_eq!(int(&db, "SELECT n FROM t"), 100);
         db.close().unwrap();
     }
@@ -64,9 +69,19 @@ fn hundred_autocommit_updates_are_hundred_commits_and_no_fetch() {
 #[test]
 fn newer_generation_fences_the_old_writer() {
     for b in backends() {
-        let a = NativeDatabaseHandle::open(b.store.clone(), "f", OpenOptions { generation: Some(1), ..Default::default() }).unwrap();
+        let a = NativeDatabaseHandle::open(
+            b.store.clone(),
+            "f",
+            OpenOptions { generation: Some(1), ..Default::default() },
+        )
+        .unwrap();
         a.exec("CREATE TABLE t(v); INSERT INTO t VALUES ('a1');").unwrap();
-        let b2 = NativeDatabaseHandle::open(b.store.clone(), "f", OpenOptions { generation: Some(2), ..Default::default() }).unwrap();
+        let b2 = NativeDatabaseHandle::open(
+            b.store.clone(),
+            "f",
+            OpenOptions { generation: Some(2), ..Default::default() },
+        )
+        .unwrap();
         assert_eq!(code(a.exec("INSERT INTO t VALUES ('a2')")), "ERR_FENCED", "{}", b.name);
         assert_eq!(code(a.exec("SELECT 1")), "ERR_FENCED", "{}: the fenced handle fails closed", b.name);
         b2.exec("INSERT INTO t VALUES ('b1')").unwrap();
@@ -85,7 +100,8 @@ fn failed_commit_leaves_the_previous_state_and_a_usable_database() {
     let db = open(&store, "fail");
     db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'kept');").unwrap();
     faulty.faults.fail_commits_before.store(100, Ordering::SeqCst);
-    let e = db.exec("BEGIN; INSERT INTO t VALUES (2, 'lost'); UPDATE t SET v = 'changed' WHERE id = 1; COMMIT;");
+    let e =
+        db.exec("BEGIN; INSERT INTO t VALUES (2, 'lost'); UPDATE t SET v = 'changed' WHERE id = 1; COMMIT;");
     assert_eq!(code(e), "ERR_STORE_UNAVAILABLE");
     faulty.faults.fail_commits_before.store(0, Ordering::SeqCst);
     let _ = db.exec("ROLLBACK");
@@ -124,7 +140,12 @@ fn failed_read_is_an_error_not_zeroes() {
     let db = open(&store, "read");
     db.exec("CREATE TABLE t(v); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 3000) INSERT INTO t SELECT randomblob(400) FROM c").unwrap();
     db.close().unwrap();
-    let db = NativeDatabaseHandle::open(store.clone(), "read", OpenOptions { generation: Some(1), cache_bytes: 0, ..Default::default() }).unwrap();
+    let db = NativeDatabaseHandle::open(
+        store.clone(),
+        "read",
+        OpenOptions { generation: Some(1), cache_bytes: 0, ..Default::default() },
+    )
+    .unwrap();
     faulty.faults.fail_reads.store(100, Ordering::SeqCst);
     assert_eq!(code(db.query("SELECT count(*) FROM t", Params::None)), "ERR_STORE_UNAVAILABLE");
     faulty.faults.fail_reads.store(0, Ordering::SeqCst);
@@ -140,7 +161,10 @@ fn hundred_thousand_updates_leave_the_store_about_the_size_of_the_data() {
     let db = open(&store, "bounded");
     db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER, pad TEXT); INSERT INTO t VALUES (1, 0, hex(randomblob(1000)));").unwrap();
     let stmts: Vec<_> = (0..100)
-        .map(|_| depot_client::Statement { sql: "UPDATE t SET n = n + 1 WHERE id = 1".into(), params: Params::None })
+        .map(|_| depot_client::Statement {
+            sql: "UPDATE t SET n = n + 1 WHERE id = 1".into(),
+            params: Params::None,
+        })
         .collect();
     // 100,000 autocommit updates, sent 100 at a time without waiting for each.
     let (tx, rx) = crossbeam_channel::unbounded();
@@ -186,17 +210,27 @@ fn a_transaction_over_the_commit_limit_fails_too_large_and_changes_nothing() {
 fn a_hung_store_fails_the_call_at_its_deadline_and_close_still_completes() {
     use std::time::{Duration, Instant};
     let faulty = Arc::new(FaultStore::new(Arc::new(MemoryStore::new())));
-    let store: Arc<dyn PageStore> = Arc::new(depot::DeadlineStore::new(faulty.clone(), Duration::from_millis(150)));
+    let store: Arc<dyn PageStore> =
+        Arc::new(depot::DeadlineStore::new(faulty.clone(), Duration::from_millis(150)));
     let db = open(&store, "hang");
     db.exec("CREATE TABLE t(v); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 3000) INSERT INTO t SELECT randomblob(300) FROM c").unwrap();
     db.close().unwrap();
-    let db = NativeDatabaseHandle::open(store.clone(), "hang", OpenOptions { generation: Some(1), cache_bytes: 0, ..Default::default() }).unwrap();
+    let db = NativeDatabaseHandle::open(
+        store.clone(),
+        "hang",
+        OpenOptions { generation: Some(1), cache_bytes: 0, ..Default::default() },
+    )
+    .unwrap();
     // Every attempt (the client retries transient failures) hangs for 2 s.
     faulty.faults.hang_ms.store(2_000, Ordering::SeqCst);
     faulty.faults.hang_calls.store(100, Ordering::SeqCst);
     let started = Instant::now();
     assert_eq!(code(db.query("SELECT count(*) FROM t", Params::None)), "ERR_STORE_UNAVAILABLE");
-    assert!(started.elapsed() < Duration::from_secs(2), "failed at the deadline, not after the hang: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "failed at the deadline, not after the hang: {:?}",
+        started.elapsed()
+    );
     let started = Instant::now();
     db.close().unwrap();
     assert!(started.elapsed() < Duration::from_secs(1), "close did not wait for the hung call");
@@ -210,7 +244,8 @@ fn a_hung_store_fails_the_call_at_its_deadline_and_close_still_completes() {
 fn a_commit_that_hangs_past_its_deadline_is_applied_once() {
     use std::time::Duration;
     let faulty = Arc::new(FaultStore::new(Arc::new(MemoryStore::new())));
-    let store: Arc<dyn PageStore> = Arc::new(depot::DeadlineStore::new(faulty.clone(), Duration::from_millis(100)));
+    let store: Arc<dyn PageStore> =
+        Arc::new(depot::DeadlineStore::new(faulty.clone(), Duration::from_millis(100)));
     let db = open(&store, "hang-commit");
     db.exec("CREATE TABLE t(v)").unwrap();
     faulty.faults.hang_ms.store(300, Ordering::SeqCst);
@@ -256,12 +291,40 @@ fn the_next_open_preloads_the_pages_the_last_session_used_first() {
         let db = open(&b.store, "preload");
         let before = db.metrics().get_pages_calls;
         assert_eq!(int(&db, lookup), 500);
-        assert!(db.metrics().get_pages_calls > before, "{}: a cold lookup deep in the table reads from the store", b.name);
+        assert!(
+            db.metrics().get_pages_calls > before,
+            "{}: a cold lookup deep in the table reads from the store",
+            b.name
+        );
         db.close().unwrap();
         let db = open(&b.store, "preload");
         let before = db.metrics().get_pages_calls;
         assert_eq!(int(&db, lookup), 500);
-        assert_eq!(db.metrics().get_pages_calls, before, "{}: the open preloaded what the last session read first", b.name);
+        assert_eq!(
+            db.metrics().get_pages_calls,
+            before,
+            "{}: the open preloaded what the last session read first",
+            b.name
+        );
         db.close().unwrap();
     }
+}
+
+#[test]
+fn a_page_that_fails_its_checksum_is_an_error_never_data() {
+    let faulty = Arc::new(FaultStore::new(Arc::new(MemoryStore::new())));
+    let store: Arc<dyn PageStore> = faulty.clone();
+    let db = open(&store, "rot");
+    db.exec("CREATE TABLE t(v); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 3000) INSERT INTO t SELECT randomblob(400) FROM c").unwrap();
+    db.close().unwrap();
+    let db = NativeDatabaseHandle::open(
+        store.clone(),
+        "rot",
+        OpenOptions { generation: Some(1), cache_bytes: 0, ..Default::default() },
+    )
+    .unwrap();
+    faulty.faults.corrupt_reads.store(1, Ordering::SeqCst);
+    assert_eq!(code(db.query("SELECT count(*) FROM t", Params::None)), "ERR_STORE_CORRUPT");
+    assert_eq!(int(&db, "SELECT count(*) FROM t"), 3000, "the next, intact answer is used");
+    db.close().unwrap();
 }

@@ -131,7 +131,10 @@ fn worker_panic_kills_one_database_not_the_process() {
     drop(release);
     assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap_err().code(), "ERR_WORKER_DEAD");
     for _ in 0..3 {
-        assert!(queued.recv_timeout(Duration::from_secs(5)).unwrap().is_ok(), "calls queued before the panic ran");
+        assert!(
+            queued.recv_timeout(Duration::from_secs(5)).unwrap().is_ok(),
+            "calls queued before the panic ran"
+        );
     }
     assert_eq!(code(a.exec("SELECT 1")), "ERR_WORKER_DEAD");
     b.exec("CREATE TABLE t(x)").unwrap();
@@ -150,7 +153,12 @@ fn panic_inside_the_store_is_caught_at_the_vfs_boundary() {
         db.exec("CREATE TABLE t(v); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 2000) INSERT INTO t SELECT randomblob(500) FROM c").unwrap();
         db.close().unwrap();
     }
-    let db = NativeDatabaseHandle::open(store, "p", OpenOptions { generation: Some(1), cache_bytes: 0, ..Default::default() }).unwrap();
+    let db = NativeDatabaseHandle::open(
+        store,
+        "p",
+        OpenOptions { generation: Some(1), cache_bytes: 0, ..Default::default() },
+    )
+    .unwrap();
     faulty.faults.panic_reads.store(1, Ordering::SeqCst);
     assert_eq!(code(db.query("SELECT count(*) FROM t", Params::None)), "ERR_WORKER_DEAD");
     assert_eq!(code(db.exec("SELECT 1")), "ERR_WORKER_DEAD");
@@ -160,12 +168,26 @@ fn panic_inside_the_store_is_caught_at_the_vfs_boundary() {
 #[test]
 fn open_failure_reaches_the_opener() {
     let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
-    let first = NativeDatabaseHandle::open(store.clone(), "g", OpenOptions { generation: Some(5), ..Default::default() }).unwrap();
-    let stale = NativeDatabaseHandle::open(store.clone(), "g", OpenOptions { generation: Some(4), ..Default::default() });
+    let first = NativeDatabaseHandle::open(
+        store.clone(),
+        "g",
+        OpenOptions { generation: Some(5), ..Default::default() },
+    )
+    .unwrap();
+    let stale = NativeDatabaseHandle::open(
+        store.clone(),
+        "g",
+        OpenOptions { generation: Some(4), ..Default::default() },
+    );
     let err = stale.err().expect("an older generation cannot open");
     assert_eq!(err.code(), "ERR_FENCED", "{err}");
     let (tx, rx) = bounded(1);
-    NativeDatabaseHandle::open_with(store, "bad/name".into(), OpenOptions::default(), Box::new(move |r| tx.send(r.map(|_| ())).unwrap()));
+    NativeDatabaseHandle::open_with(
+        store,
+        "bad/name".into(),
+        OpenOptions::default(),
+        Box::new(move |r| tx.send(r.map(|_| ())).unwrap()),
+    );
     assert_eq!(rx.recv().unwrap().unwrap_err().code(), "ERR_INVALID_ARGUMENT");
     first.close().unwrap();
 }
@@ -177,7 +199,11 @@ fn replies_arrive_in_order_from_the_worker() {
     let (tx, rx) = unbounded();
     for i in 0..100i64 {
         let tx = tx.clone();
-        db.execute_with("SELECT ?".into(), p(&[Value::Integer(i)]), Box::new(move |r| tx.send(r.unwrap().rows[0][0].clone()).unwrap()));
+        db.execute_with(
+            "SELECT ?".into(),
+            p(&[Value::Integer(i)]),
+            Box::new(move |r| tx.send(r.unwrap().rows[0][0].clone()).unwrap()),
+        );
     }
     let got: Vec<_> = (0..100).map(|_| rx.recv().unwrap()).collect();
     assert_eq!(got, (0..100).map(Value::Integer).collect::<Vec<_>>());

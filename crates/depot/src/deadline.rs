@@ -48,7 +48,12 @@ impl DeadlineStore {
 }
 
 impl PageStore for DeadlineStore {
-    fn open(&self, database: &str, generation: Option<u64>, preload: &[PageNo]) -> Result<Opened, StoreError> {
+    fn open(
+        &self,
+        database: &str,
+        generation: Option<u64>,
+        preload: &[PageNo],
+    ) -> Result<Opened, StoreError> {
         let (database, preload) = (database.to_string(), preload.to_vec());
         self.call("open", move |s| s.open(&database, generation, &preload))
     }

@@ -18,6 +18,8 @@ pub struct Faults {
     pub lose_commit_replies: AtomicU32,
     /// `get_pages` panics (a bug in a backend).
     pub panic_reads: AtomicU32,
+    /// `get_pages` answers with one byte of each page flipped (bit rot between store and client).
+    pub corrupt_reads: AtomicU32,
     /// Calls (any kind) hang for `hang_ms` before going on.
     pub hang_calls: AtomicU32,
     pub hang_ms: AtomicU64,
@@ -49,7 +51,12 @@ impl FaultStore {
 }
 
 impl PageStore for FaultStore {
-    fn open(&self, database: &str, generation: Option<u64>, preload: &[PageNo]) -> Result<Opened, StoreError> {
+    fn open(
+        &self,
+        database: &str,
+        generation: Option<u64>,
+        preload: &[PageNo],
+    ) -> Result<Opened, StoreError> {
         self.inner.open(database, generation, preload)
     }
 
@@ -62,7 +69,15 @@ impl PageStore for FaultStore {
         if take(&self.faults.fail_reads) {
             return Err(StoreError::Unavailable("injected read failure".into()));
         }
-        self.inner.get_pages(database, pages, at)
+        let mut answer = self.inner.get_pages(database, pages, at)?;
+        if take(&self.faults.corrupt_reads) {
+            for page in answer.iter_mut().flatten() {
+                let mut bytes = page.data.to_vec();
+                bytes[100] ^= 0x40;
+                page.data = Arc::from(bytes);
+            }
+        }
+        Ok(answer)
     }
 
     fn commit(&self, request: &CommitRequest) -> Result<CommitOutcome, StoreError> {

@@ -17,10 +17,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
-use crate::store::{check_commit, checked_page, claim_generation, decode_hints, encode_hints, with_hints, COMMIT_LOG_KEEP};
+use crate::store::{
+    check_commit, checked_page, claim_generation, decode_hints, encode_hints, with_hints, COMMIT_LOG_KEEP,
+};
 use crate::{
-    validate_name, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, StoreError,
-    Txid, PAGE_SIZE,
+    validate_name, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, StoreError, Txid,
+    PAGE_SIZE,
 };
 
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -86,12 +88,17 @@ impl FileStore {
             .map_err(unavailable)?;
         migrate(&writer)?;
         if options.history_txids > 0 {
-            writer.execute_batch("CREATE INDEX IF NOT EXISTS pages_by_txid ON pages(db, txid)").map_err(unavailable)?;
+            writer
+                .execute_batch("CREATE INDEX IF NOT EXISTS pages_by_txid ON pages(db, txid)")
+                .map_err(unavailable)?;
         }
         let mut readers = Vec::new();
         for _ in 0..options.readers.max(1) {
-            let r = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                .map_err(unavailable)?;
+            let r = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(unavailable)?;
             r.execute_batch("PRAGMA busy_timeout = 5000;").map_err(unavailable)?;
             readers.push(Mutex::new(r));
         }
@@ -132,12 +139,18 @@ impl FileStore {
     }
 
     fn id_of(&self, database: &str) -> Result<i64, StoreError> {
-        self.ids.lock().unwrap().get(database).copied().ok_or_else(|| {
-            StoreError::InvalidArgument(format!("database '{database}' was never opened"))
-        })
+        self.ids
+            .lock()
+            .unwrap()
+            .get(database)
+            .copied()
+            .ok_or_else(|| StoreError::InvalidArgument(format!("database '{database}' was never opened")))
     }
 
-    fn with_reader<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         for r in &self.readers {
             if let Ok(mut c) = r.try_lock() {
                 return f(&mut c);
@@ -234,8 +247,13 @@ fn read_page(c: &Connection, id: i64, no: PageNo, at: Txid) -> Result<Option<Pag
 
 /// The newest version at or before `at` of each of `pages` that exists below the end. Runs of
 /// consecutive page numbers (read-ahead asks for them) are read with one range query each.
-fn read_pages(c: &Connection, id: i64, pages: &[PageNo], at: Txid, size_pages: u32)
-    -> Result<HashMap<PageNo, Page>, StoreError> {
+fn read_pages(
+    c: &Connection,
+    id: i64,
+    pages: &[PageNo],
+    at: Txid,
+    size_pages: u32,
+) -> Result<HashMap<PageNo, Page>, StoreError> {
     let mut wanted: Vec<PageNo> = pages.iter().copied().filter(|&no| no >= 1 && no <= size_pages).collect();
     wanted.sort_unstable();
     wanted.dedup();
@@ -257,7 +275,8 @@ fn read_pages(c: &Connection, id: i64, pages: &[PageNo], at: Txid, size_pages: u
                 found.insert(p.no, p);
             }
         } else {
-            let mut rows = range.query(params![id, wanted[start], wanted[end], at as i64]).map_err(unavailable)?;
+            let mut rows =
+                range.query(params![id, wanted[start], wanted[end], at as i64]).map_err(unavailable)?;
             while let Some(r) = rows.next().map_err(unavailable)? {
                 let no: PageNo = r.get(0).map_err(unavailable)?;
                 // Rows come newest first per page: the first one seen is the one to keep.
@@ -278,8 +297,12 @@ fn now_ms() -> i64 {
 }
 
 impl PageStore for FileStore {
-    fn open(&self, database: &str, generation: Option<u64>, preload: &[PageNo])
-        -> Result<Opened, StoreError> {
+    fn open(
+        &self,
+        database: &str,
+        generation: Option<u64>,
+        preload: &[PageNo],
+    ) -> Result<Opened, StoreError> {
         validate_name(database)?;
         let mut w = self.writer.lock().unwrap();
         let tx = w.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
@@ -327,8 +350,7 @@ impl PageStore for FileStore {
         Ok(Opened { head, pages })
     }
 
-    fn get_pages(&self, database: &str, pages: &[PageNo], at: Txid)
-        -> Result<Vec<Option<Page>>, StoreError> {
+    fn get_pages(&self, database: &str, pages: &[PageNo], at: Txid) -> Result<Vec<Option<Page>>, StoreError> {
         let id = self.id_of(database)?;
         self.with_reader(|c| {
             // One read transaction: the head check and the page reads see the same snapshot, so a
@@ -336,7 +358,11 @@ impl PageStore for FileStore {
             let tx = c.transaction_with_behavior(TransactionBehavior::Deferred).map_err(unavailable)?;
             let head = read_head(&tx, id)?;
             if head.txid != at {
-                return Err(StoreError::HeadMoved { database: database.into(), expected: at, actual: head.txid });
+                return Err(StoreError::HeadMoved {
+                    database: database.into(),
+                    expected: at,
+                    actual: head.txid,
+                });
             }
             let found = read_pages(&tx, id, pages, at, head.size_pages)?;
             let out = pages
@@ -388,13 +414,21 @@ impl PageStore for FileStore {
 
 /// Writes one commit inside the caller's transaction: new versions in; versions that no read within
 /// the history window can see any more out.
-fn apply_commit(tx: &Transaction, id: i64, txid: Txid, request: &CommitRequest, old_size: u32, history: u64)
-    -> Result<(), StoreError> {
+fn apply_commit(
+    tx: &Transaction,
+    id: i64,
+    txid: Txid,
+    request: &CommitRequest,
+    old_size: u32,
+    history: u64,
+) -> Result<(), StoreError> {
     let mut insert = tx
         .prepare_cached("INSERT INTO pages(db, page, txid, checksum, data) VALUES (?1, ?2, ?3, ?4, ?5)")
         .map_err(unavailable)?;
     for page in &request.pages {
-        insert.execute(params![id, page.no, txid as i64, page.checksum, &page.data[..]]).map_err(unavailable)?;
+        insert
+            .execute(params![id, page.no, txid as i64, page.checksum, &page.data[..]])
+            .map_err(unavailable)?;
     }
     if history == 0 {
         // Nothing reads a superseded version: it goes in the commit that supersedes it.
@@ -409,8 +443,11 @@ fn apply_commit(tx: &Transaction, id: i64, txid: Txid, request: &CommitRequest, 
                 .map_err(unavailable)?;
         }
     } else if request.size_pages < old_size {
-        tx.execute("INSERT INTO shrinks(db, txid, size_pages) VALUES (?1, ?2, ?3)", params![id, txid as i64, request.size_pages])
-            .map_err(unavailable)?;
+        tx.execute(
+            "INSERT INTO shrinks(db, txid, size_pages) VALUES (?1, ?2, ?3)",
+            params![id, txid as i64, request.size_pages],
+        )
+        .map_err(unavailable)?;
     }
     // With a window, each txid reaches the horizon exactly once (the head moves by one per
     // commit): compact the pages written then, and a shrink made then.
@@ -427,8 +464,11 @@ fn apply_commit(tx: &Transaction, id: i64, txid: Txid, request: &CommitRequest, 
             .and_then(|mut s| s.query_row(params![id, horizon], |r| r.get(0)).optional())
             .map_err(unavailable)?;
         if let Some(size) = shrunk {
-            tx.execute("DELETE FROM pages WHERE db = ?1 AND page > ?2 AND txid < ?3", params![id, size, horizon])
-                .map_err(unavailable)?;
+            tx.execute(
+                "DELETE FROM pages WHERE db = ?1 AND page > ?2 AND txid < ?3",
+                params![id, size, horizon],
+            )
+            .map_err(unavailable)?;
         }
     }
     tx.execute(
@@ -440,7 +480,13 @@ fn apply_commit(tx: &Transaction, id: i64, txid: Txid, request: &CommitRequest, 
         "INSERT INTO commits(db, commit_id, txid, page_count, committed_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
     )
     .and_then(|mut s| {
-        s.execute(params![id, &request.commit_id.to_be_bytes()[..], txid as i64, request.pages.len() as i64, now_ms()])
+        s.execute(params![
+            id,
+            &request.commit_id.to_be_bytes()[..],
+            txid as i64,
+            request.pages.len() as i64,
+            now_ms()
+        ])
     })
     .map_err(unavailable)?;
     if txid % 256 == 0 {

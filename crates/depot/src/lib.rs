@@ -36,6 +36,4 @@ pub use name::validate_name;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, PostgresStoreOptions};
 pub use store::{PageStore, MAX_HINTS};
-pub use types::{
-    page_checksum, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, Txid, PAGE_SIZE,
-};
+pub use types::{page_checksum, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, Txid, PAGE_SIZE};

@@ -5,8 +5,8 @@ use std::sync::Mutex;
 
 use crate::store::{check_commit, checked_page, claim_generation, with_hints, COMMIT_LOG_KEEP, MAX_HINTS};
 use crate::{
-    validate_name, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, StoreError,
-    Txid, PAGE_SIZE,
+    validate_name, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, StoreError, Txid,
+    PAGE_SIZE,
 };
 
 #[derive(Default)]
@@ -76,9 +76,16 @@ impl MemoryStore {
     }
 
     /// Reads pages as of an older `at` within the history window (tests of the window use it).
-    pub fn get_pages_at(&self, database: &str, pages: &[PageNo], at: Txid) -> Result<Vec<Option<Page>>, StoreError> {
+    pub fn get_pages_at(
+        &self,
+        database: &str,
+        pages: &[PageNo],
+        at: Txid,
+    ) -> Result<Vec<Option<Page>>, StoreError> {
         let dbs = self.databases.lock().unwrap();
-        let db = dbs.get(database).ok_or_else(|| StoreError::InvalidArgument(format!("no database '{database}'")))?;
+        let db = dbs
+            .get(database)
+            .ok_or_else(|| StoreError::InvalidArgument(format!("no database '{database}'")))?;
         let head = db.head();
         if at > head.txid || at + self.history < head.txid {
             return Err(StoreError::InvalidArgument(format!("txid {at} is outside the history window")));
@@ -93,8 +100,12 @@ impl MemoryStore {
 }
 
 impl PageStore for MemoryStore {
-    fn open(&self, database: &str, generation: Option<u64>, preload: &[PageNo])
-        -> Result<Opened, StoreError> {
+    fn open(
+        &self,
+        database: &str,
+        generation: Option<u64>,
+        preload: &[PageNo],
+    ) -> Result<Opened, StoreError> {
         validate_name(database)?;
         let mut dbs = self.databases.lock().unwrap();
         let db = dbs.entry(database.to_string()).or_default();
@@ -110,12 +121,11 @@ impl PageStore for MemoryStore {
         Ok(Opened { head, pages })
     }
 
-    fn get_pages(&self, database: &str, pages: &[PageNo], at: Txid)
-        -> Result<Vec<Option<Page>>, StoreError> {
+    fn get_pages(&self, database: &str, pages: &[PageNo], at: Txid) -> Result<Vec<Option<Page>>, StoreError> {
         let dbs = self.databases.lock().unwrap();
-        let db = dbs.get(database).ok_or_else(|| {
-            StoreError::InvalidArgument(format!("database '{database}' was never opened"))
-        })?;
+        let db = dbs
+            .get(database)
+            .ok_or_else(|| StoreError::InvalidArgument(format!("database '{database}' was never opened")))?;
         let head = db.head();
         if head.txid != at {
             return Err(StoreError::HeadMoved { database: database.into(), expected: at, actual: head.txid });

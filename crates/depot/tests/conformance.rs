@@ -157,7 +157,8 @@ fn a_history_window_keeps_exactly_the_versions_it_covers() {
     let at = memory.get_pages_at("h", &[1], 45).unwrap();
     assert_eq!(at[0].as_ref().unwrap().data[0], 44, "a read inside the window sees that txid's bytes");
     let dir = tempfile::tempdir().unwrap();
-    let file = FileStore::open(dir.path(), FileStoreOptions { history_txids: 10, ..Default::default() }).unwrap();
+    let file =
+        FileStore::open(dir.path(), FileStoreOptions { history_txids: 10, ..Default::default() }).unwrap();
     assert_eq!(versions_after_updates(&file, &|| file.version_count("h"), 50), 2 * 11);
     let none = MemoryStore::new();
     assert_eq!(versions_after_updates(&none, &|| none.version_count("h"), 50), 2, "no window: newest only");
@@ -169,7 +170,11 @@ fn a_shrink_is_compacted_when_it_leaves_the_window() {
     s.open("s", Some(1), &[]).unwrap();
     s.commit(&commit("s", 1, 0, 1, (1..=4).map(|n| page(n, n as u8)).collect(), 4)).unwrap();
     s.commit(&commit("s", 1, 1, 2, vec![page(1, 9)], 2)).unwrap();
-    assert_eq!(s.get_pages_at("s", &[3], 1).unwrap()[0].as_ref().unwrap().data[0], 3, "still readable before the shrink");
+    assert_eq!(
+        s.get_pages_at("s", &[3], 1).unwrap()[0].as_ref().unwrap().data[0],
+        3,
+        "still readable before the shrink"
+    );
     s.commit(&commit("s", 1, 2, 3, vec![page(1, 10)], 2)).unwrap();
     s.commit(&commit("s", 1, 3, 4, vec![page(1, 11)], 2)).unwrap();
     // Horizon 2: the shrink at txid 2 is compacted; pages 3 and 4 are gone, page 2 stays.

@@ -361,10 +361,8 @@ fn tls_connections_are_encrypted_and_verified_against_sslrootcert() {
     refused(&format!("{}?sslmode=require", server.base()), "require with the system roots");
 
     // A host name the certificate does not carry: verify-full refuses, verify-ca (chain only) accepts.
-    let elsewhere = format!(
-        "{}&hostaddr=127.0.0.1",
-        server.url.replace("@127.0.0.1:", "@depot-elsewhere.invalid:")
-    );
+    let elsewhere =
+        format!("{}&hostaddr=127.0.0.1", server.url.replace("@127.0.0.1:", "@depot-elsewhere.invalid:"));
     assert!(refused(&elsewhere, "wrong host name").contains("certificate"));
     let c = PostgresStore::open(&elsewhere.replace("verify-full", "verify-ca"), opts.clone())
         .expect("verify-ca ignores the host name");

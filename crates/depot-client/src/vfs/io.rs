@@ -97,13 +97,15 @@ pub unsafe extern "C" fn x_open(
         Arc::increment_strong_count(ctx as *const VfsContext);
         Arc::from_raw(ctx as *const VfsContext)
     };
-    std::ptr::write(f as *mut DepotFile, DepotFile { base: ffi::sqlite3_file { pMethods: &METHODS }, ctx: arc, kind });
+    std::ptr::write(
+        f as *mut DepotFile,
+        DepotFile { base: ffi::sqlite3_file { pMethods: &METHODS }, ctx: arc, kind },
+    );
     if !out_flags.is_null() {
         *out_flags = flags;
     }
     ffi::SQLITE_OK
 }
-
 
 unsafe extern "C" fn x_close(f: *mut ffi::sqlite3_file) -> c_int {
     let df = f as *mut DepotFile;
@@ -126,7 +128,11 @@ unsafe extern "C" fn x_read(f: *mut ffi::sqlite3_file, buf: *mut c_void, amt: c_
             },
             Kind::Mem { data, .. } => memfile::read(data, out, off as u64),
         };
-        if full { ffi::SQLITE_OK } else { ffi::SQLITE_IOERR_SHORT_READ }
+        if full {
+            ffi::SQLITE_OK
+        } else {
+            ffi::SQLITE_IOERR_SHORT_READ
+        }
     })
 }
 

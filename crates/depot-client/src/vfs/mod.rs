@@ -93,7 +93,10 @@ impl RegisteredVfs {
         // SAFETY: `raw` and `name` live until `Drop` unregisters the VFS.
         let rc = unsafe { ffi::sqlite3_vfs_register(&mut *raw, 0) };
         if rc != ffi::SQLITE_OK {
-            return Err(crate::Error::new(crate::ErrorCode::Sqlite(crate::error::sqlite_code_name(rc)), "cannot register the depot VFS"));
+            return Err(crate::Error::new(
+                crate::ErrorCode::Sqlite(crate::error::sqlite_code_name(rc)),
+                "cannot register the depot VFS",
+            ));
         }
         Ok(RegisteredVfs { raw, name, _ctx: ctx })
     }
@@ -131,14 +134,25 @@ unsafe extern "C" fn x_delete(vfs: *mut ffi::sqlite3_vfs, z: *const c_char, _syn
     ffi::SQLITE_OK
 }
 
-unsafe extern "C" fn x_access(vfs: *mut ffi::sqlite3_vfs, z: *const c_char, _flags: c_int, out: *mut c_int) -> c_int {
+unsafe extern "C" fn x_access(
+    vfs: *mut ffi::sqlite3_vfs,
+    z: *const c_char,
+    _flags: c_int,
+    out: *mut c_int,
+) -> c_int {
     // Only in-memory files can exist; in particular there is never a hot journal on "disk".
-    let exists = name_of(z).is_some_and(|n| context(vfs).memfiles.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&n));
+    let exists = name_of(z)
+        .is_some_and(|n| context(vfs).memfiles.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&n));
     *out = exists as c_int;
     ffi::SQLITE_OK
 }
 
-unsafe extern "C" fn x_full_pathname(_vfs: *mut ffi::sqlite3_vfs, z: *const c_char, n_out: c_int, out: *mut c_char) -> c_int {
+unsafe extern "C" fn x_full_pathname(
+    _vfs: *mut ffi::sqlite3_vfs,
+    z: *const c_char,
+    n_out: c_int,
+    out: *mut c_char,
+) -> c_int {
     // Names are keys, not paths: returned unchanged.
     let name = CStr::from_ptr(z).to_bytes();
     if name.len() + 1 > n_out as usize {

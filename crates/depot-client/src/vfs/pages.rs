@@ -62,7 +62,9 @@ pub struct PageSource {
 fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
+    );
     h.finish()
 }
 
@@ -140,8 +142,11 @@ impl PageSource {
     }
 
     fn check_poison(&mut self) -> Result<(), ()> {
-        match self.poisoned.clone() {
-            Some(e) => self.fail(e),
+        match &self.poisoned {
+            Some(e) => {
+                self.failure = Some(e.clone());
+                Err(())
+            }
             None => Ok(()),
         }
     }
@@ -190,7 +195,8 @@ impl PageSource {
             return Ok(Arc::from(vec![0u8; PAGE_SIZE]));
         }
         let (cache, dirty) = (&self.cache, &self.dirty);
-        let wanted = self.readahead.plan(no, self.head.size_pages, |p| cache.contains(p) || dirty.contains_key(&p));
+        let wanted =
+            self.readahead.plan(no, self.head.size_pages, |p| cache.contains(p) || dirty.contains_key(&p));
         let answer = self.with_retry(|s| s.store.get_pages(&s.database, &wanted, s.head.txid));
         let pages = match answer {
             Ok(p) => p,
@@ -420,7 +426,10 @@ impl PageSource {
         resolved
     }
 
-    fn with_retry<T>(&mut self, mut call: impl FnMut(&mut Self) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with_retry<T>(
+        &mut self,
+        mut call: impl FnMut(&mut Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let deadline = Instant::now() + self.retry.backoff * self.retry.attempts * 4;
         let mut attempt = 1;
         loop {

@@ -36,9 +36,11 @@ impl ReadAhead {
     /// The pages to fetch for a miss on `no`: `no` first, then the pages the stream will want
     /// next that are below `size_pages` and not already held (`held`).
     pub fn plan(&mut self, no: PageNo, size_pages: u32, held: impl Fn(PageNo) -> bool) -> Vec<PageNo> {
-        let forward = (self.next > 0 && no >= self.next && no - self.next <= self.window) || no == self.stray_next;
-        let backward =
-            !forward && ((self.prev > 0 && no <= self.prev && self.prev - no <= self.window) || (no > 0 && no == self.stray_prev));
+        let forward =
+            (self.next > 0 && no >= self.next && no - self.next <= self.window) || no == self.stray_next;
+        let backward = !forward
+            && ((self.prev > 0 && no <= self.prev && self.prev - no <= self.window)
+                || (no > 0 && no == self.stray_prev));
         let mut pages = vec![no];
         if forward || backward {
             self.strays = 0;

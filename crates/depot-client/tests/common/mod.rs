@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use depot_client::{
-    Error, FileStore, FileStoreOptions, MemoryStore, NativeDatabaseHandle, OpenOptions, PageStore, Params, Value,
+    Error, FileStore, FileStoreOptions, MemoryStore, NativeDatabaseHandle, OpenOptions, PageStore, Params,
+    Value,
 };
 
 /// A store backend under test; the temp dir (file store) lives as long as this.
@@ -24,7 +25,8 @@ pub fn backends() -> Vec<Backend> {
 }
 
 pub fn open(store: &Arc<dyn PageStore>, name: &str) -> NativeDatabaseHandle {
-    NativeDatabaseHandle::open(store.clone(), name, OpenOptions { generation: Some(1), ..Default::default() }).unwrap()
+    NativeDatabaseHandle::open(store.clone(), name, OpenOptions { generation: Some(1), ..Default::default() })
+        .unwrap()
 }
 
 pub fn int(db: &NativeDatabaseHandle, sql: &str) -> i64 {

@@ -666,7 +666,10 @@ impl PageStore for PostgresStore {
         let generation = to_i64(generation)?;
         let pages: Vec<i64> = pages.iter().take(crate::MAX_HINTS).map(|&p| p as i64).collect();
         self.block_on(self.retrying(false, async || {
-            self.on_conn(async |c| Ok(c.client.execute(&c.stmts.save_hints, &[&id, &pages, &generation]).await?)).await
+            self.on_conn(async |c| {
+                Ok(c.client.execute(&c.stmts.save_hints, &[&id, &pages, &generation]).await?)
+            })
+            .await
         }))?;
         Ok(())
     }
