@@ -219,6 +219,14 @@ export interface OpenDatabaseOptions {
    * JavaScript); one more rejects at once with `ERR_OVERLOADED`. Default 128.
    */
   maxQueue?: number
+  /**
+   * How long, in microseconds, the JS thread may wait for the answer to a call made while no
+   * other call of this database is in flight and its worker is awake, before it goes back to
+   * the event loop (default 20; 0 turns this off). A point select answers in a few
+   * microseconds, faster than a wake-up of the event loop; any other work waits that long at
+   * most.
+   */
+  replyWaitMicros?: number
 }
 
 /** What `db.stats()` returns: where the calls of a database are. */
@@ -236,4 +244,9 @@ export interface Stats {
   failed: number
   /** Calls refused at once with `ERR_OVERLOADED`. */
   rejected: number
+  /**
+   * Answers taken on the JS thread while it waited for them (`replyWaitMicros`), without a
+   * wake-up of the event loop.
+   */
+  answeredInline: number
 }

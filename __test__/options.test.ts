@@ -16,6 +16,49 @@ describe('openDatabase options', () => {
   })
 })
 
+describe('replyWaitMicros', () => {
+  const point = (db: Awaited<ReturnType<Depot['openDatabase']>>, k: number) => db.get('SELECT v FROM kv WHERE k = ?', [k])
+
+  async function filled(depot: Depot, name: string, options: Record<string, unknown>) {
+    const db = await depot.openDatabase(name, options)
+    await db.exec('CREATE TABLE kv(k INTEGER PRIMARY KEY, v TEXT)')
+    await db.executeBatch(Array.from({ length: 100 }, (_, k) => ({ sql: 'INSERT INTO kv VALUES (?, ?)', params: [k, `v${k}`] })))
+    return db
+  }
+
+  it('lone awaited calls are answered on the JS thread, every answer right and in order', async () => {
+    const depot = await Depot.open({ memory: true })
+    const db = await filled(depot, 'inline', { replyWaitMicros: 5_000 })
+    for (let i = 0; i < 300; i++) expect(await point(db, i % 100)).toEqual({ v: `v${i % 100}` })
+    // Bursts in flight (never waited for) interleaved with lone calls (waited for).
+    for (let round = 0; round < 50; round++) {
+      const burst = Array.from({ length: 8 }, (_, j) => point(db, (round + j) % 100))
+      expect(await point(db, round)).toEqual({ v: `v${round}` })
+      expect(await Promise.all(burst)).toEqual(Array.from({ length: 8 }, (_, j) => ({ v: `v${(round + j) % 100}` })))
+    }
+    const stats = db.stats()
+    expect(stats.answeredInline).toBeGreaterThan(0)
+    expect(stats.queued).toBe(0)
+    await depot.close()
+  })
+
+  it('0 turns waiting off: every answer comes through the event loop', async () => {
+    const depot = await Depot.open({ memory: true })
+    const db = await filled(depot, 'evented', { replyWaitMicros: 0 })
+    for (let i = 0; i < 200; i++) expect(await point(db, i % 100)).toEqual({ v: `v${i % 100}` })
+    expect(db.stats().answeredInline).toBe(0)
+    await depot.close()
+  })
+
+  it('refuses a negative, fractional or event-loop-stalling value', async () => {
+    const depot = await Depot.open({ memory: true })
+    for (const bad of [-1, 1.5, 10_001, '20']) {
+      expect(await codeOf(depot.openDatabase('bad', { replyWaitMicros: bad as never }))).toBe('ERR_INVALID_ARGUMENT')
+    }
+    await depot.close()
+  })
+})
+
 describe('Depot.open options', () => {
   it('accepts a store call deadline and refuses a bad one', async () => {
     const depot = await Depot.open({ memory: true, storeTimeoutMs: 5_000 })

@@ -89,6 +89,9 @@ pub struct Stats {
     pub failed: i64,
     /// Calls refused at once with `ERR_OVERLOADED`.
     pub rejected: i64,
+    /// Answers taken on the JS thread while it waited for them (`replyWaitMicros`), without a
+    /// wake-up of the event loop.
+    pub answered_inline: i64,
 }
 
 impl From<depot_client::MetricsSnapshot> for Stats {
@@ -99,6 +102,7 @@ impl From<depot_client::MetricsSnapshot> for Stats {
             answered: count(m.answered),
             failed: count(m.failed),
             rejected: count(m.rejected),
+            answered_inline: 0,
         }
     }
 }

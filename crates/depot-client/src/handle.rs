@@ -180,6 +180,12 @@ impl NativeDatabaseHandle {
         self.inner.shared.caller_releases.store(on, Ordering::SeqCst);
     }
 
+    /// Whether the worker is running or spinning for its next command (not parked): a call made
+    /// now is picked up without a thread wake-up.
+    pub fn worker_awake(&self) -> bool {
+        self.inner.shared.awake.load(Ordering::SeqCst)
+    }
+
     /// Gives back the admission slot of one answered call (see [`Self::set_caller_releases_slots`]).
     pub fn release_slot(&self) {
         let _ = self

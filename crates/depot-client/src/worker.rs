@@ -50,6 +50,10 @@ pub struct Shared {
     /// When set, an answered call keeps its admission slot until the caller calls
     /// `release_slot` (the NAPI layer does so once JavaScript has received the answer).
     pub caller_releases: AtomicBool,
+    /// False while the worker is parked waiting for a command (a new command then pays a thread
+    /// wake-up); true while it runs or spins. Callers use it to decide whether waiting briefly for
+    /// the reply can pay off.
+    pub awake: AtomicBool,
     state: AtomicU8,
     finished: Mutex<bool>,
     finished_cv: Condvar,
@@ -61,6 +65,7 @@ impl Shared {
         Shared {
             database,
             caller_releases: AtomicBool::new(false),
+            awake: AtomicBool::new(true),
             state: AtomicU8::new(State::Opening as u8),
             finished: Mutex::new(false),
             finished_cv: Condvar::new(),
@@ -247,14 +252,19 @@ pub fn run(
                 let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
                 let received = match spin_for_next(&commands, &close) {
                     Some(job) => Some(job),
-                    None => select! {
-                    recv(close) -> _ => break,
-                    recv(commands) -> job => match job {
-                        Ok(job) => Some(job),
-                        Err(_) => break,
-                    },
-                    default(timeout.unwrap_or(FOREVER)) => None,
-                    },
+                    None => {
+                        shared.awake.store(false, Ordering::SeqCst);
+                        let job = select! {
+                        recv(close) -> _ => break,
+                        recv(commands) -> job => match job {
+                            Ok(job) => Some(job),
+                            Err(_) => break,
+                        },
+                        default(timeout.unwrap_or(FOREVER)) => None,
+                        };
+                        shared.awake.store(true, Ordering::SeqCst);
+                        job
+                    }
                 };
                 match received {
                     Some(job) => job,
