@@ -207,10 +207,8 @@ impl Mailbox {
             if !handed && Instant::now() >= until {
                 // Too late: from now on the worker wakes the event loop. If it handed the reply
                 // over meanwhile, the exchange fails and the reply is ours to settle.
-                handed = inner
-                    .waiter
-                    .compare_exchange(WAITING, IDLE, Ordering::SeqCst, Ordering::SeqCst)
-                    .is_err();
+                handed =
+                    inner.waiter.compare_exchange(WAITING, IDLE, Ordering::SeqCst, Ordering::SeqCst).is_err();
                 if !handed {
                     return false;
                 }
@@ -259,7 +257,11 @@ impl<T: ToNapiValue + Send + 'static> Slot<T> {
         };
         // A JS thread waiting for this reply takes the queue itself: no event-loop wake-up.
         let handed = was_empty
-            && self.inner.waiter.compare_exchange(WAITING, HANDED, Ordering::SeqCst, Ordering::SeqCst).is_ok();
+            && self
+                .inner
+                .waiter
+                .compare_exchange(WAITING, HANDED, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok();
         if was_empty && !handed {
             let alive = self.inner.alive.lock().unwrap_or_else(|e| e.into_inner());
             if *alive {
