@@ -54,15 +54,15 @@ export declare class NativeDatabaseHandle {
   /** Runs one or more SQL statements separated by `;`, without parameters and without results. */
   exec(sql: string, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<void>
   /**
-   * Runs one statement; resolves with `[columns, rows, changes, lastInsertRowId]` (index.js
-   * makes the `execute`, `query` and `run` objects from it).
+   * Runs one statement; resolves with its result packed (index.js makes the `execute`, `query`
+   * and `run` objects from it).
    */
-  execute(sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<[Array<string>, Array<Array<null | number | bigint | string | Buffer>>, number, number | bigint | string | null]>
+  execute(sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<[Float64Array, Uint8Array, Array<string | Buffer | bigint>, Array<Array<string>>]>
   /**
    * Runs several statements in one trip to the worker, atomically (a transaction, or a
    * savepoint inside an open one). Resolves with one result per statement, in order.
    */
-  executeBatch(statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<Array<[Array<string>, Array<Array<null | number | bigint | string | Buffer>>, number, number | bigint | string | null]>>
+  executeBatch(statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<[Float64Array, Uint8Array, Array<string | Buffer | bigint>, Array<Array<string>>]>
   /**
    * Begins an interactive transaction pinned to the worker; resolves with its id. Until it
    * ends, every other call waits behind it in arrival order. `behavior`: 'deferred' (default),
@@ -98,8 +98,8 @@ export declare class NativeDatabaseHandle {
 
 /** What `cursorNext` resolves with. */
 export interface CursorChunk {
-  /** The next rows, as arrays in column order. */
-  rows: Array<Array<null | number | bigint | string | Buffer>>
+  /** The next rows, packed (see [`Packed`]); index.js unpacks them with the cursor's columns. */
+  rows: [Float64Array | Array<number>, Uint8Array | Array<number>, Array<string | Buffer | bigint>, Array<Array<string>>]
   /** True once the statement is exhausted (the cursor is then closed). */
   done: boolean
 }

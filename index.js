@@ -27,11 +27,77 @@ function invalid(message) {
   return Promise.reject(codedError('ERR_INVALID_ARGUMENT', message))
 }
 
-// The native layer answers a statement as [columns, rows, changes, lastInsertRowId].
-const toExecute = (r) => ({ columns: r[0], rows: r[1], changes: r[2], lastInsertRowId: r[3] })
-const toQuery = (r) => ({ columns: r[0], rows: r[1] })
-const toRun = (r) => ({ changes: r[2], lastInsertRowId: r[3] })
-const toBatch = (results) => results.map(toExecute)
+// The native layer answers packed (src/result.rs, `Packed`): numbers and the counts that frame
+// the results in a Float64Array, one tag per value in a Uint8Array (0: the next number, 1: the next
+// string/Buffer/bigint, 2: null), those other values in an array, and each distinct column list
+// once. Rows and result objects are built here, where V8 allocates them inline.
+const TAG_NUMBER = 0
+const TAG_OBJECT = 1
+
+/** Reads packed values in order. */
+class Unpacker {
+  constructor(packed) {
+    this.nums = packed[0]
+    this.tags = packed[1]
+    this.objs = packed[2]
+    this.lists = packed[3]
+    this.n = 0
+    this.t = 0
+    this.o = 0
+  }
+
+  count() {
+    return this.nums[this.n++]
+  }
+
+  value() {
+    const tag = this.tags[this.t++]
+    return tag === TAG_NUMBER ? this.nums[this.n++] : tag === TAG_OBJECT ? this.objs[this.o++] : null
+  }
+
+  rows(count, width) {
+    const rows = new Array(count)
+    for (let r = 0; r < count; r++) {
+      const row = new Array(width)
+      for (let c = 0; c < width; c++) row[c] = this.value()
+      rows[r] = row
+    }
+    return rows
+  }
+}
+
+/** Every statement's `{ columns, rows, changes, lastInsertRowId }`; each gets its own columns array. */
+function unpackStatements(packed) {
+  const u = new Unpacker(packed)
+  const results = new Array(u.count())
+  const listUsed = new Array(u.lists.length)
+  for (let i = 0; i < results.length; i++) {
+    const list = u.count()
+    const columns = listUsed[list] ? u.lists[list].slice() : u.lists[list]
+    listUsed[list] = true
+    const rowCount = u.count()
+    const changes = u.count()
+    const rows = u.rows(rowCount, columns.length)
+    results[i] = { columns, rows, changes, lastInsertRowId: u.value() }
+  }
+  return results
+}
+
+/** A cursor chunk's rows, `width` values each. */
+function unpackRows(packed, width) {
+  const u = new Unpacker(packed)
+  return u.rows(u.count(), width)
+}
+
+const toExecute = (packed) => unpackStatements(packed)[0]
+const toQuery = (packed) => {
+  const { columns, rows } = unpackStatements(packed)[0]
+  return { columns, rows }
+}
+const toRun = (packed) => {
+  const { changes, lastInsertRowId } = unpackStatements(packed)[0]
+  return { changes, lastInsertRowId }
+}
 
 function rowObject(columns, row) {
   const object = {}
@@ -98,18 +164,18 @@ class Queries {
 
   /** Statements in one trip, atomically. */
   executeBatch(statements, options) {
-    return this._call(options, (o) => this.#native.executeBatch(statements, o)).then(toBatch)
+    return this._call(options, (o) => this.#native.executeBatch(statements, o)).then(unpackStatements)
   }
 
   /** The first row as an object (column name -> value), or `undefined`. */
   async get(sql, params, options) {
-    const [columns, rows] = await this._call(options, (o) => this.#native.execute(sql, params, o))
+    const { columns, rows } = await this.execute(sql, params, options)
     return rows.length === 0 ? undefined : rowObject(columns, rows[0])
   }
 
   /** Every row as an object (column name -> value). */
   async all(sql, params, options) {
-    const [columns, rows] = await this._call(options, (o) => this.#native.execute(sql, params, o))
+    const { columns, rows } = await this.execute(sql, params, options)
     return rows.map((row) => rowObject(columns, row))
   }
 
@@ -126,7 +192,7 @@ class Queries {
       while (!done) {
         const chunk = await this._call(options, (o) => this.#native.cursorNext(id, chunkRows, o))
         done = chunk.done
-        for (const row of chunk.rows) yield rowObject(columns, row)
+        for (const row of unpackRows(chunk.rows, columns.length)) yield rowObject(columns, row)
       }
     } finally {
       if (!done) await this.#native.cursorClose(id, { tx: this.#tx }).catch(() => {})

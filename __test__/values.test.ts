@@ -120,3 +120,41 @@ forEachBackend((backend) => {
     await db.close()
   })
 })
+
+// Results cross packed (numbers in one array, a tag per value, other values in another); small and
+// large results take different paths on the native side and must read back the same.
+forEachBackend((backend) => {
+  const ctx = useDepot(backend)
+
+  it('results of every size and type read back exactly, in order, each with its own columns array', async () => {
+    for (const intMode of ['number', 'bigint', 'string'] as const) {
+      const db = await ctx.depot.openDatabase(`packed-${intMode}`, { intMode })
+      await db.exec('CREATE TABLE t(i INTEGER, r REAL, s TEXT, b BLOB, n)')
+      const made = Array.from({ length: 300 }, (_, i) => [i - 150, i / 7, `s${i}é`, Buffer.from([i & 255, 7]), i % 3 === 0 ? null : i])
+      await db.executeBatch(made.map((params) => ({ sql: 'INSERT INTO t VALUES (?, ?, ?, ?, ?)', params })))
+      const int = (v: number | null) => (v === null ? null : intMode === 'number' ? v : intMode === 'bigint' ? BigInt(v) : String(v))
+      const expected = made.map(([i, r, s, b, n]) => [int(i as number), r, s, b, int(n as number | null)])
+      for (const limit of [0, 1, 2, 10, 300]) {
+        const { columns, rows } = await db.query('SELECT i, r, s, b, n FROM t ORDER BY rowid LIMIT ?', [limit])
+        expect(columns).toEqual(['i', 'r', 's', 'b', 'n'])
+        expect(rows).toEqual(expected.slice(0, limit))
+      }
+      const results = await db.executeBatch([
+        { sql: 'SELECT i, s FROM t WHERE rowid = 1' },
+        { sql: 'INSERT INTO t(i) VALUES (1)' },
+        { sql: 'SELECT i, s FROM t WHERE rowid = 2' },
+        { sql: 'SELECT count(*) AS c FROM t' },
+      ])
+      expect(results.map((r) => r.rows)).toEqual([[[int(-150), 's0é']], [], [[int(-149), 's1é']], [[int(301)]]])
+      expect(results.map((r) => r.changes)).toEqual([0, 1, 0, 0])
+      expect(results[1].lastInsertRowId).toEqual(int(301))
+      expect(results.map((r) => r.columns)).toEqual([['i', 's'], [], ['i', 's'], ['c']])
+      results[0].columns.push('mutated')
+      expect(results[2].columns).toEqual(['i', 's'])
+      const streamed = []
+      for await (const row of db.iterate('SELECT i, s, n FROM t WHERE rowid <= 300 ORDER BY rowid', [], { chunkRows: 7 })) streamed.push(row)
+      expect(streamed).toEqual(expected.map(([i, , s, , n]) => ({ i, s, n })))
+      await db.close()
+    }
+  })
+})

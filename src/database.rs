@@ -28,7 +28,7 @@ use crate::error::ApiError;
 use crate::mailbox::Mailbox;
 use crate::metrics::{Metrics, Stats};
 use crate::promise::Pending;
-use crate::result::{CursorChunk, CursorInfo, ExecuteResult, IntMode, JsValueOut, RawResult};
+use crate::result::{CursorChunk, CursorInfo, IntMode, Packed};
 use crate::value::{params_from_js, statements_from_js, string_from_js};
 
 /// One open database (native layer). Made by `Depot.openDatabase`; not constructible from
@@ -144,11 +144,11 @@ impl NativeDatabaseHandle {
         self.dispatch(env, move |h, r| h.exec_opts(sql, call.tx, &call.options, r), Ok)
     }
 
-    /// Runs one statement; resolves with `[columns, rows, changes, lastInsertRowId]` (index.js
-    /// makes the `execute`, `query` and `run` objects from it).
+    /// Runs one statement; resolves with its result packed (index.js makes the `execute`, `query`
+    /// and `run` objects from it).
     #[napi(
         ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
-        ts_return_type = "Promise<[Array<string>, Array<Array<null | number | bigint | string | Buffer>>, number, number | bigint | string | null]>"
+        ts_return_type = "Promise<[Float64Array, Uint8Array, Array<string | Buffer | bigint>, Array<Array<string>>]>"
     )]
     pub fn execute<'env>(
         &self,
@@ -156,34 +156,42 @@ impl NativeDatabaseHandle {
         sql: Unknown,
         params: Option<Unknown>,
         options: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, RawResult>> {
-        self.statement(env, sql, params, options, RawResult)
+    ) -> napi::Result<PromiseRaw<'env, Packed>> {
+        let (sql, params, call) = parsed!(
+            env,
+            string_from_js(sql, "sql").and_then(|s| Ok((
+                s,
+                params_from_js(params)?,
+                call_from_js(env, options)?
+            )))
+        );
+        let mode = self.int_mode;
+        self.dispatch(
+            env,
+            move |h, r| h.execute_opts(sql, params, call.tx, &call.options, r),
+            move |result| Packed::statement(result, mode),
+        )
     }
 
     /// Runs several statements in one trip to the worker, atomically (a transaction, or a
     /// savepoint inside an open one). Resolves with one result per statement, in order.
     #[napi(
         ts_args_type = "statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
-        ts_return_type = "Promise<Array<[Array<string>, Array<Array<null | number | bigint | string | Buffer>>, number, number | bigint | string | null]>>"
+        ts_return_type = "Promise<[Float64Array, Uint8Array, Array<string | Buffer | bigint>, Array<Array<string>>]>"
     )]
     pub fn execute_batch<'env>(
         &self,
         env: &'env Env,
         statements: Unknown,
         options: Option<Unknown>,
-    ) -> napi::Result<PromiseRaw<'env, Vec<RawResult>>> {
+    ) -> napi::Result<PromiseRaw<'env, Packed>> {
         let (statements, call) =
             parsed!(env, statements_from_js(statements).and_then(|s| Ok((s, call_from_js(env, options)?))));
         let mode = self.int_mode;
         self.dispatch(
             env,
             move |h, r| h.batch_opts(statements, call.tx, &call.options, r),
-            move |results| {
-                results
-                    .into_iter()
-                    .map(|result| ExecuteResult::convert(result, mode).map(RawResult))
-                    .collect()
-            },
+            move |results| Packed::statements(results, mode),
         )
     }
 
@@ -261,17 +269,7 @@ impl NativeDatabaseHandle {
         self.dispatch(
             env,
             move |h, r| h.cursor_next_with(cursor, max_rows.max(1) as usize, call.tx, &call.options, r),
-            move |(rows, done)| {
-                let rows = rows
-                    .into_iter()
-                    .map(|row| {
-                        row.into_iter()
-                            .map(|v| JsValueOut::from_value(v, mode))
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(CursorChunk { rows, done })
-            },
+            move |(rows, done)| Ok(CursorChunk { rows: Packed::rows(rows, mode)?, done }),
         )
     }
 
@@ -321,33 +319,6 @@ impl NativeDatabaseHandle {
             .spawn(move || pending.settle(inner.close().map_err(ApiError::from)))
             .map_err(|e| napi::Error::from_reason(format!("cannot spawn a thread to close: {e}")))?;
         Ok(promise)
-    }
-}
-
-impl NativeDatabaseHandle {
-    /// The shared path of `execute`, `query` and `run`: one statement, projected by `shape`.
-    fn statement<'env, T: ToNapiValue + Send + 'static>(
-        &self,
-        env: &'env Env,
-        sql: Unknown,
-        params: Option<Unknown>,
-        options: Option<Unknown>,
-        shape: fn(ExecuteResult) -> T,
-    ) -> napi::Result<PromiseRaw<'env, T>> {
-        let (sql, params, call) = parsed!(
-            env,
-            string_from_js(sql, "sql").and_then(|s| Ok((
-                s,
-                params_from_js(params)?,
-                call_from_js(env, options)?
-            )))
-        );
-        let mode = self.int_mode;
-        self.dispatch(
-            env,
-            move |h, r| h.execute_opts(sql, params, call.tx, &call.options, r),
-            move |result| ExecuteResult::convert(result, mode).map(shape),
-        )
     }
 }
 

@@ -36,4 +36,4 @@ pub use call::CancelToken;
 pub use database::NativeDatabaseHandle;
 pub use depot::{Depot, DepotOptions, OpenDatabaseOptions};
 pub use metrics::{Metrics, Stats};
-pub use result::{CursorChunk, CursorInfo, JsValueOut};
+pub use result::{CursorChunk, CursorInfo, Packed};

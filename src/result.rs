@@ -1,13 +1,13 @@
 //! The objects that the promises resolve with, and the conversion of result values.
 //!
-//! Conversion happens in two steps. On the worker thread (in the reply callback) each core
-//! [`Value`] becomes a [`JsValueOut`] according to the database's [`IntMode`]; that is where an
-//! unsafe integer under `'number'` turns into `ERR_INTEGER_OVERFLOW`, so the promise rejects instead
-//! of resolving with a rounded number. On the JS thread napi then turns the plain data into
-//! JavaScript values without further decisions.
+//! Conversion happens in two steps. On the worker thread (in the reply callback) results are
+//! [`Packed`] according to the database's [`IntMode`]; that is where an unsafe integer under
+//! `'number'` turns into `ERR_INTEGER_OVERFLOW`, so the promise rejects instead of resolving with a
+//! rounded number. On the JS thread napi then turns the packed data into a few JavaScript values
+//! without further decisions, and index.js shapes them.
 
 use depot_client::Value;
-use napi::bindgen_prelude::{BigInt, Buffer, Null, ToNapiValue, TypeName};
+use napi::bindgen_prelude::{BigInt, Buffer, ToNapiValue, TypeName};
 use napi::{sys, ValueType};
 use napi_derive::napi;
 
@@ -40,87 +40,229 @@ impl IntMode {
             ))),
         }
     }
-
-    /// Converts one integer according to the mode.
-    fn integer(self, integer: i64) -> Result<JsValueOut, ApiError> {
-        match self {
-            Self::Number if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&integer) => {
-                Ok(JsValueOut::Number(integer as f64))
-            }
-            Self::Number => Err(ApiError::integer_overflow(format!(
-                "integer {integer} is not a safe JavaScript number; open the database with intMode 'bigint' or 'string'"
-            ))),
-            Self::BigInt => Ok(JsValueOut::BigInt(integer)),
-            Self::String => Ok(JsValueOut::String(integer.to_string())),
-        }
-    }
 }
 
-/// One result value, decided and ready to become a JavaScript value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum JsValueOut {
-    /// `null`.
-    Null,
-    /// A `number` (REAL, or a safe INTEGER).
-    Number(f64),
+/// A result value that is not a number or NULL: it crosses as a JavaScript object or string.
+enum Obj {
+    /// A `string` (TEXT, or INTEGER under `intMode: 'string'`).
+    Text(String),
+    /// A `Buffer` (BLOB).
+    Blob(Vec<u8>),
     /// A `bigint` (INTEGER under `intMode: 'bigint'`).
     BigInt(i64),
-    /// A `string` (TEXT, or INTEGER under `intMode: 'string'`).
-    String(String),
-    /// A `Buffer` (BLOB).
-    Buffer(Vec<u8>),
 }
 
-impl JsValueOut {
-    /// Converts a core value under `mode`.
-    pub(crate) fn from_value(value: Value, mode: IntMode) -> Result<Self, ApiError> {
-        match value {
-            Value::Null => Ok(Self::Null),
-            Value::Integer(integer) => mode.integer(integer),
-            Value::Real(real) => Ok(Self::Number(real)),
-            Value::Text(text) => Ok(Self::String(text)),
-            Value::Blob(bytes) => Ok(Self::Buffer(bytes)),
+/// Value tags of the packed form, one per value (see [`Packed`]).
+const TAG_NUMBER: u8 = 0;
+const TAG_OBJECT: u8 = 1;
+const TAG_NULL: u8 = 2;
+
+/// Results packed for the trip to JavaScript, made on the worker thread.
+///
+/// Every JavaScript value made through napi costs a call, and every array element set through it
+/// costs a property store through V8's slow path: a result of one row of three columns took ~25
+/// such calls as nested arrays. Packed, it takes a handful per reply: numbers (and the counts that
+/// frame the results) go into one `Float64Array`, a tag per value into one `Uint8Array`, strings,
+/// Buffers and bigints into one array, and each distinct column list once. index.js rebuilds rows
+/// and result objects in plain JavaScript, which V8 compiles to inline allocations.
+///
+/// Layout (read in order by index.js): for `execute`/`executeBatch`, `nums` starts with the
+/// statement count, then per statement `[column list index, row count, changes]` followed by
+/// its values row by row and its `lastInsertRowId`; for `cursorNext`, `nums` starts with the row
+/// count, then the values. A value's tag says where it is: next number, next object, or null.
+#[derive(Default)]
+pub struct Packed {
+    nums: Vec<f64>,
+    tags: Vec<u8>,
+    objs: Vec<Obj>,
+    columns: Vec<Vec<String>>,
+    mode: IntMode,
+}
+
+impl Packed {
+    /// Packs statement results under `mode` (runs on the worker thread); an unsafe integer under
+    /// `'number'` is `ERR_INTEGER_OVERFLOW` here, before anything reaches JavaScript.
+    pub(crate) fn statements(
+        results: Vec<depot_client::ExecuteResult>,
+        mode: IntMode,
+    ) -> Result<Self, ApiError> {
+        let mut packed = Packed { mode, ..Packed::default() };
+        packed.nums.push(results.len() as f64);
+        for result in results {
+            let list = packed.column_list(result.columns);
+            packed.nums.extend([list as f64, result.rows.len() as f64, result.changes as f64]);
+            for row in result.rows {
+                for value in row {
+                    packed.value(value)?;
+                }
+            }
+            packed.value(result.last_insert_rowid.map_or(Value::Null, Value::Integer))?;
         }
+        Ok(packed)
+    }
+
+    /// Packs one statement's result.
+    pub(crate) fn statement(result: depot_client::ExecuteResult, mode: IntMode) -> Result<Self, ApiError> {
+        Self::statements(vec![result], mode)
+    }
+
+    /// Packs bare rows (a cursor's chunk).
+    pub(crate) fn rows(rows: Vec<Vec<Value>>, mode: IntMode) -> Result<Self, ApiError> {
+        let mut packed = Packed { mode, ..Packed::default() };
+        packed.nums.push(rows.len() as f64);
+        for value in rows.into_iter().flatten() {
+            packed.value(value)?;
+        }
+        Ok(packed)
+    }
+
+    /// The index of `columns` in the list of distinct column lists (a batch repeats them).
+    fn column_list(&mut self, columns: Vec<String>) -> usize {
+        match self.columns.iter().position(|known| *known == columns) {
+            Some(i) => i,
+            None => {
+                self.columns.push(columns);
+                self.columns.len() - 1
+            }
+        }
+    }
+
+    fn value(&mut self, value: Value) -> Result<(), ApiError> {
+        let tag = match value {
+            Value::Null => TAG_NULL,
+            Value::Real(real) => {
+                self.nums.push(real);
+                TAG_NUMBER
+            }
+            Value::Integer(integer) => match self.mode {
+                IntMode::Number if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&integer) => {
+                    self.nums.push(integer as f64);
+                    TAG_NUMBER
+                }
+                IntMode::Number => return Err(unsafe_integer(integer)),
+                IntMode::BigInt => {
+                    self.objs.push(Obj::BigInt(integer));
+                    TAG_OBJECT
+                }
+                IntMode::String => {
+                    self.objs.push(Obj::Text(integer.to_string()));
+                    TAG_OBJECT
+                }
+            },
+            Value::Text(text) => {
+                self.objs.push(Obj::Text(text));
+                TAG_OBJECT
+            }
+            Value::Blob(bytes) => {
+                self.objs.push(Obj::Blob(bytes));
+                TAG_OBJECT
+            }
+        };
+        self.tags.push(tag);
+        Ok(())
     }
 }
 
-impl TypeName for JsValueOut {
+fn unsafe_integer(integer: i64) -> ApiError {
+    ApiError::integer_overflow(format!(
+        "integer {integer} is not a safe JavaScript number; open the database with intMode 'bigint' or 'string'"
+    ))
+}
+
+impl TypeName for Packed {
     fn type_name() -> &'static str {
-        "null | number | bigint | string | Buffer"
+        "PackedResult"
     }
 
     fn value_type() -> ValueType {
-        ValueType::Unknown
+        ValueType::Object
     }
 }
 
-impl ToNapiValue for JsValueOut {
+/// A new typed array of `kind` holding a copy of `bytes`.
+unsafe fn typed_array(
+    env: sys::napi_env,
+    kind: sys::napi_typedarray_type,
+    bytes: &[u8],
+    len: usize,
+) -> napi::Result<sys::napi_value> {
+    let mut data = std::ptr::null_mut();
+    let mut buffer = std::ptr::null_mut();
+    napi::check_status!(sys::napi_create_arraybuffer(env, bytes.len(), &mut data, &mut buffer))?;
+    if !bytes.is_empty() {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), data as *mut u8, bytes.len());
+    }
+    let mut array = std::ptr::null_mut();
+    napi::check_status!(sys::napi_create_typedarray(env, kind, len, buffer, 0, &mut array))?;
+    Ok(array)
+}
+
+/// A JavaScript string; ASCII (the common case) skips V8's UTF-8 decoder.
+unsafe fn js_string(env: sys::napi_env, text: &str) -> napi::Result<sys::napi_value> {
+    let mut value = std::ptr::null_mut();
+    let (ptr, len) = (text.as_ptr() as *const _, text.len() as isize);
+    if text.is_ascii() {
+        napi::check_status!(sys::napi_create_string_latin1(env, ptr, len, &mut value))?;
+    } else {
+        napi::check_status!(sys::napi_create_string_utf8(env, ptr, len, &mut value))?;
+    }
+    Ok(value)
+}
+
+/// A JavaScript array of `items` made by `make`.
+unsafe fn js_array<T>(
+    env: sys::napi_env,
+    items: impl ExactSizeIterator<Item = T>,
+    mut make: impl FnMut(T) -> napi::Result<sys::napi_value>,
+) -> napi::Result<sys::napi_value> {
+    let mut array = std::ptr::null_mut();
+    napi::check_status!(sys::napi_create_array_with_length(env, items.len(), &mut array))?;
+    for (i, item) in items.enumerate() {
+        napi::check_status!(sys::napi_set_element(env, array, i as u32, make(item)?))?;
+    }
+    Ok(array)
+}
+
+impl ToNapiValue for Packed {
+    /// `[nums: Float64Array, tags: Uint8Array, objs: Array, columnLists: Array<Array<string>>]`
+    /// (small results: `nums` and `tags` as plain arrays, read the same way).
     unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
-        // SAFETY: forwarded from our caller, who runs on the JS thread owning `env`.
+        let Packed { nums, tags, objs, columns, .. } = value;
+        // SAFETY: forwarded from our caller, who runs on the JS thread owning `env`; the byte views
+        // cover exactly the vectors' initialized elements.
         unsafe {
-            match value {
-                Self::Null => Null::to_napi_value(env, Null),
-                Self::Number(number) => f64::to_napi_value(env, number),
-                Self::BigInt(integer) => BigInt::to_napi_value(env, BigInt::from(integer)),
-                Self::String(text) => String::to_napi_value(env, text),
-                Self::Buffer(bytes) => Buffer::to_napi_value(env, Buffer::from(bytes)),
-            }
+            let (nums, tags) = if nums.len() + tags.len() <= SMALL {
+                (
+                    js_array(env, nums.into_iter(), |n| f64::to_napi_value(env, n))?,
+                    js_array(env, tags.into_iter(), |t| u32::to_napi_value(env, t as u32))?,
+                )
+            } else {
+                let num_bytes = std::slice::from_raw_parts(nums.as_ptr() as *const u8, nums.len() * 8);
+                (
+                    typed_array(env, sys::TypedarrayType::float64_array, num_bytes, nums.len())?,
+                    typed_array(env, sys::TypedarrayType::uint8_array, &tags, tags.len())?,
+                )
+            };
+            let parts = [
+                nums,
+                tags,
+                js_array(env, objs.into_iter(), |obj| match obj {
+                    Obj::Text(text) => js_string(env, &text),
+                    Obj::Blob(bytes) => Buffer::to_napi_value(env, Buffer::from(bytes)),
+                    Obj::BigInt(integer) => BigInt::to_napi_value(env, BigInt::from(integer)),
+                })?,
+                js_array(env, columns.into_iter(), |list| {
+                    js_array(env, list.iter(), |name| js_string(env, name))
+                })?,
+            ];
+            js_array(env, parts.into_iter(), Ok)
         }
     }
 }
 
-/// One statement's result, converted for JavaScript; it crosses as a [`RawResult`] array.
-pub struct ExecuteResult {
-    /// Column names, in order; empty for statements that return no rows.
-    pub columns: Vec<String>,
-    /// One array per row, its values in the order of `columns`. INTEGER follows `intMode`, REAL is a
-    /// number, TEXT a string, BLOB a `Buffer`, NULL `null`.
-    pub rows: Vec<Vec<JsValueOut>>,
-    /// Rows inserted, updated or deleted by the statement (0 for queries).
-    pub changes: i64,
-    /// Rowid of the last inserted row when the statement inserted one, else `null`.
-    pub last_insert_row_id: JsValueOut,
-}
+/// Up to this many numbers and tags cross as plain arrays: an `ArrayBuffer` costs a malloc'd
+/// backing store and a sweep by V8's collector, more than setting a few elements.
+const SMALL: usize = 48;
 
 /// What `cursorOpen` resolves with.
 #[napi(object, object_from_js = false)]
@@ -134,90 +276,54 @@ pub struct CursorInfo {
 /// What `cursorNext` resolves with.
 #[napi(object, object_from_js = false)]
 pub struct CursorChunk {
-    /// The next rows, as arrays in column order.
-    #[napi(ts_type = "Array<Array<null | number | bigint | string | Buffer>>")]
-    pub rows: Vec<Vec<JsValueOut>>,
+    /// The next rows, packed (see [`Packed`]); index.js unpacks them with the cursor's columns.
+    #[napi(
+        ts_type = "[Float64Array | Array<number>, Uint8Array | Array<number>, Array<string | Buffer | bigint>, Array<Array<string>>]"
+    )]
+    pub rows: Packed,
     /// True once the statement is exhausted (the cursor is then closed).
     pub done: bool,
-}
-
-/// The wire form of a statement's result: the array `[columns, rows, changes, lastInsertRowId]`.
-/// Array elements cost less to set than named properties; index.js turns it into the documented
-/// object (`ExecuteResult`, `QueryResult` or `RunResult`), which V8 builds far faster than napi.
-pub struct RawResult(pub ExecuteResult);
-
-impl TypeName for RawResult {
-    fn type_name() -> &'static str {
-        "[Array<string>, Array<Array<null | number | bigint | string | Buffer>>, number, number | bigint | string | null]"
-    }
-
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ToNapiValue for RawResult {
-    unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
-        let ExecuteResult { columns, rows, changes, last_insert_row_id } = value.0;
-        // SAFETY: forwarded from our caller, who runs on the JS thread owning `env`.
-        unsafe {
-            let mut array = std::ptr::null_mut();
-            napi::check_status!(sys::napi_create_array_with_length(env, 4, &mut array))?;
-            let parts = [
-                Vec::<String>::to_napi_value(env, columns)?,
-                Vec::<Vec<JsValueOut>>::to_napi_value(env, rows)?,
-                f64::to_napi_value(env, changes as f64)?,
-                JsValueOut::to_napi_value(env, last_insert_row_id)?,
-            ];
-            for (i, part) in parts.into_iter().enumerate() {
-                napi::check_status!(sys::napi_set_element(env, array, i as u32, part))?;
-            }
-            Ok(array)
-        }
-    }
-}
-
-impl ExecuteResult {
-    /// Converts the core's result under `mode` (runs on the worker thread).
-    pub(crate) fn convert(result: depot_client::ExecuteResult, mode: IntMode) -> Result<Self, ApiError> {
-        let rows = result
-            .rows
-            .into_iter()
-            .map(|row| row.into_iter().map(|value| JsValueOut::from_value(value, mode)).collect())
-            .collect::<Result<Vec<Vec<_>>, _>>()?;
-        let last_insert_row_id = match result.last_insert_rowid {
-            Some(rowid) => mode.integer(rowid)?,
-            None => JsValueOut::Null,
-        };
-        Ok(Self {
-            columns: result.columns,
-            rows,
-            changes: i64::try_from(result.changes).unwrap_or(i64::MAX),
-            last_insert_row_id,
-        })
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn result(rows: Vec<Vec<Value>>) -> depot_client::ExecuteResult {
+        depot_client::ExecuteResult { columns: vec!["a".into()], rows, changes: 0, last_insert_rowid: None }
+    }
+
     #[test]
     fn number_mode_rejects_unsafe_integers_instead_of_rounding() {
-        assert_eq!(
-            IntMode::Number.integer(MAX_SAFE_INTEGER),
-            Ok(JsValueOut::Number(9_007_199_254_740_991.0))
-        );
-        let error = IntMode::Number.integer(MAX_SAFE_INTEGER + 1).unwrap_err();
-        assert_eq!(error.code, "ERR_INTEGER_OVERFLOW");
-        assert!(IntMode::Number.integer(-MAX_SAFE_INTEGER - 1).is_err());
+        let safe = Packed::statement(result(vec![vec![Value::Integer(MAX_SAFE_INTEGER)]]), IntMode::Number);
+        assert_eq!(safe.unwrap().nums, [1.0, 0.0, 1.0, 0.0, 9_007_199_254_740_991.0]);
+        for unsafe_integer in [MAX_SAFE_INTEGER + 1, -MAX_SAFE_INTEGER - 1] {
+            let rows = vec![vec![Value::Integer(unsafe_integer)]];
+            let error = Packed::rows(rows, IntMode::Number).err().unwrap();
+            assert_eq!(error.code, "ERR_INTEGER_OVERFLOW");
+        }
     }
 
     #[test]
     fn bigint_and_string_modes_keep_every_integer_exact() {
-        assert_eq!(IntMode::BigInt.integer(i64::MIN), Ok(JsValueOut::BigInt(i64::MIN)));
-        assert_eq!(IntMode::String.integer(i64::MAX), Ok(JsValueOut::String(i64::MAX.to_string())));
-        assert_eq!(IntMode::String.integer(1), Ok(JsValueOut::String("1".into())));
+        let packed = Packed::rows(vec![vec![Value::Integer(i64::MIN)]], IntMode::BigInt).unwrap();
+        assert!(matches!(packed.objs[..], [Obj::BigInt(i64::MIN)]));
+        let packed = Packed::rows(vec![vec![Value::Integer(i64::MAX)]], IntMode::String).unwrap();
+        assert!(matches!(&packed.objs[..], [Obj::Text(t)] if *t == i64::MAX.to_string()));
+    }
+
+    #[test]
+    fn a_batch_sends_each_distinct_column_list_once_and_tags_every_value() {
+        let rows = vec![vec![Value::Null, Value::Real(0.5), Value::Text("x".into()), Value::Blob(vec![1])]];
+        let packed =
+            Packed::statements(vec![result(rows.clone()), result(vec![]), result(rows)], IntMode::Number)
+                .unwrap();
+        assert_eq!(packed.columns, [vec!["a".to_string()]]);
+        let row_tags = [TAG_NULL, TAG_NUMBER, TAG_OBJECT, TAG_OBJECT];
+        let expected: Vec<u8> =
+            [&row_tags[..], &[TAG_NULL], &[TAG_NULL], &row_tags[..], &[TAG_NULL]].concat();
+        assert_eq!(packed.tags, expected);
+        assert_eq!(packed.nums, [3.0, 0.0, 1.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.5]);
     }
 
     #[test]
