@@ -87,10 +87,9 @@ impl FileStore {
             )
             .map_err(unavailable)?;
         migrate(&writer)?;
-        if options.history_txids > 0 {
-            writer
-                .execute_batch("CREATE INDEX IF NOT EXISTS pages_by_txid ON pages(db, txid)")
-                .map_err(unavailable)?;
+        if options.history_txids == 0 {
+            // Opened before with a window: nothing reads those versions any more.
+            writer.execute_batch("DELETE FROM page_history").map_err(unavailable)?;
         }
         let mut readers = Vec::new();
         for _ in 0..options.readers.max(1) {
@@ -116,7 +115,9 @@ impl FileStore {
     pub fn version_count(&self, database: &str) -> usize {
         let w = self.writer.lock().unwrap();
         w.query_row(
-            "SELECT count(*) FROM pages WHERE db = (SELECT id FROM databases WHERE name = ?1)",
+            "WITH d AS (SELECT id FROM databases WHERE name = ?1)
+             SELECT (SELECT count(*) FROM page_data, d WHERE key BETWEEN d.id << 32 AND (d.id << 32) | 0xFFFFFFFF)
+                  + (SELECT count(*) FROM page_history, d WHERE db = d.id)",
             [database],
             |r| r.get::<_, i64>(0),
         )
@@ -197,7 +198,38 @@ const MIGRATIONS: &[&str] = &[
      DROP INDEX IF EXISTS pages_by_txid;",
     // 4: the pages a database's last session used first, preloaded by the next open.
     "CREATE TABLE IF NOT EXISTS hints(db INTEGER PRIMARY KEY, pages BLOB NOT NULL);",
+    // 5: the newest version of each page keyed by rowid (`db << 32 | page`): a commit overwrites
+    // it in place (one b-tree cell, no index), a run of pages is one rowid range. Superseded
+    // versions kept for a history window move to page_history, with the txid that superseded them.
+    "CREATE TABLE page_data(
+         key INTEGER PRIMARY KEY,
+         txid INTEGER NOT NULL,
+         checksum INTEGER NOT NULL,
+         data BLOB NOT NULL);
+     CREATE TABLE page_history(
+         db INTEGER NOT NULL,
+         page INTEGER NOT NULL,
+         txid INTEGER NOT NULL,
+         until INTEGER NOT NULL,
+         checksum INTEGER NOT NULL,
+         data BLOB NOT NULL,
+         PRIMARY KEY(db, page, txid));
+     CREATE INDEX page_history_by_until ON page_history(db, until);
+     INSERT INTO page_data(key, txid, checksum, data)
+         SELECT (db << 32) | page, max(txid), checksum, data FROM pages GROUP BY db, page;
+     INSERT INTO page_history(db, page, txid, until, checksum, data)
+         SELECT p.db, p.page, p.txid,
+                (SELECT min(q.txid) FROM pages q WHERE q.db = p.db AND q.page = p.page AND q.txid > p.txid),
+                p.checksum, p.data
+         FROM pages p
+         WHERE p.txid < (SELECT max(q.txid) FROM pages q WHERE q.db = p.db AND q.page = p.page);
+     DROP TABLE pages;",
 ];
+
+/// The rowid of page `no` of database `id` in page_data.
+fn key(id: i64, no: PageNo) -> i64 {
+    (id << 32) | no as i64
+}
 
 fn migrate(c: &Connection) -> Result<(), StoreError> {
     let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(unavailable)?;
@@ -229,29 +261,13 @@ fn read_head(tx: &Connection, id: i64) -> Result<Head, StoreError> {
         .map_err(unavailable)
 }
 
-fn read_page(c: &Connection, id: i64, no: PageNo, at: Txid) -> Result<Option<Page>, StoreError> {
-    let mut s = c
-        .prepare_cached(
-            "SELECT checksum, data FROM pages WHERE db = ?1 AND page = ?2 AND txid <= ?3
-             ORDER BY txid DESC LIMIT 1",
-        )
-        .map_err(unavailable)?;
-    s.query_row(params![id, no, at as i64], |r| {
-        let checksum: u32 = r.get(0)?;
-        let data: Vec<u8> = r.get(1)?;
-        Ok(Page { no, data: Arc::from(data), checksum })
-    })
-    .optional()
-    .map_err(unavailable)
-}
-
-/// The newest version at or before `at` of each of `pages` that exists below the end. Runs of
-/// consecutive page numbers (read-ahead asks for them) are read with one range query each.
+/// The newest version of each of `pages` that exists below the end (page_data holds only the
+/// newest: reads are at the head). Runs of consecutive page numbers (read-ahead asks for them) are
+/// read with one rowid range each.
 fn read_pages(
     c: &Connection,
     id: i64,
     pages: &[PageNo],
-    at: Txid,
     size_pages: u32,
 ) -> Result<HashMap<PageNo, Page>, StoreError> {
     let mut wanted: Vec<PageNo> = pages.iter().copied().filter(|&no| no >= 1 && no <= size_pages).collect();
@@ -259,10 +275,7 @@ fn read_pages(
     wanted.dedup();
     let mut found = HashMap::with_capacity(wanted.len());
     let mut range = c
-        .prepare_cached(
-            "SELECT page, checksum, data FROM pages WHERE db = ?1 AND page BETWEEN ?2 AND ?3 AND txid <= ?4
-             ORDER BY page, txid DESC",
-        )
+        .prepare_cached("SELECT key, checksum, data FROM page_data WHERE key BETWEEN ?1 AND ?2")
         .map_err(unavailable)?;
     let mut start = 0;
     while start < wanted.len() {
@@ -270,22 +283,13 @@ fn read_pages(
         while end + 1 < wanted.len() && wanted[end + 1] == wanted[end] + 1 {
             end += 1;
         }
-        if start == end {
-            if let Some(p) = read_page(c, id, wanted[start], at)? {
-                found.insert(p.no, p);
-            }
-        } else {
-            let mut rows =
-                range.query(params![id, wanted[start], wanted[end], at as i64]).map_err(unavailable)?;
-            while let Some(r) = rows.next().map_err(unavailable)? {
-                let no: PageNo = r.get(0).map_err(unavailable)?;
-                // Rows come newest first per page: the first one seen is the one to keep.
-                if let std::collections::hash_map::Entry::Vacant(slot) = found.entry(no) {
-                    let checksum: u32 = r.get(1).map_err(unavailable)?;
-                    let data = r.get_ref(2).and_then(|v| Ok(v.as_blob()?)).map_err(unavailable)?;
-                    slot.insert(Page { no, data: Arc::from(data), checksum });
-                }
-            }
+        let mut rows =
+            range.query(params![key(id, wanted[start]), key(id, wanted[end])]).map_err(unavailable)?;
+        while let Some(r) = rows.next().map_err(unavailable)? {
+            let no = (r.get::<_, i64>(0).map_err(unavailable)? & 0xFFFF_FFFF) as PageNo;
+            let checksum: u32 = r.get(1).map_err(unavailable)?;
+            let data = r.get_ref(2).and_then(|v| Ok(v.as_blob()?)).map_err(unavailable)?;
+            found.insert(no, Page { no, data: Arc::from(data), checksum });
         }
         start = end + 1;
     }
@@ -338,7 +342,7 @@ impl PageStore for FileStore {
             .map_err(unavailable)?
             .unwrap_or_default();
         let wanted = with_hints(preload, &decode_hints(&hints));
-        let found = read_pages(&tx, id, &wanted, head.txid, head.size_pages)?;
+        let found = read_pages(&tx, id, &wanted, head.size_pages)?;
         let mut pages = Vec::new();
         for &no in wanted.iter().filter(|&&no| no >= 1 && no <= head.size_pages) {
             if let Some(p) = checked_page(database, no, found.get(&no).cloned(), head.size_pages)? {
@@ -364,7 +368,7 @@ impl PageStore for FileStore {
                     actual: head.txid,
                 });
             }
-            let found = read_pages(&tx, id, pages, at, head.size_pages)?;
+            let found = read_pages(&tx, id, pages, head.size_pages)?;
             let out = pages
                 .iter()
                 .map(|&no| checked_page(database, no, found.get(&no).cloned(), head.size_pages))
@@ -422,25 +426,38 @@ fn apply_commit(
     old_size: u32,
     history: u64,
 ) -> Result<(), StoreError> {
-    let mut insert = tx
-        .prepare_cached("INSERT INTO pages(db, page, txid, checksum, data) VALUES (?1, ?2, ?3, ?4, ?5)")
+    if history > 0 {
+        // The version being superseded stays readable for the window, marked with this txid.
+        let mut keep = tx
+            .prepare_cached(
+                "INSERT INTO page_history(db, page, txid, until, checksum, data)
+                 SELECT ?1, ?2, txid, ?3, checksum, data FROM page_data WHERE key = ?4",
+            )
+            .map_err(unavailable)?;
+        for page in &request.pages {
+            keep.execute(params![id, page.no, txid as i64, key(id, page.no)]).map_err(unavailable)?;
+        }
+    }
+    // Same-size blobs: SQLite overwrites the cell in place.
+    let mut write = tx
+        .prepare_cached(
+            "INSERT INTO page_data(key, txid, checksum, data) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(key) DO UPDATE SET txid = excluded.txid, checksum = excluded.checksum, data = excluded.data",
+        )
         .map_err(unavailable)?;
     for page in &request.pages {
-        insert
-            .execute(params![id, page.no, txid as i64, page.checksum, &page.data[..]])
+        write
+            .execute(params![key(id, page.no), txid as i64, page.checksum, &page.data[..]])
             .map_err(unavailable)?;
     }
     if history == 0 {
-        // Nothing reads a superseded version: it goes in the commit that supersedes it.
-        let mut prune = tx
-            .prepare_cached("DELETE FROM pages WHERE db = ?1 AND page = ?2 AND txid < ?3")
-            .map_err(unavailable)?;
-        for page in &request.pages {
-            prune.execute(params![id, page.no, txid as i64]).map_err(unavailable)?;
-        }
+        // Nothing reads a page past the end: it goes in the commit that shrinks the database.
         if request.size_pages < old_size {
-            tx.execute("DELETE FROM pages WHERE db = ?1 AND page > ?2", params![id, request.size_pages])
-                .map_err(unavailable)?;
+            tx.execute(
+                "DELETE FROM page_data WHERE key BETWEEN ?1 AND ?2",
+                params![key(id, request.size_pages) + 1, key(id, u32::MAX)],
+            )
+            .map_err(unavailable)?;
         }
     } else if request.size_pages < old_size {
         tx.execute(
@@ -449,24 +466,22 @@ fn apply_commit(
         )
         .map_err(unavailable)?;
     }
-    // With a window, each txid reaches the horizon exactly once (the head moves by one per
-    // commit): compact the pages written then, and a shrink made then.
+    // With a window, reads at txids from the horizon on must stay possible: a version superseded
+    // at or before it, and pages cut off by a shrink made at or before it, are gone.
     if history > 0 && txid > history {
         let horizon = (txid - history) as i64;
-        tx.prepare_cached(
-            "DELETE FROM pages WHERE db = ?1 AND txid < ?2
-             AND page IN (SELECT page FROM pages WHERE db = ?1 AND txid = ?2)",
-        )
-        .and_then(|mut s| s.execute(params![id, horizon]))
-        .map_err(unavailable)?;
+        tx.prepare_cached("DELETE FROM page_history WHERE db = ?1 AND until <= ?2")
+            .and_then(|mut s| s.execute(params![id, horizon]))
+            .map_err(unavailable)?;
         let shrunk: Option<u32> = tx
             .prepare_cached("DELETE FROM shrinks WHERE db = ?1 AND txid = ?2 RETURNING size_pages")
             .and_then(|mut s| s.query_row(params![id, horizon], |r| r.get(0)).optional())
             .map_err(unavailable)?;
         if let Some(size) = shrunk {
+            let [from, to] = [key(id, size) + 1, key(id, u32::MAX)];
             tx.execute(
-                "DELETE FROM pages WHERE db = ?1 AND page > ?2 AND txid < ?3",
-                params![id, size, horizon],
+                "DELETE FROM page_data WHERE key BETWEEN ?1 AND ?2 AND txid < ?3",
+                params![from, to, horizon],
             )
             .map_err(unavailable)?;
         }
