@@ -98,7 +98,10 @@ impl FileStore {
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
             .map_err(unavailable)?;
-            r.execute_batch("PRAGMA busy_timeout = 5000;").map_err(unavailable)?;
+            // Reads straight from a memory map: page runs are copied once (into the page) instead
+            // of twice (a read(2) into SQLite's cache, then into the page).
+            r.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA mmap_size = 2147418112;")
+                .map_err(unavailable)?;
             readers.push(Mutex::new(r));
         }
         Ok(FileStore {
