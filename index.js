@@ -111,7 +111,10 @@ function rowObject(columns, row) {
  * `timeoutMs` falls back to the database's `queryTimeoutMs`.
  */
 function withOptions(options, defaultTimeoutMs, tx, call) {
-  if (options === undefined || options === null) options = {}
+  if (options === undefined || options === null) {
+    // The common case: no per-call options, often nothing at all for the native side to read.
+    return call(defaultTimeoutMs === undefined && tx === undefined ? undefined : { timeoutMs: defaultTimeoutMs, tx })
+  }
   if (typeof options !== 'object') return invalid('options must be an object')
   const { signal } = options
   const timeoutMs = options.timeoutMs ?? defaultTimeoutMs
