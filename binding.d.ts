@@ -57,12 +57,12 @@ export declare class NativeDatabaseHandle {
    * Runs one statement; resolves with its result packed (index.js makes the `execute`, `query`
    * and `run` objects from it).
    */
-  execute(sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<[Float64Array, Uint8Array, Array<string | Buffer | bigint>, Array<Array<string>>]>
+  execute(sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<Array<unknown>>
   /**
    * Runs several statements in one trip to the worker, atomically (a transaction, or a
    * savepoint inside an open one). Resolves with one result per statement, in order.
    */
-  executeBatch(statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<[Float64Array, Uint8Array, Array<string | Buffer | bigint>, Array<Array<string>>]>
+  executeBatch(statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<Array<unknown>>
   /**
    * Begins an interactive transaction pinned to the worker; resolves with its id. Until it
    * ends, every other call waits behind it in arrival order. `behavior`: 'deferred' (default),
@@ -99,7 +99,7 @@ export declare class NativeDatabaseHandle {
 /** What `cursorNext` resolves with. */
 export interface CursorChunk {
   /** The next rows, packed (see [`Packed`]); index.js unpacks them with the cursor's columns. */
-  rows: [Float64Array | Array<number>, Uint8Array | Array<number>, Array<string | Buffer | bigint>, Array<Array<string>>]
+  rows: Array<unknown>
   /** True once the statement is exhausted (the cursor is then closed). */
   done: boolean
 }

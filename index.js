@@ -27,39 +27,32 @@ function invalid(message) {
   return Promise.reject(codedError('ERR_INVALID_ARGUMENT', message))
 }
 
-// The native layer answers packed (src/result.rs, `Packed`): numbers and the counts that frame
-// the results in a Float64Array, one tag per value in a Uint8Array (0: the next number, 1: the next
-// string/Buffer/bigint, 2: null), those other values in an array, and each distinct column list
-// once. Rows and result objects are built here, where V8 allocates them inline.
-const TAG_NUMBER = 0
-const TAG_OBJECT = 1
+// The native layer answers packed (src/result.rs, `Packed`): one flat array of counts, column
+// names and values, read in order. A large answer carries its numbers in a Float64Array (first
+// element) and leaves holes where they go. Rows and result objects are built here, where V8
+// allocates them inline.
+const NO_NUMBERS = new Float64Array(0)
 
-/** Reads packed values in order. */
+/** Reads a packed answer in order. */
 class Unpacker {
   constructor(packed) {
-    this.nums = packed[0]
-    this.tags = packed[1]
-    this.objs = packed[2]
-    this.lists = packed[3]
+    const large = packed[0] instanceof Float64Array
+    this.flat = packed
+    this.nums = large ? packed[0] : NO_NUMBERS
+    this.i = large ? 1 : 0
     this.n = 0
-    this.t = 0
-    this.o = 0
   }
 
-  count() {
-    return this.nums[this.n++]
-  }
-
-  value() {
-    const tag = this.tags[this.t++]
-    return tag === TAG_NUMBER ? this.nums[this.n++] : tag === TAG_OBJECT ? this.objs[this.o++] : null
+  next() {
+    const value = this.flat[this.i++]
+    return value === undefined ? this.nums[this.n++] : value
   }
 
   rows(count, width) {
     const rows = new Array(count)
     for (let r = 0; r < count; r++) {
       const row = new Array(width)
-      for (let c = 0; c < width; c++) row[c] = this.value()
+      for (let c = 0; c < width; c++) row[c] = this.next()
       rows[r] = row
     }
     return rows
@@ -69,16 +62,22 @@ class Unpacker {
 /** Every statement's `{ columns, rows, changes, lastInsertRowId }`; each gets its own columns array. */
 function unpackStatements(packed) {
   const u = new Unpacker(packed)
-  const results = new Array(u.count())
-  const listUsed = new Array(u.lists.length)
+  const results = new Array(u.next())
+  const lists = []
   for (let i = 0; i < results.length; i++) {
-    const list = u.count()
-    const columns = listUsed[list] ? u.lists[list].slice() : u.lists[list]
-    listUsed[list] = true
-    const rowCount = u.count()
-    const changes = u.count()
+    const n = u.next()
+    let columns
+    if (n >= 0) {
+      columns = new Array(n)
+      for (let c = 0; c < n; c++) columns[c] = u.next()
+      lists.push(columns)
+    } else {
+      columns = lists[-n - 1].slice()
+    }
+    const rowCount = u.next()
+    const changes = u.next()
     const rows = u.rows(rowCount, columns.length)
-    results[i] = { columns, rows, changes, lastInsertRowId: u.value() }
+    results[i] = { columns, rows, changes, lastInsertRowId: u.next() }
   }
   return results
 }
@@ -86,7 +85,7 @@ function unpackStatements(packed) {
 /** A cursor chunk's rows, `width` values each. */
 function unpackRows(packed, width) {
   const u = new Unpacker(packed)
-  return u.rows(u.count(), width)
+  return u.rows(u.next(), width)
 }
 
 const toExecute = (packed) => unpackStatements(packed)[0]

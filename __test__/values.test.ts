@@ -131,9 +131,11 @@ forEachBackend((backend) => {
       const db = await ctx.depot.openDatabase(`packed-${intMode}`, { intMode })
       await db.exec('CREATE TABLE t(i INTEGER, r REAL, s TEXT, b BLOB, n)')
       const made = Array.from({ length: 300 }, (_, i) => [i - 150, i / 7, `s${i}é`, Buffer.from([i & 255, 7]), i % 3 === 0 ? null : i])
-      await db.executeBatch(made.map((params) => ({ sql: 'INSERT INTO t VALUES (?, ?, ?, ?, ?)', params })))
+      const inserted = await db.executeBatch(made.map((params) => ({ sql: 'INSERT INTO t VALUES (?, ?, ?, ?, ?)', params })))
       const int = (v: number | null) => (v === null ? null : intMode === 'number' ? v : intMode === 'bigint' ? BigInt(v) : String(v))
       const expected = made.map(([i, r, s, b, n]) => [int(i as number), r, s, b, int(n as number | null)])
+      // A large answer: 300 results sharing one (empty) column list.
+      expect(inserted).toEqual(made.map((_, i) => ({ columns: [], rows: [], changes: 1, lastInsertRowId: int(i + 1) })))
       for (const limit of [0, 1, 2, 10, 300]) {
         const { columns, rows } = await db.query('SELECT i, r, s, b, n FROM t ORDER BY rowid LIMIT ?', [limit])
         expect(columns).toEqual(['i', 'r', 's', 'b', 'n'])

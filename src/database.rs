@@ -148,7 +148,7 @@ impl NativeDatabaseHandle {
     /// and `run` objects from it).
     #[napi(
         ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
-        ts_return_type = "Promise<[Float64Array, Uint8Array, Array<string | Buffer | bigint>, Array<Array<string>>]>"
+        ts_return_type = "Promise<Array<unknown>>"
     )]
     pub fn execute<'env>(
         &self,
@@ -177,7 +177,7 @@ impl NativeDatabaseHandle {
     /// savepoint inside an open one). Resolves with one result per statement, in order.
     #[napi(
         ts_args_type = "statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
-        ts_return_type = "Promise<[Float64Array, Uint8Array, Array<string | Buffer | bigint>, Array<Array<string>>]>"
+        ts_return_type = "Promise<Array<unknown>>"
     )]
     pub fn execute_batch<'env>(
         &self,

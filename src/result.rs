@@ -7,7 +7,7 @@
 //! without further decisions, and index.js shapes them.
 
 use depot_client::Value;
-use napi::bindgen_prelude::{BigInt, Buffer, ToNapiValue, TypeName};
+use napi::bindgen_prelude::{BigInt, Buffer, Null, ToNapiValue, TypeName};
 use napi::{sys, ValueType};
 use napi_derive::napi;
 
@@ -42,9 +42,13 @@ impl IntMode {
     }
 }
 
-/// A result value that is not a number or NULL: it crosses as a JavaScript object or string.
-enum Obj {
-    /// A `string` (TEXT, or INTEGER under `intMode: 'string'`).
+/// One item of a packed reply: a count that frames the results, a column name, or a value.
+enum Item {
+    /// A `number`: a count, a REAL, or a safe INTEGER under `intMode: 'number'`.
+    Num(f64),
+    /// `null`.
+    Null,
+    /// A `string`: a column name, TEXT, or an INTEGER under `intMode: 'string'`.
     Text(String),
     /// A `Buffer` (BLOB).
     Blob(Vec<u8>),
@@ -52,30 +56,24 @@ enum Obj {
     BigInt(i64),
 }
 
-/// Value tags of the packed form, one per value (see [`Packed`]).
-const TAG_NUMBER: u8 = 0;
-const TAG_OBJECT: u8 = 1;
-const TAG_NULL: u8 = 2;
-
 /// Results packed for the trip to JavaScript, made on the worker thread.
 ///
 /// Every JavaScript value made through napi costs a call, and every array element set through it
-/// costs a property store through V8's slow path: a result of one row of three columns took ~25
-/// such calls as nested arrays. Packed, it takes a handful per reply: numbers (and the counts that
-/// frame the results) go into one `Float64Array`, a tag per value into one `Uint8Array`, strings,
-/// Buffers and bigints into one array, and each distinct column list once. index.js rebuilds rows
-/// and result objects in plain JavaScript, which V8 compiles to inline allocations.
+/// a property store through V8's slow path: a result of one row of three columns took ~25 such
+/// calls as nested arrays. Packed, everything is one flat array of values read in order, and
+/// index.js rebuilds rows and result objects in plain JavaScript, which V8 compiles to inline
+/// allocations. A large reply sends its numbers in one `Float64Array` instead (first element),
+/// leaving holes in the flat array where they go, so a number costs no napi call at all.
 ///
-/// Layout (read in order by index.js): for `execute`/`executeBatch`, `nums` starts with the
-/// statement count, then per statement `[column list index, row count, changes]` followed by
-/// its values row by row and its `lastInsertRowId`; for `cursorNext`, `nums` starts with the row
-/// count, then the values. A value's tag says where it is: next number, next object, or null.
+/// The order (index.js reads it): for `execute`/`executeBatch`, the statement count, then per
+/// statement its columns (`n` then `n` names; or `-(k + 1)` for the same names as the `k`-th list
+/// sent in this reply), its row count, its changes, its values row by row, and its
+/// `lastInsertRowId`; for `cursorNext`, the row count, then the values.
 #[derive(Default)]
 pub struct Packed {
-    nums: Vec<f64>,
-    tags: Vec<u8>,
-    objs: Vec<Obj>,
-    columns: Vec<Vec<String>>,
+    items: Vec<Item>,
+    /// Column lists sent so far in this reply (a batch repeats them).
+    lists: Vec<Vec<String>>,
     mode: IntMode,
 }
 
@@ -87,10 +85,11 @@ impl Packed {
         mode: IntMode,
     ) -> Result<Self, ApiError> {
         let mut packed = Packed { mode, ..Packed::default() };
-        packed.nums.push(results.len() as f64);
+        packed.count(results.len());
         for result in results {
-            let list = packed.column_list(result.columns);
-            packed.nums.extend([list as f64, result.rows.len() as f64, result.changes as f64]);
+            packed.columns(result.columns);
+            packed.count(result.rows.len());
+            packed.items.push(Item::Num(result.changes as f64));
             for row in result.rows {
                 for value in row {
                     packed.value(value)?;
@@ -109,56 +108,44 @@ impl Packed {
     /// Packs bare rows (a cursor's chunk).
     pub(crate) fn rows(rows: Vec<Vec<Value>>, mode: IntMode) -> Result<Self, ApiError> {
         let mut packed = Packed { mode, ..Packed::default() };
-        packed.nums.push(rows.len() as f64);
+        packed.count(rows.len());
         for value in rows.into_iter().flatten() {
             packed.value(value)?;
         }
         Ok(packed)
     }
 
-    /// The index of `columns` in the list of distinct column lists (a batch repeats them).
-    fn column_list(&mut self, columns: Vec<String>) -> usize {
-        match self.columns.iter().position(|known| *known == columns) {
-            Some(i) => i,
-            None => {
-                self.columns.push(columns);
-                self.columns.len() - 1
-            }
+    fn count(&mut self, n: usize) {
+        self.items.push(Item::Num(n as f64));
+    }
+
+    /// The names, or a reference to the same list sent earlier in this reply.
+    fn columns(&mut self, columns: Vec<String>) {
+        if let Some(k) = self.lists.iter().position(|known| *known == columns) {
+            self.items.push(Item::Num(-(k as f64) - 1.0));
+            return;
         }
+        self.count(columns.len());
+        self.items.extend(columns.iter().cloned().map(Item::Text));
+        self.lists.push(columns);
     }
 
     fn value(&mut self, value: Value) -> Result<(), ApiError> {
-        let tag = match value {
-            Value::Null => TAG_NULL,
-            Value::Real(real) => {
-                self.nums.push(real);
-                TAG_NUMBER
-            }
+        let item = match value {
+            Value::Null => Item::Null,
+            Value::Real(real) => Item::Num(real),
             Value::Integer(integer) => match self.mode {
                 IntMode::Number if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&integer) => {
-                    self.nums.push(integer as f64);
-                    TAG_NUMBER
+                    Item::Num(integer as f64)
                 }
                 IntMode::Number => return Err(unsafe_integer(integer)),
-                IntMode::BigInt => {
-                    self.objs.push(Obj::BigInt(integer));
-                    TAG_OBJECT
-                }
-                IntMode::String => {
-                    self.objs.push(Obj::Text(integer.to_string()));
-                    TAG_OBJECT
-                }
+                IntMode::BigInt => Item::BigInt(integer),
+                IntMode::String => Item::Text(integer.to_string()),
             },
-            Value::Text(text) => {
-                self.objs.push(Obj::Text(text));
-                TAG_OBJECT
-            }
-            Value::Blob(bytes) => {
-                self.objs.push(Obj::Blob(bytes));
-                TAG_OBJECT
-            }
+            Value::Text(text) => Item::Text(text),
+            Value::Blob(bytes) => Item::Blob(bytes),
         };
-        self.tags.push(tag);
+        self.items.push(item);
         Ok(())
     }
 }
@@ -179,23 +166,10 @@ impl TypeName for Packed {
     }
 }
 
-/// A new typed array of `kind` holding a copy of `bytes`.
-unsafe fn typed_array(
-    env: sys::napi_env,
-    kind: sys::napi_typedarray_type,
-    bytes: &[u8],
-    len: usize,
-) -> napi::Result<sys::napi_value> {
-    let mut data = std::ptr::null_mut();
-    let mut buffer = std::ptr::null_mut();
-    napi::check_status!(sys::napi_create_arraybuffer(env, bytes.len(), &mut data, &mut buffer))?;
-    if !bytes.is_empty() {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), data as *mut u8, bytes.len());
-    }
-    let mut array = std::ptr::null_mut();
-    napi::check_status!(sys::napi_create_typedarray(env, kind, len, buffer, 0, &mut array))?;
-    Ok(array)
-}
+/// Up to this many items cross as one plain array; past it, numbers go in a `Float64Array`
+/// (which costs a malloc'd backing store and a sweep by V8's collector, more than setting a few
+/// elements).
+const SMALL: usize = 64;
 
 /// A JavaScript string; ASCII (the common case) skips V8's UTF-8 decoder.
 unsafe fn js_string(env: sys::napi_env, text: &str) -> napi::Result<sys::napi_value> {
@@ -209,60 +183,64 @@ unsafe fn js_string(env: sys::napi_env, text: &str) -> napi::Result<sys::napi_va
     Ok(value)
 }
 
-/// A JavaScript array of `items` made by `make`.
-unsafe fn js_array<T>(
-    env: sys::napi_env,
-    items: impl ExactSizeIterator<Item = T>,
-    mut make: impl FnMut(T) -> napi::Result<sys::napi_value>,
-) -> napi::Result<sys::napi_value> {
+/// A `Float64Array` holding a copy of `nums`.
+unsafe fn float64_array(env: sys::napi_env, nums: &[f64]) -> napi::Result<sys::napi_value> {
+    let bytes = std::mem::size_of_val(nums);
+    let mut data = std::ptr::null_mut();
+    let mut buffer = std::ptr::null_mut();
+    napi::check_status!(sys::napi_create_arraybuffer(env, bytes, &mut data, &mut buffer))?;
+    std::ptr::copy_nonoverlapping(nums.as_ptr() as *const u8, data as *mut u8, bytes);
     let mut array = std::ptr::null_mut();
-    napi::check_status!(sys::napi_create_array_with_length(env, items.len(), &mut array))?;
-    for (i, item) in items.enumerate() {
-        napi::check_status!(sys::napi_set_element(env, array, i as u32, make(item)?))?;
-    }
+    napi::check_status!(sys::napi_create_typedarray(
+        env,
+        sys::TypedarrayType::float64_array,
+        nums.len(),
+        buffer,
+        0,
+        &mut array
+    ))?;
     Ok(array)
 }
 
 impl ToNapiValue for Packed {
-    /// `[nums: Float64Array, tags: Uint8Array, objs: Array, columnLists: Array<Array<string>>]`
-    /// (small results: `nums` and `tags` as plain arrays, read the same way).
+    /// Small: `[...items]`. Large: `[Float64Array of the numbers, ...items]`, with holes where the
+    /// numbers go.
     unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
-        let Packed { nums, tags, objs, columns, .. } = value;
-        // SAFETY: forwarded from our caller, who runs on the JS thread owning `env`; the byte views
-        // cover exactly the vectors' initialized elements.
+        let items = value.items;
+        let large = items.len() > SMALL;
+        // SAFETY: forwarded from our caller, who runs on the JS thread owning `env`.
         unsafe {
-            let (nums, tags) = if nums.len() + tags.len() <= SMALL {
-                (
-                    js_array(env, nums.into_iter(), |n| f64::to_napi_value(env, n))?,
-                    js_array(env, tags.into_iter(), |t| u32::to_napi_value(env, t as u32))?,
-                )
-            } else {
-                let num_bytes = std::slice::from_raw_parts(nums.as_ptr() as *const u8, nums.len() * 8);
-                (
-                    typed_array(env, sys::TypedarrayType::float64_array, num_bytes, nums.len())?,
-                    typed_array(env, sys::TypedarrayType::uint8_array, &tags, tags.len())?,
-                )
-            };
-            let parts = [
-                nums,
-                tags,
-                js_array(env, objs.into_iter(), |obj| match obj {
-                    Obj::Text(text) => js_string(env, &text),
-                    Obj::Blob(bytes) => Buffer::to_napi_value(env, Buffer::from(bytes)),
-                    Obj::BigInt(integer) => BigInt::to_napi_value(env, BigInt::from(integer)),
-                })?,
-                js_array(env, columns.into_iter(), |list| {
-                    js_array(env, list.iter(), |name| js_string(env, name))
-                })?,
-            ];
-            js_array(env, parts.into_iter(), Ok)
+            let mut array = std::ptr::null_mut();
+            napi::check_status!(sys::napi_create_array_with_length(
+                env,
+                items.len() + large as usize,
+                &mut array
+            ))?;
+            let mut at = 0u32;
+            if large {
+                let nums: Vec<f64> =
+                    items.iter().filter_map(|i| if let Item::Num(n) = i { Some(*n) } else { None }).collect();
+                napi::check_status!(sys::napi_set_element(env, array, 0, float64_array(env, &nums)?))?;
+                at = 1;
+            }
+            for item in items {
+                let value = match item {
+                    Item::Num(_) if large => None,
+                    Item::Num(n) => Some(f64::to_napi_value(env, n)?),
+                    Item::Null => Some(Null::to_napi_value(env, Null)?),
+                    Item::Text(text) => Some(js_string(env, &text)?),
+                    Item::Blob(bytes) => Some(Buffer::to_napi_value(env, Buffer::from(bytes))?),
+                    Item::BigInt(integer) => Some(BigInt::to_napi_value(env, BigInt::from(integer))?),
+                };
+                if let Some(value) = value {
+                    napi::check_status!(sys::napi_set_element(env, array, at, value))?;
+                }
+                at += 1;
+            }
+            Ok(array)
         }
     }
 }
-
-/// Up to this many numbers and tags cross as plain arrays: an `ArrayBuffer` costs a malloc'd
-/// backing store and a sweep by V8's collector, more than setting a few elements.
-const SMALL: usize = 48;
 
 /// What `cursorOpen` resolves with.
 #[napi(object, object_from_js = false)]
@@ -277,9 +255,7 @@ pub struct CursorInfo {
 #[napi(object, object_from_js = false)]
 pub struct CursorChunk {
     /// The next rows, packed (see [`Packed`]); index.js unpacks them with the cursor's columns.
-    #[napi(
-        ts_type = "[Float64Array | Array<number>, Uint8Array | Array<number>, Array<string | Buffer | bigint>, Array<Array<string>>]"
-    )]
+    #[napi(ts_type = "Array<unknown>")]
     pub rows: Packed,
     /// True once the statement is exhausted (the cursor is then closed).
     pub done: bool,
@@ -293,10 +269,25 @@ mod tests {
         depot_client::ExecuteResult { columns: vec!["a".into()], rows, changes: 0, last_insert_rowid: None }
     }
 
+    /// The items as text, for comparison.
+    fn shown(packed: &Packed) -> Vec<String> {
+        packed
+            .items
+            .iter()
+            .map(|item| match item {
+                Item::Num(n) => format!("{n}"),
+                Item::Null => "null".into(),
+                Item::Text(t) => format!("'{t}'"),
+                Item::Blob(b) => format!("blob{b:?}"),
+                Item::BigInt(i) => format!("{i}n"),
+            })
+            .collect()
+    }
+
     #[test]
     fn number_mode_rejects_unsafe_integers_instead_of_rounding() {
         let safe = Packed::statement(result(vec![vec![Value::Integer(MAX_SAFE_INTEGER)]]), IntMode::Number);
-        assert_eq!(safe.unwrap().nums, [1.0, 0.0, 1.0, 0.0, 9_007_199_254_740_991.0]);
+        assert_eq!(shown(&safe.unwrap()), ["1", "1", "'a'", "1", "0", "9007199254740991", "null"]);
         for unsafe_integer in [MAX_SAFE_INTEGER + 1, -MAX_SAFE_INTEGER - 1] {
             let rows = vec![vec![Value::Integer(unsafe_integer)]];
             let error = Packed::rows(rows, IntMode::Number).err().unwrap();
@@ -307,23 +298,28 @@ mod tests {
     #[test]
     fn bigint_and_string_modes_keep_every_integer_exact() {
         let packed = Packed::rows(vec![vec![Value::Integer(i64::MIN)]], IntMode::BigInt).unwrap();
-        assert!(matches!(packed.objs[..], [Obj::BigInt(i64::MIN)]));
+        assert_eq!(shown(&packed), ["1", "-9223372036854775808n"]);
         let packed = Packed::rows(vec![vec![Value::Integer(i64::MAX)]], IntMode::String).unwrap();
-        assert!(matches!(&packed.objs[..], [Obj::Text(t)] if *t == i64::MAX.to_string()));
+        assert_eq!(shown(&packed), ["1", "'9223372036854775807'"]);
     }
 
     #[test]
-    fn a_batch_sends_each_distinct_column_list_once_and_tags_every_value() {
+    fn a_batch_sends_each_distinct_column_list_once() {
         let rows = vec![vec![Value::Null, Value::Real(0.5), Value::Text("x".into()), Value::Blob(vec![1])]];
+        let mut other = result(vec![]);
+        other.columns = vec!["b".into(), "c".into()];
         let packed =
-            Packed::statements(vec![result(rows.clone()), result(vec![]), result(rows)], IntMode::Number)
-                .unwrap();
-        assert_eq!(packed.columns, [vec!["a".to_string()]]);
-        let row_tags = [TAG_NULL, TAG_NUMBER, TAG_OBJECT, TAG_OBJECT];
-        let expected: Vec<u8> =
-            [&row_tags[..], &[TAG_NULL], &[TAG_NULL], &row_tags[..], &[TAG_NULL]].concat();
-        assert_eq!(packed.tags, expected);
-        assert_eq!(packed.nums, [3.0, 0.0, 1.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.5]);
+            Packed::statements(vec![result(rows.clone()), other, result(rows)], IntMode::Number).unwrap();
+        let row = ["null", "0.5", "'x'", "blob[1]"];
+        let expected: Vec<&str> = [
+            &["3", "1", "'a'", "1", "0"][..],
+            &row,
+            &["null", "2", "'b'", "'c'", "0", "0", "null", "-1", "1", "0"],
+            &row,
+            &["null"],
+        ]
+        .concat();
+        assert_eq!(shown(&packed), expected);
     }
 
     #[test]
