@@ -76,7 +76,7 @@ pub struct OpenDatabaseOptions {
     /// other call of this database is in flight and its worker is awake, before it goes back to
     /// the event loop (default 20; 0 turns this off). A point select answers in a few
     /// microseconds, faster than a wake-up of the event loop; any other work waits that long at
-    /// most.
+    /// most, and after a wait that ran out the next calls skip it (backoff up to 64 calls).
     pub reply_wait_micros: Option<i64>,
 }
 

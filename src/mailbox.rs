@@ -14,6 +14,7 @@
 //! The threadsafe function is referenced (keeps Node's event loop alive) only while calls are
 //! outstanding, and released once the handle and every outstanding call are gone.
 
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -94,7 +95,15 @@ impl Drop for Releaser {
 pub(crate) struct Mailbox {
     inner: Arc<Inner>,
     releaser: Arc<Releaser>,
+    /// Backoff of [`Mailbox::wait_for_reply`] (JS thread only): after a wait that timed out, the
+    /// next `skip` calls do not wait; each further timeout doubles the skip, up to [`MAX_SKIP`].
+    /// A database whose calls are slower than the budget stops costing the event loop its spin.
+    skip: Cell<u32>,
+    backoff: Cell<u32>,
 }
+
+/// Longest backoff of the reply wait, in calls.
+const MAX_SKIP: u32 = 64;
 
 fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
     if status == sys::Status::napi_ok {
@@ -153,7 +162,12 @@ impl Mailbox {
         }
         inner.tsfn.store(tsfn as usize, Ordering::Release);
         *inner.alive.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        Ok(Mailbox { inner: inner.clone(), releaser: Arc::new(Releaser(inner)) })
+        Ok(Mailbox {
+            inner: inner.clone(),
+            releaser: Arc::new(Releaser(inner)),
+            skip: Cell::new(0),
+            backoff: Cell::new(0),
+        })
     }
 
     /// A new promise settled through this mailbox. Must run on the JS thread.
@@ -194,6 +208,10 @@ impl Mailbox {
         if inner.outstanding.load(Ordering::SeqCst) != 1 {
             return false;
         }
+        if self.skip.get() > 0 {
+            self.skip.set(self.skip.get() - 1);
+            return false;
+        }
         inner.waiter.store(WAITING, Ordering::SeqCst);
         // A reply queued before the store above went through the event loop's wake-up path;
         // it is taken here all the same (the wake-up then finds nothing to do).
@@ -210,6 +228,9 @@ impl Mailbox {
                 handed =
                     inner.waiter.compare_exchange(WAITING, IDLE, Ordering::SeqCst, Ordering::SeqCst).is_err();
                 if !handed {
+                    let backoff = (self.backoff.get() * 2).clamp(1, MAX_SKIP);
+                    self.backoff.set(backoff);
+                    self.skip.set(backoff);
                     return false;
                 }
             }
@@ -217,6 +238,7 @@ impl Mailbox {
         // Back to IDLE before draining: a reply queued after this wakes the event loop as usual.
         inner.waiter.store(IDLE, Ordering::SeqCst);
         inner.inline.fetch_add(1, Ordering::Relaxed);
+        self.backoff.set(0);
         // SAFETY: on the JS thread, whose env this is.
         unsafe { inner.drain(env) };
         true

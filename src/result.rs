@@ -72,8 +72,8 @@ enum Item {
 #[derive(Default)]
 pub struct Packed {
     items: Vec<Item>,
-    /// Column lists sent so far in this reply (a batch repeats them).
-    lists: Vec<Vec<String>>,
+    /// Where the column lists sent so far in this reply are in `items` (a batch repeats them).
+    lists: Vec<(usize, usize)>,
     mode: IntMode,
 }
 
@@ -121,13 +121,20 @@ impl Packed {
 
     /// The names, or a reference to the same list sent earlier in this reply.
     fn columns(&mut self, columns: Vec<String>) {
-        if let Some(k) = self.lists.iter().position(|known| *known == columns) {
+        let sent = |&(start, len): &(usize, usize)| {
+            len == columns.len()
+                && self.items[start..start + len]
+                    .iter()
+                    .zip(&columns)
+                    .all(|(item, name)| matches!(item, Item::Text(t) if t == name))
+        };
+        if let Some(k) = self.lists.iter().position(sent) {
             self.items.push(Item::Num(-(k as f64) - 1.0));
             return;
         }
         self.count(columns.len());
-        self.items.extend(columns.iter().cloned().map(Item::Text));
-        self.lists.push(columns);
+        self.lists.push((self.items.len(), columns.len()));
+        self.items.extend(columns.into_iter().map(Item::Text));
     }
 
     fn value(&mut self, value: Value) -> Result<(), ApiError> {
