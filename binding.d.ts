@@ -220,11 +220,11 @@ export interface OpenDatabaseOptions {
    */
   maxQueue?: number
   /**
-   * How long, in microseconds, the JS thread may wait for the answer to a call made while no
-   * other call of this database is in flight and its worker is awake, before it goes back to
-   * the event loop (default 20; 0 turns this off). A point select answers in a few
-   * microseconds, faster than a wake-up of the event loop; any other work waits that long at
-   * most, and after a wait that ran out the next calls skip it (backoff up to 64 calls).
+   * How long, in microseconds, the JS thread may wait for answers due from this database's
+   * worker, once it has nothing else to run, instead of sleeping in the event loop and being
+   * woken (default 20; 0 turns this off). A point select answers in a few microseconds, faster
+   * than a wake-up of the event loop; after a wait that ran out the next ones are skipped
+   * (backoff up to 64).
    */
   replyWaitMicros?: number
 }
@@ -250,3 +250,10 @@ export interface Stats {
    */
   answeredInline: number
 }
+
+/**
+ * Waits briefly for answers due from awake workers and settles every answer that has arrived;
+ * returns how many it settled. Called by index.js once the JS stack is empty; never needed for
+ * correctness (the event loop delivers every answer anyway).
+ */
+export declare function waitForReplies(): number

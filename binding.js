@@ -838,3 +838,4 @@ module.exports = nativeBinding
 module.exports.CancelToken = nativeBinding.CancelToken
 module.exports.Depot = nativeBinding.Depot
 module.exports.NativeDatabaseHandle = nativeBinding.NativeDatabaseHandle
+module.exports.waitForReplies = nativeBinding.waitForReplies

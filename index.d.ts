@@ -108,12 +108,11 @@ export interface OpenDatabaseOptions {
   /** Default `timeoutMs` of every call on this database (default: none). */
   queryTimeoutMs?: number
   /**
-   * Microseconds the JS thread may wait for the answer to a call made while no other call of this
-   * database is in flight and its worker is awake (default 20; 0 turns it off). A point select is
-   * answered in ~5 µs, faster than a wake-up of the event loop (~15 µs); the promise is then
-   * already settled when returned. When a wait runs out, the next calls skip it (1, 2, 4 … up to
-   * 64 calls; an answered wait resets this), so slow statements stop costing the event loop.
-   * `stats().answeredInline` counts these answers.
+   * Microseconds the JS thread may wait for answers due from this database's worker, once it has
+   * nothing else to run, instead of sleeping in the event loop and being woken (default 20; 0
+   * turns it off). A point select is answered in ~5 µs, a wake-up of the event loop costs ~15 µs.
+   * No answer ever settles inside the call that made it. When a wait runs out, the next 1, 2, 4 …
+   * 64 waits are skipped. `stats().answeredInline` counts the answers taken this way.
    */
   replyWaitMicros?: number
 }

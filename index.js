@@ -128,6 +128,19 @@ function withOptions(options, defaultTimeoutMs, tx, call) {
   return call(native).finally(() => signal.removeEventListener('abort', onAbort))
 }
 
+// Once the JS stack is empty and I/O has been polled, wait briefly on this thread for answers
+// due from awake workers instead of sleeping in the event loop and being woken (src/waiter.rs).
+let replyWaitScheduled = false
+function waitForReplies() {
+  replyWaitScheduled = false
+  binding.waitForReplies()
+}
+function scheduleReplyWait() {
+  if (replyWaitScheduled) return
+  replyWaitScheduled = true
+  setImmediate(waitForReplies)
+}
+
 /** Statements shared by a database and its transactions; `#scope` says which transaction, if any. */
 class Queries {
   #native
@@ -141,6 +154,7 @@ class Queries {
   }
 
   _call(options, call) {
+    scheduleReplyWait()
     return withOptions(options, this.#timeoutMs, this.#tx, call)
   }
 

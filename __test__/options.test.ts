@@ -26,7 +26,7 @@ describe('replyWaitMicros', () => {
     return db
   }
 
-  it('lone awaited calls are answered on the JS thread, every answer right and in order', async () => {
+  it('awaited calls are answered by the waiting JS thread, every answer right and in order', async () => {
     const depot = await Depot.open({ memory: true })
     const db = await filled(depot, 'inline', { replyWaitMicros: 5_000 })
     for (let i = 0; i < 300; i++) expect(await point(db, i % 100)).toEqual({ v: `v${i % 100}` })
@@ -39,6 +39,19 @@ describe('replyWaitMicros', () => {
     const stats = db.stats()
     expect(stats.answeredInline).toBeGreaterThan(0)
     expect(stats.queued).toBe(0)
+    await depot.close()
+  })
+
+  it('never settles an answer before the event loop turns: a burst of calls is dispatched in full first', async () => {
+    const depot = await Depot.open({ memory: true })
+    const db = await filled(depot, 'burst', { replyWaitMicros: 10_000 })
+    await point(db, 1) // the worker is awake now
+    const settled: number[] = []
+    const calls = Array.from({ length: 20 }, (_, k) => point(db, k).then(() => settled.push(k)))
+    for (let i = 0; i < 50; i++) await Promise.resolve() // microtasks only: no macrotask runs
+    expect(settled).toEqual([])
+    await Promise.all(calls)
+    expect(settled).toEqual(Array.from({ length: 20 }, (_, k) => k))
     await depot.close()
   })
 

@@ -3,13 +3,14 @@
 //! The public wrapper (index.js) turns an `AbortSignal` into a [`CancelToken`] and a database's
 //! `queryTimeoutMs` into `timeoutMs`; this module only reads the plain object it passes.
 
+use std::ffi::CStr;
 use std::time::Duration;
 
 use depot_client::CallOptions;
-use napi::bindgen_prelude::{ClassInstance, FromNapiValue, JsObjectValue, Object, Unknown};
+use napi::bindgen_prelude::{ClassInstance, FromNapiValue, Object, Unknown};
 use napi::JsValue;
 
-use napi::{Env, ValueType};
+use napi::{sys, Env, ValueType};
 use napi_derive::napi;
 
 use crate::error::ApiError;
@@ -48,9 +49,17 @@ pub(crate) struct Call {
     pub tx: Option<u64>,
 }
 
-/// A property that counts as absent when it is missing, `undefined` or `null`.
-pub(crate) fn property<'a>(object: &Object<'a>, key: &str) -> Result<Option<Unknown<'a>>, ApiError> {
-    let value: Unknown = object.get_named_property(key)?;
+/// A property that counts as absent when it is missing, `undefined` or `null`. The key is a C
+/// string literal (`c"tx"`): per-call options are read on every call, and a `&str` key would be
+/// copied into a fresh C string each time.
+pub(crate) fn property<'a>(object: &Object<'a>, key: &CStr) -> Result<Option<Unknown<'a>>, ApiError> {
+    let mut raw = std::ptr::null_mut();
+    // SAFETY: `object` is a live object of its env, on the JS thread; `key` is NUL-terminated.
+    let status =
+        unsafe { sys::napi_get_named_property(object.value().env, object.raw(), key.as_ptr(), &mut raw) };
+    napi::check_status!(status)?;
+    // SAFETY: `raw` was just returned by napi for this env.
+    let value = unsafe { Unknown::from_raw_unchecked(object.value().env, raw) };
     match value.get_type()? {
         ValueType::Undefined | ValueType::Null => Ok(None),
         _ => Ok(Some(value)),
@@ -97,16 +106,16 @@ pub(crate) fn call_from_js(env: &Env, value: Option<Unknown>) -> Result<Call, Ap
     }
     // SAFETY: checked to be an object.
     let object = unsafe { value.cast::<Object>() }?;
-    if let Some(token) = property(&object, "token")? {
+    if let Some(token) = property(&object, c"token")? {
         // SAFETY: `token` is a live value of this env; the conversion checks that it is a CancelToken.
         let instance = unsafe { ClassInstance::<CancelToken>::from_napi_value(env.raw(), token.raw()) }
             .map_err(|_| ApiError::invalid_argument("options.token must be a CancelToken"))?;
         call.options.cancel = Some(instance.inner.clone());
     }
-    if let Some(timeout) = property(&object, "timeoutMs")? {
+    if let Some(timeout) = property(&object, c"timeoutMs")? {
         call.options.timeout = Some(millis(timeout, "options.timeoutMs")?);
     }
-    if let Some(tx) = property(&object, "tx")? {
+    if let Some(tx) = property(&object, c"tx")? {
         call.tx = Some(id(tx, "options.tx")?);
     }
     Ok(call)

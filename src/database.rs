@@ -37,7 +37,7 @@ use crate::value::{params_from_js, statements_from_js, string_from_js};
 pub struct NativeDatabaseHandle {
     inner: Arc<CoreHandle>,
     int_mode: IntMode,
-    /// How long a lone call waits on the JS thread for its answer (see `Mailbox::wait_for_reply`).
+    /// How long the JS thread may wait for this database's answers (see `crate::waiter`).
     reply_wait: Duration,
     name: String,
     /// The reply channel to the JS thread, made on the first call (it needs the JS thread's env).
@@ -67,9 +67,10 @@ impl NativeDatabaseHandle {
     ) -> napi::Result<PromiseRaw<'env, T>> {
         let mailbox = match self.mailbox.get() {
             Some(mailbox) => mailbox,
-            None => self
-                .mailbox
-                .get_or_init(|| Mailbox::new(env.raw()).expect("a threadsafe function for replies")),
+            None => self.mailbox.get_or_init(|| {
+                Mailbox::new(env.raw(), self.inner.awake_flag(), self.reply_wait)
+                    .expect("a threadsafe function for replies")
+            }),
         };
         let (pending, promise) = mailbox.pending::<T>(env.raw())?;
         let accepted = Arc::new(AtomicBool::new(false));
@@ -87,9 +88,6 @@ impl NativeDatabaseHandle {
             }),
         );
         accepted.store(ok, Ordering::SeqCst);
-        if ok && !self.reply_wait.is_zero() && self.inner.worker_awake() {
-            mailbox.wait_for_reply(env.raw(), self.reply_wait);
-        }
         Ok(PromiseRaw::new(env.raw(), promise))
     }
 }
@@ -106,8 +104,8 @@ impl Default for JsOptions {
     }
 }
 
-/// See `OpenDatabaseOptions::reply_wait_micros`: somewhat more than a point select's round trip
-/// to an awake worker (~5 µs), less than the event-loop wake-up it saves.
+/// See `OpenDatabaseOptions::reply_wait_micros`: well above a point select's round trip to an
+/// awake worker (~5 µs), about the event-loop wake-up it saves.
 const DEFAULT_REPLY_WAIT: Duration = Duration::from_micros(20);
 
 /// `Ok(value)` or a settled rejected promise, for argument parsing.
@@ -334,7 +332,7 @@ fn transaction_options(
     }
     // SAFETY: checked to be an object.
     let object = unsafe { value.cast::<Object>() }?;
-    let behavior = match property(&object, "behavior")? {
+    let behavior = match property(&object, c"behavior")? {
         None => Behavior::Deferred,
         Some(v) => match string_from_js(v, "options.behavior")?.as_str() {
             "deferred" => Behavior::Deferred,
@@ -347,6 +345,6 @@ fn transaction_options(
             }
         },
     };
-    let timeout = property(&object, "timeoutMs")?.map(|v| millis(v, "options.timeoutMs")).transpose()?;
+    let timeout = property(&object, c"timeoutMs")?.map(|v| millis(v, "options.timeoutMs")).transpose()?;
     Ok((behavior, timeout))
 }

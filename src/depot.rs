@@ -12,10 +12,11 @@ use depot::{PostgresStore, PostgresStoreOptions};
 
 use depot_client::{FileStore, FileStoreOptions, MemoryStore, NativeDatabaseHandle as CoreHandle};
 use depot_client::{OpenOptions, PageStore};
-use napi::bindgen_prelude::{BigInt, JsObjectValue, Object, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{BigInt, Object, PromiseRaw, Unknown};
 use napi::{Env, ValueType};
 use napi_derive::napi;
 
+use crate::call::property;
 use crate::database::{JsOptions, NativeDatabaseHandle};
 use crate::error::ApiError;
 use crate::promise::Pending;
@@ -72,11 +73,11 @@ pub struct OpenDatabaseOptions {
     /// Calls that may be in flight at once (queued, running, or answered but not yet delivered to
     /// JavaScript); one more rejects at once with `ERR_OVERLOADED`. Default 128.
     pub max_queue: Option<i64>,
-    /// How long, in microseconds, the JS thread may wait for the answer to a call made while no
-    /// other call of this database is in flight and its worker is awake, before it goes back to
-    /// the event loop (default 20; 0 turns this off). A point select answers in a few
-    /// microseconds, faster than a wake-up of the event loop; any other work waits that long at
-    /// most, and after a wait that ran out the next calls skip it (backoff up to 64 calls).
+    /// How long, in microseconds, the JS thread may wait for answers due from this database's
+    /// worker, once it has nothing else to run, instead of sleeping in the event loop and being
+    /// woken (default 20; 0 turns this off). A point select answers in a few microseconds, faster
+    /// than a wake-up of the event loop; after a wait that ran out the next ones are skipped
+    /// (backoff up to 64).
     pub reply_wait_micros: Option<i64>,
 }
 
@@ -236,7 +237,7 @@ impl StoreTarget {
 /// Reads `storeTimeoutMs` of the `Depot.open` options (validated with the rest by the caller).
 fn parse_store_timeout(options: Option<Unknown>) -> Result<Option<std::time::Duration>, ApiError> {
     let Some(object) = options_object(options, "Depot.open options")? else { return Ok(None) };
-    optional(&object, "storeTimeoutMs")?
+    property(&object, c"storeTimeoutMs")?
         .map(|value| crate::call::millis(value, "options.storeTimeoutMs"))
         .transpose()
 }
@@ -246,13 +247,13 @@ fn parse_depot_options(options: Option<Unknown>) -> Result<StoreTarget, ApiError
     let Some(object) = options_object(options, "Depot.open options")? else {
         return Ok(StoreTarget::File(PathBuf::from(DEFAULT_PATH)));
     };
-    let memory = match optional(&object, "memory")? {
+    let memory = match property(&object, c"memory")? {
         None => false,
         Some(value) if value.get_type()? == ValueType::Boolean => unsafe { value.cast::<bool>() }?,
         Some(_) => return Err(ApiError::invalid_argument("options.memory must be a boolean")),
     };
-    let path = optional(&object, "path")?.map(|value| string_from_js(value, "options.path")).transpose()?;
-    let url = optional(&object, "url")?.map(|value| string_from_js(value, "options.url")).transpose()?;
+    let path = property(&object, c"path")?.map(|value| string_from_js(value, "options.path")).transpose()?;
+    let url = property(&object, c"url")?.map(|value| string_from_js(value, "options.url")).transpose()?;
     let postgres = parse_postgres_options(&object)?;
     if url.is_none() && postgres.is_some() {
         return Err(ApiError::invalid_argument("options.schema, poolSize and retryMs need options.url"));
@@ -279,11 +280,11 @@ fn parse_depot_options(options: Option<Unknown>) -> Result<StoreTarget, ApiError
 
 /// Reads `{ schema?, poolSize?, retryMs? }`; `None` when none of them is given.
 fn parse_postgres_options(object: &Object) -> Result<Option<PostgresStoreOptions>, ApiError> {
-    let schema = optional(object, "schema")?.map(|v| string_from_js(v, "options.schema")).transpose()?;
+    let schema = property(object, c"schema")?.map(|v| string_from_js(v, "options.schema")).transpose()?;
     let pool_size =
-        optional(object, "poolSize")?.map(|v| non_negative_integer(v, "options.poolSize")).transpose()?;
+        property(object, c"poolSize")?.map(|v| non_negative_integer(v, "options.poolSize")).transpose()?;
     let retry_ms =
-        optional(object, "retryMs")?.map(|v| non_negative_integer(v, "options.retryMs")).transpose()?;
+        property(object, c"retryMs")?.map(|v| non_negative_integer(v, "options.retryMs")).transpose()?;
     if schema.is_none() && pool_size.is_none() && retry_ms.is_none() {
         return Ok(None);
     }
@@ -323,30 +324,30 @@ fn parse_database_options(options: Option<Unknown>) -> Result<(OpenOptions, JsOp
     let Some(object) = options_object(options, "openDatabase options")? else {
         return Ok((open_options, JsOptions::default()));
     };
-    open_options.generation = optional(&object, "generation")?
+    open_options.generation = property(&object, c"generation")?
         .map(|value| non_negative_integer(value, "options.generation"))
         .transpose()?;
-    if let Some(value) = optional(&object, "maxQueue")? {
+    if let Some(value) = property(&object, c"maxQueue")? {
         let limit = non_negative_integer(value, "options.maxQueue")?;
         if limit == 0 || limit > 1_000_000 {
             return Err(ApiError::invalid_argument("options.maxQueue must be between 1 and 1000000"));
         }
         open_options.max_queue = limit as usize;
     }
-    if let Some(value) = optional(&object, "maxCommitBytes")? {
+    if let Some(value) = property(&object, c"maxCommitBytes")? {
         open_options.max_commit_bytes = non_negative_integer(value, "options.maxCommitBytes")?;
     }
-    if let Some(value) = optional(&object, "cacheBytes")? {
+    if let Some(value) = property(&object, c"cacheBytes")? {
         let bytes = non_negative_integer(value, "options.cacheBytes")?;
         open_options.cache_bytes = usize::try_from(bytes)
             .map_err(|_| ApiError::invalid_argument("options.cacheBytes is too large"))?;
     }
-    let int_mode = match optional(&object, "intMode")? {
+    let int_mode = match property(&object, c"intMode")? {
         Some(value) => IntMode::parse(&string_from_js(value, "options.intMode")?)?,
         None => IntMode::default(),
     };
     let mut js_options = JsOptions { int_mode, ..JsOptions::default() };
-    if let Some(value) = optional(&object, "replyWaitMicros")? {
+    if let Some(value) = property(&object, c"replyWaitMicros")? {
         let micros = non_negative_integer(value, "options.replyWaitMicros")?;
         if micros > MAX_REPLY_WAIT_MICROS {
             return Err(ApiError::invalid_argument(format!(
@@ -368,15 +369,6 @@ fn options_object<'a>(options: Option<Unknown<'a>>, what: &str) -> Result<Option
         // SAFETY: checked to be an object.
         ValueType::Object => Ok(Some(unsafe { value.cast::<Object>() }?)),
         _ => Err(ApiError::invalid_argument(format!("{what} must be an object"))),
-    }
-}
-
-/// A property that counts as absent when it is missing, `undefined` or `null`.
-fn optional<'a>(object: &Object<'a>, key: &str) -> Result<Option<Unknown<'a>>, ApiError> {
-    let value: Unknown = object.get_named_property(key)?;
-    match value.get_type()? {
-        ValueType::Undefined | ValueType::Null => Ok(None),
-        _ => Ok(Some(value)),
     }
 }
 

@@ -19,6 +19,7 @@
 //! - [`metrics`]: the counters of `db.metrics()`.
 //! - [`promise`]: a promise settled from any thread (one-off calls: open, close).
 //! - [`mailbox`]: a database's replies to the JS thread, many promises per wake-up.
+//! - [`waiter`]: the JS thread's short wait for answers about to arrive, instead of a wake-up.
 
 #![deny(clippy::all)]
 
@@ -31,9 +32,11 @@ mod metrics;
 mod promise;
 mod result;
 mod value;
+mod waiter;
 
 pub use call::CancelToken;
 pub use database::NativeDatabaseHandle;
 pub use depot::{Depot, DepotOptions, OpenDatabaseOptions};
 pub use metrics::{Metrics, Stats};
 pub use result::{CursorChunk, CursorInfo, Packed};
+pub use waiter::wait_for_replies;

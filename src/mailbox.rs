@@ -6,31 +6,30 @@
 //! was empty; the JS thread then settles every queued promise in one go. Under load, many replies
 //! share one wake-up.
 //!
-//! A caller that expects its answer within microseconds (one call in flight, worker awake) may
-//! instead wait for it on the JS thread ([`Mailbox::wait_for_reply`]): the worker then hands the
-//! reply over without waking the event loop, and the promise is settled before it is returned.
-//! Waking Node's event loop costs ~15 µs here, several times a point select's own cost.
+//! When the JS thread has run out of work with answers due from awake workers, it may wait for
+//! them instead of sleeping in the event loop ([`crate::waiter`]): a worker then hands its reply
+//! over without waking the loop.
 //!
 //! The threadsafe function is referenced (keeps Node's event loop alive) only while calls are
 //! outstanding, and released once the handle and every outstanding call are gone.
 
-use std::cell::Cell;
 use std::ffi::c_void;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use napi::bindgen_prelude::ToNapiValue;
 use napi::sys;
 
 use crate::error::ApiError;
+use crate::waiter::{self, Waiter};
 
 /// Work for the JS thread: settles one promise.
 type Delivery = Box<dyn FnOnce(sys::napi_env) + Send>;
 
 /// Shared by the threadsafe function (its context) and every outstanding call.
-struct Inner {
+pub(crate) struct Inner {
     queue: Mutex<Vec<Delivery>>,
     /// Calls whose promise is not settled yet (touched on the JS thread only).
     outstanding: AtomicUsize,
@@ -39,18 +38,15 @@ struct Inner {
     /// shuts down, possibly while workers still answer): from then on it must not be touched.
     /// Held while calling into it, so finalization cannot happen in between.
     alive: Mutex<bool>,
-    /// The JS thread's wait for a reply: [`IDLE`], [`WAITING`] or [`HANDED`].
-    waiter: AtomicU8,
-    /// Replies taken by a waiting JS thread (touched on the JS thread only).
+    /// The JS thread's waiter, shared by every mailbox made on that thread.
+    waiter: Arc<Waiter>,
+    /// The worker's flag: not parked (see `depot_client::NativeDatabaseHandle::awake_flag`).
+    pub(crate) awake: Arc<AtomicBool>,
+    /// How long the waiter may wait for this database's answers.
+    pub(crate) reply_wait: Duration,
+    /// Replies taken by the waiter (touched on the JS thread only).
     inline: AtomicU64,
 }
-
-/// Nobody waits on the JS thread: a worker wakes the event loop for its reply.
-const IDLE: u8 = 0;
-/// The JS thread is waiting in [`Mailbox::wait_for_reply`]: the first reply is handed to it.
-const WAITING: u8 = 1;
-/// A reply was queued for the waiting JS thread, which will drain the queue itself.
-const HANDED: u8 = 2;
 
 impl Inner {
     fn tsfn(&self) -> sys::napi_threadsafe_function {
@@ -59,15 +55,31 @@ impl Inner {
 
     /// Settles every queued promise (on the JS thread) and unreferences the threadsafe function
     /// once nothing is outstanding.
-    unsafe fn drain(&self, env: sys::napi_env) {
-        let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()));
+    pub(crate) unsafe fn drain(&self, env: sys::napi_env) -> usize {
+        let batch = {
+            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            self.waiter.queued.fetch_sub(queue.len(), Ordering::SeqCst);
+            std::mem::take(&mut *queue)
+        };
         let n = batch.len();
         for delivery in batch {
             delivery(env);
         }
         if n > 0 && self.outstanding.fetch_sub(n, Ordering::SeqCst) == n {
             sys::napi_unref_threadsafe_function(env, self.tsfn());
+            waiter::forget(self);
         }
+        n
+    }
+
+    /// Whether any answer is still to be delivered.
+    pub(crate) fn outstanding(&self) -> bool {
+        self.outstanding.load(Ordering::SeqCst) > 0
+    }
+
+    /// Counts answers taken by the waiter.
+    pub(crate) fn count_inline(&self, n: usize) {
+        self.inline.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -95,15 +107,7 @@ impl Drop for Releaser {
 pub(crate) struct Mailbox {
     inner: Arc<Inner>,
     releaser: Arc<Releaser>,
-    /// Backoff of [`Mailbox::wait_for_reply`] (JS thread only): after a wait that timed out, the
-    /// next `skip` calls do not wait; each further timeout doubles the skip, up to [`MAX_SKIP`].
-    /// A database whose calls are slower than the budget stops costing the event loop its spin.
-    skip: Cell<u32>,
-    backoff: Cell<u32>,
 }
-
-/// Longest backoff of the reply wait, in calls.
-const MAX_SKIP: u32 = 64;
 
 fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
     if status == sys::Status::napi_ok {
@@ -114,14 +118,17 @@ fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
 }
 
 impl Mailbox {
-    /// Creates the channel. Must run on the JS thread.
-    pub fn new(env: sys::napi_env) -> napi::Result<Mailbox> {
+    /// Creates the channel for a database whose worker sets `awake`, and whose answers the JS
+    /// thread may wait for up to `reply_wait`. Must run on the JS thread.
+    pub fn new(env: sys::napi_env, awake: Arc<AtomicBool>, reply_wait: Duration) -> napi::Result<Mailbox> {
         let inner = Arc::new(Inner {
             queue: Mutex::new(Vec::new()),
             outstanding: AtomicUsize::new(0),
             tsfn: AtomicUsize::new(0),
             alive: Mutex::new(false),
-            waiter: AtomicU8::new(IDLE),
+            waiter: waiter::of_this_thread(),
+            awake,
+            reply_wait,
             inline: AtomicU64::new(0),
         });
         let context = Arc::into_raw(inner.clone()) as *mut c_void;
@@ -162,12 +169,7 @@ impl Mailbox {
         }
         inner.tsfn.store(tsfn as usize, Ordering::Release);
         *inner.alive.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        Ok(Mailbox {
-            inner: inner.clone(),
-            releaser: Arc::new(Releaser(inner)),
-            skip: Cell::new(0),
-            backoff: Cell::new(0),
-        })
+        Ok(Mailbox { inner: inner.clone(), releaser: Arc::new(Releaser(inner)) })
     }
 
     /// A new promise settled through this mailbox. Must run on the JS thread.
@@ -183,6 +185,7 @@ impl Mailbox {
                 unsafe { sys::napi_ref_threadsafe_function(env, self.inner.tsfn()) },
                 "napi_ref_threadsafe_function",
             )?;
+            waiter::track(&self.inner);
         }
         let slot = Slot {
             deferred: deferred as usize,
@@ -195,53 +198,9 @@ impl Mailbox {
 }
 
 impl Mailbox {
-    /// How many answers [`Self::wait_for_reply`] took.
+    /// How many answers the waiter took.
     pub fn answered_inline(&self) -> u64 {
         self.inner.inline.load(Ordering::Relaxed)
-    }
-
-    /// Waits on the JS thread, at most `budget`, for the answer to the only outstanding call, and
-    /// settles it here if it came. Returns whether it did; if not, the answer arrives through the
-    /// event loop as usual. Must run on the JS thread.
-    pub fn wait_for_reply(&self, env: sys::napi_env, budget: Duration) -> bool {
-        let inner = &self.inner;
-        if inner.outstanding.load(Ordering::SeqCst) != 1 {
-            return false;
-        }
-        if self.skip.get() > 0 {
-            self.skip.set(self.skip.get() - 1);
-            return false;
-        }
-        inner.waiter.store(WAITING, Ordering::SeqCst);
-        // A reply queued before the store above went through the event loop's wake-up path;
-        // it is taken here all the same (the wake-up then finds nothing to do).
-        let mut handed = !inner.queue.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
-        let until = Instant::now() + budget;
-        while !handed {
-            for _ in 0..16 {
-                std::hint::spin_loop();
-            }
-            handed = inner.waiter.load(Ordering::Acquire) == HANDED;
-            if !handed && Instant::now() >= until {
-                // Too late: from now on the worker wakes the event loop. If it handed the reply
-                // over meanwhile, the exchange fails and the reply is ours to settle.
-                handed =
-                    inner.waiter.compare_exchange(WAITING, IDLE, Ordering::SeqCst, Ordering::SeqCst).is_err();
-                if !handed {
-                    let backoff = (self.backoff.get() * 2).clamp(1, MAX_SKIP);
-                    self.backoff.set(backoff);
-                    self.skip.set(backoff);
-                    return false;
-                }
-            }
-        }
-        // Back to IDLE before draining: a reply queued after this wakes the event loop as usual.
-        inner.waiter.store(IDLE, Ordering::SeqCst);
-        inner.inline.fetch_add(1, Ordering::Relaxed);
-        self.backoff.set(0);
-        // SAFETY: on the JS thread, whose env this is.
-        unsafe { inner.drain(env) };
-        true
     }
 }
 
@@ -275,16 +234,11 @@ impl<T: ToNapiValue + Send + 'static> Slot<T> {
         let was_empty = {
             let mut queue = self.inner.queue.lock().unwrap_or_else(|e| e.into_inner());
             queue.push(delivery);
+            self.inner.waiter.queued.fetch_add(1, Ordering::SeqCst);
             queue.len() == 1
         };
-        // A JS thread waiting for this reply takes the queue itself: no event-loop wake-up.
-        let handed = was_empty
-            && self
-                .inner
-                .waiter
-                .compare_exchange(WAITING, HANDED, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok();
-        if was_empty && !handed {
+        // A JS thread waiting for answers takes this one itself: no event-loop wake-up.
+        if was_empty && !self.inner.waiter.hand_over() {
             let alive = self.inner.alive.lock().unwrap_or_else(|e| e.into_inner());
             if *alive {
                 // SAFETY: not released (the releaser held by `self`) nor finalized (the lock).
@@ -311,7 +265,9 @@ unsafe extern "C" fn drain(
     let inner = &*(context as *const Inner);
     if env.is_null() {
         // The environment is going away: nobody is left to settle for.
-        inner.queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut queue = inner.queue.lock().unwrap_or_else(|e| e.into_inner());
+        inner.waiter.queued.fetch_sub(queue.len(), Ordering::SeqCst);
+        queue.clear();
         return;
     }
     inner.drain(env);
@@ -320,5 +276,7 @@ unsafe extern "C" fn drain(
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
     let inner = Arc::from_raw(data as *const Inner);
     *inner.alive.lock().unwrap_or_else(|e| e.into_inner()) = false;
-    inner.queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    let mut queue = inner.queue.lock().unwrap_or_else(|e| e.into_inner());
+    inner.waiter.queued.fetch_sub(queue.len(), Ordering::SeqCst);
+    queue.clear();
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{bounded, unbounded, Sender};
 use depot::PageStore;
@@ -180,10 +180,11 @@ impl NativeDatabaseHandle {
         self.inner.shared.caller_releases.store(on, Ordering::SeqCst);
     }
 
-    /// Whether the worker is running or spinning for its next command (not parked): a call made
-    /// now is picked up without a thread wake-up.
-    pub fn worker_awake(&self) -> bool {
-        self.inner.shared.awake.load(Ordering::SeqCst)
+    /// The worker's "not parked" flag: true while it runs or spins for its next command, so a
+    /// call made then is picked up without a thread wake-up. Callers read it to decide whether
+    /// waiting briefly for an answer can pay off.
+    pub fn awake_flag(&self) -> Arc<AtomicBool> {
+        self.inner.shared.awake.clone()
     }
 
     /// Gives back the admission slot of one answered call (see [`Self::set_caller_releases_slots`]).
@@ -280,7 +281,15 @@ impl NativeDatabaseHandle {
 
     /// Finalizes cursor `id` (breaking out of an iteration early).
     pub fn cursor_close_with(&self, id: TxId, tx: Option<TxId>, reply: Responder<()>) -> bool {
-        self.submit(tx, &CallOptions::default(), move |s| Ok(s.cursor_close(id)), reply)
+        self.submit(
+            tx,
+            &CallOptions::default(),
+            move |s| {
+                s.cursor_close(id);
+                Ok(())
+            },
+            reply,
+        )
     }
 
     fn wait<T: Send + 'static, A>(&self, call: impl FnOnce(Responder<T>) -> A) -> Result<T, Error> {

@@ -53,7 +53,7 @@ pub struct Shared {
     /// False while the worker is parked waiting for a command (a new command then pays a thread
     /// wake-up); true while it runs or spins. Callers use it to decide whether waiting briefly for
     /// the reply can pay off.
-    pub awake: AtomicBool,
+    pub awake: Arc<AtomicBool>,
     state: AtomicU8,
     finished: Mutex<bool>,
     finished_cv: Condvar,
@@ -65,7 +65,7 @@ impl Shared {
         Shared {
             database,
             caller_releases: AtomicBool::new(false),
-            awake: AtomicBool::new(true),
+            awake: Arc::new(AtomicBool::new(true)),
             state: AtomicU8::new(State::Opening as u8),
             finished: Mutex::new(false),
             finished_cv: Condvar::new(),
@@ -162,9 +162,12 @@ impl<T: Send + 'static> Drop for Reply<T> {
     }
 }
 
+/// What a command does on the worker.
+pub type Work<T> = Box<dyn FnOnce(&mut Session) -> Result<T, Error> + Send>;
+
 /// The work of a command, its control and its reply.
 pub struct Task<T: Send + 'static> {
-    pub work: Box<dyn FnOnce(&mut Session) -> Result<T, Error> + Send>,
+    pub work: Work<T>,
     pub control: Arc<Control>,
     pub transaction: Option<TxId>,
     pub reply: Reply<T>,

@@ -507,7 +507,7 @@ fn apply_commit(
         ])
     })
     .map_err(unavailable)?;
-    if txid % 256 == 0 {
+    if txid.is_multiple_of(256) {
         tx.execute(
             "DELETE FROM commits WHERE db = ?1 AND txid <= ?2",
             params![id, txid as i64 - COMMIT_LOG_KEEP as i64],

@@ -100,7 +100,7 @@ pub(crate) fn claim_generation(database: &str, current: u64, wanted: Option<u64>
     match wanted {
         None => Ok(current + 1),
         Some(g) if g >= current && g > 0 => Ok(g),
-        Some(g) if g == 0 => Err(StoreError::InvalidArgument("generation must be at least 1".into())),
+        Some(0) => Err(StoreError::InvalidArgument("generation must be at least 1".into())),
         Some(g) => Err(StoreError::Fenced { database: database.to_string(), generation: g, current }),
     }
 }
