@@ -72,9 +72,9 @@ impl Inner {
         n
     }
 
-    /// Whether any answer is still to be delivered.
-    pub(crate) fn outstanding(&self) -> bool {
-        self.outstanding.load(Ordering::SeqCst) > 0
+    /// Answers still to be delivered.
+    pub(crate) fn outstanding_calls(&self) -> usize {
+        self.outstanding.load(Ordering::SeqCst)
     }
 
     /// Counts answers taken by the waiter.

@@ -103,15 +103,14 @@ fn wait(waiter: &Waiter, tracked: &[Arc<Inner>]) -> bool {
         BACKOFF.set((skip - 1, backoff));
         return false;
     }
-    let budget = tracked
-        .iter()
-        .filter(|m| m.outstanding() && m.awake.load(Ordering::SeqCst))
-        .map(|m| m.reply_wait)
-        .max()
-        .unwrap_or_default();
-    if budget.is_zero() {
+    // Only for one answer due: with more in flight, the worker is ahead of the JS thread and the
+    // event loop's wake-up delivers its answers in batches, where waiting would take them one by
+    // one (measured: 64 in flight went from ~4 to ~8 µs a call).
+    let [mailbox] = tracked else { return false };
+    if mailbox.outstanding_calls() != 1 || !mailbox.awake.load(Ordering::SeqCst) {
         return false;
     }
+    let budget = mailbox.reply_wait;
     waiter.state.store(WAITING, Ordering::SeqCst);
     let until = Instant::now() + budget;
     loop {
