@@ -1,9 +1,10 @@
 //! The JS thread's short wait for answers that are about to arrive.
 //!
 //! Waking Node's event loop from another thread costs ~15 µs here, several times a point select's
-//! own cost. So when the JS thread has nothing left to run while answers are due from workers that
-//! are awake, it spins for them (at most the databases' `replyWaitMicros`) and settles them itself;
-//! a worker that finds it waiting hands its answer over without waking the loop.
+//! own cost. So when the JS thread has nothing left to run while exactly one answer is due, from a
+//! worker that is awake, it spins for it (at most the database's `replyWaitMicros`) and settles it
+//! itself; the worker finds it waiting and hands its answer over without waking the loop. Answers
+//! that have arrived already are settled too.
 //!
 //! index.js calls [`wait_for_replies`] from a `setImmediate` scheduled when it makes a call: the
 //! JS stack is empty by then and pending I/O has been polled, and a burst of calls made in one go
