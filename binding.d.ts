@@ -220,10 +220,10 @@ export interface OpenDatabaseOptions {
    */
   maxQueue?: number
   /**
-   * How long, in microseconds, the JS thread may wait for the answer of this database's one
-   * call in flight (no other call of any database in flight, worker awake), once it has nothing
-   * else to run, instead of sleeping in the event loop and being woken (default 20; 0 turns
-   * this off). A point select answers in a few microseconds, faster
+   * How long, in microseconds, the JS thread may wait for an answer from this database's awake
+   * worker once it has nothing else to run, while no database has more than one call in
+   * flight, instead of sleeping in the event loop and being woken (default 20; 0 turns this
+   * off). A point select answers in a few microseconds, faster
    * than a wake-up of the event loop; after a wait that ran out the next ones are skipped
    * (backoff up to 64).
    */

@@ -108,9 +108,9 @@ export interface OpenDatabaseOptions {
   /** Default `timeoutMs` of every call on this database (default: none). */
   queryTimeoutMs?: number
   /**
-   * Microseconds the JS thread may wait for the answer of this database's one call in flight (no
-   * other call of any database in flight, worker awake), once it has nothing else to run, instead
-   * of sleeping in the event loop and being woken (default 20; 0 turns it off). A point select is answered in ~5 µs, a wake-up of the event loop costs ~15 µs.
+   * Microseconds the JS thread may wait for an answer from this database's awake worker once it
+   * has nothing else to run, while no database has more than one call in flight, instead of
+   * sleeping in the event loop and being woken (default 20; 0 turns it off). A point select is answered in ~5 µs, a wake-up of the event loop costs ~15 µs.
    * No answer ever settles inside the call that made it. When a wait runs out, the next 1, 2, 4 …
    * 64 waits are skipped. `stats().answeredInline` counts the answers taken this way.
    */

@@ -1,10 +1,10 @@
 //! The JS thread's short wait for answers that are about to arrive.
 //!
 //! Waking Node's event loop from another thread costs ~15 µs here, several times a point select's
-//! own cost. So when the JS thread has nothing left to run while exactly one answer is due, from a
-//! worker that is awake, it spins for it (at most the database's `replyWaitMicros`) and settles it
-//! itself; the worker finds it waiting and hands its answer over without waking the loop. Answers
-//! that have arrived already are settled too.
+//! own cost. So when the JS thread has nothing left to run while answers are due from awake workers,
+//! one per database at most (actors awaiting their calls), it spins until the first arrives (at most
+//! the databases' `replyWaitMicros`) and settles every answer there is; the worker finds it waiting
+//! and hands its answer over without waking the loop.
 //!
 //! index.js calls [`wait_for_replies`] from a `setImmediate` scheduled when it makes a call: the
 //! JS stack is empty by then and pending I/O has been polled, and a burst of calls made in one go
@@ -104,14 +104,24 @@ fn wait(waiter: &Waiter, tracked: &[Arc<Inner>]) -> bool {
         BACKOFF.set((skip - 1, backoff));
         return false;
     }
-    // Only for one answer due: with more in flight, the worker is ahead of the JS thread and the
-    // event loop's wake-up delivers its answers in batches, where waiting would take them one by
-    // one (measured: 64 in flight went from ~4 to ~8 µs a call).
-    let [mailbox] = tracked else { return false };
-    if mailbox.outstanding_calls() != 1 || !mailbox.awake.load(Ordering::SeqCst) {
+    // Only while each database has at most one answer due (actors awaiting their calls): with more
+    // in flight, a worker is ahead of the JS thread and the event loop's wake-up delivers its
+    // answers in batches, where waiting would take them one by one (measured: 64 in flight went
+    // from ~4 to ~8 µs a call).
+    if tracked.iter().any(|m| m.outstanding_calls() > 1) {
         return false;
     }
-    let budget = mailbox.reply_wait;
+    let budget = tracked
+        .iter()
+        .filter(|m| m.outstanding_calls() == 1 && m.awake.load(Ordering::SeqCst))
+        .map(|m| m.reply_wait)
+        .max()
+        .unwrap_or_default();
+    if budget.is_zero() {
+        return false;
+    }
+    // Until the first answer: waiting for all of them measured slower (on 2 cores the spinning
+    // JS thread takes a core from the workers it waits for).
     waiter.state.store(WAITING, Ordering::SeqCst);
     let until = Instant::now() + budget;
     loop {
