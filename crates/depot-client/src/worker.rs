@@ -320,18 +320,28 @@ pub fn run(
 /// after each call.
 const SPIN: Duration = Duration::from_micros(50);
 
+/// The first part of [`SPIN`] busy-waits; the rest yields the core between looks, so that busy
+/// workers and the JS thread they wait for get it when cores are short.
+const PURE_SPIN: Duration = Duration::from_micros(5);
+
 /// The next command if one arrives within [`SPIN`] (or a close request is pending: then `None`).
 fn spin_for_next(commands: &Receiver<BoxJob>, close: &Receiver<()>) -> Option<BoxJob> {
-    let until = Instant::now() + SPIN;
+    let start = Instant::now();
+    let until = start + SPIN;
     loop {
         if let Ok(job) = commands.try_recv() {
             return Some(job);
         }
-        if !close.is_empty() || Instant::now() >= until {
+        let now = Instant::now();
+        if !close.is_empty() || now >= until {
             return None;
         }
-        for _ in 0..32 {
-            std::hint::spin_loop();
+        if now - start < PURE_SPIN {
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
+        } else {
+            std::thread::yield_now();
         }
     }
 }
