@@ -63,6 +63,18 @@ describe('replyWaitMicros', () => {
     await depot.close()
   })
 
+  it('a database with waiting off next to one with it on: every answer of both arrives', async () => {
+    const depot = await Depot.open({ memory: true })
+    const off = await filled(depot, 'off', { replyWaitMicros: 0 })
+    const on = await filled(depot, 'on', { replyWaitMicros: 5_000 })
+    const loop = async (db: typeof off) => {
+      for (let i = 0; i < 300; i++) expect(await point(db, i % 100)).toEqual({ v: `v${i % 100}` })
+    }
+    await Promise.all([loop(off), loop(on)])
+    expect(off.stats().answeredInline).toBe(0)
+    await depot.close()
+  }, 20_000)
+
   it('refuses a negative, fractional or event-loop-stalling value', async () => {
     const depot = await Depot.open({ memory: true })
     for (const bad of [-1, 1.5, 10_001, '20']) {

@@ -237,8 +237,10 @@ impl<T: ToNapiValue + Send + 'static> Slot<T> {
             self.inner.waiter.queued.fetch_add(1, Ordering::SeqCst);
             queue.len() == 1
         };
-        // A JS thread waiting for answers takes this one itself: no event-loop wake-up.
-        if was_empty && !self.inner.waiter.hand_over() {
+        // A JS thread waiting for answers takes this one itself: no event-loop wake-up. Never for
+        // a database with waiting off: the waiter leaves its answers alone.
+        let handed = was_empty && !self.inner.reply_wait.is_zero() && self.inner.waiter.hand_over();
+        if was_empty && !handed {
             let alive = self.inner.alive.lock().unwrap_or_else(|e| e.into_inner());
             if *alive {
                 // SAFETY: not released (the releaser held by `self`) nor finalized (the lock).
