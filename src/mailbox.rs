@@ -38,7 +38,9 @@ pub(crate) struct Inner {
     /// shuts down, possibly while workers still answer): from then on it must not be touched.
     /// Held while calling into it, so finalization cannot happen in between.
     alive: Mutex<bool>,
-    /// The JS thread's waiter, shared by every mailbox made on that thread.
+    /// The environment the mailbox was made in (its JS thread's waiter is per environment).
+    env: usize,
+    /// That environment's waiter, shared by its mailboxes and their workers.
     waiter: Arc<Waiter>,
     /// The worker's flag: not parked (see `depot_client::NativeDatabaseHandle::awake_flag`).
     pub(crate) awake: Arc<AtomicBool>,
@@ -58,7 +60,7 @@ impl Inner {
     pub(crate) unsafe fn drain(&self, env: sys::napi_env) -> usize {
         let batch = {
             let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            self.waiter.queued.fetch_sub(queue.len(), Ordering::SeqCst);
+            self.uncount(queue.len());
             std::mem::take(&mut *queue)
         };
         let n = batch.len();
@@ -67,7 +69,7 @@ impl Inner {
         }
         if n > 0 && self.outstanding.fetch_sub(n, Ordering::SeqCst) == n {
             sys::napi_unref_threadsafe_function(env, self.tsfn());
-            waiter::forget(self);
+            waiter::forget(self.env as sys::napi_env, self);
         }
         n
     }
@@ -75,6 +77,26 @@ impl Inner {
     /// Answers still to be delivered.
     pub(crate) fn outstanding_calls(&self) -> usize {
         self.outstanding.load(Ordering::SeqCst)
+    }
+
+    /// Whether the JS thread may wait for this database's answers (`replyWaitMicros` > 0). The
+    /// waiter's `queued` counts only such answers, and only they are handed over.
+    pub(crate) fn may_wait(&self) -> bool {
+        !self.reply_wait.is_zero()
+    }
+
+    /// Answers queued (under the queue lock).
+    fn count(&self, n: usize) {
+        if self.may_wait() {
+            self.waiter.queued.fetch_add(n, Ordering::SeqCst);
+        }
+    }
+
+    /// Answers taken or dropped from the queue (under the queue lock).
+    fn uncount(&self, n: usize) {
+        if self.may_wait() {
+            self.waiter.queued.fetch_sub(n, Ordering::SeqCst);
+        }
     }
 
     /// Counts answers taken by the waiter.
@@ -126,7 +148,8 @@ impl Mailbox {
             outstanding: AtomicUsize::new(0),
             tsfn: AtomicUsize::new(0),
             alive: Mutex::new(false),
-            waiter: waiter::of_this_thread(),
+            env: env as usize,
+            waiter: waiter::of_env(env),
             awake,
             reply_wait,
             inline: AtomicU64::new(0),
@@ -185,7 +208,7 @@ impl Mailbox {
                 unsafe { sys::napi_ref_threadsafe_function(env, self.inner.tsfn()) },
                 "napi_ref_threadsafe_function",
             )?;
-            waiter::track(&self.inner);
+            waiter::track(env, &self.inner);
         }
         let slot = Slot {
             deferred: deferred as usize,
@@ -234,12 +257,12 @@ impl<T: ToNapiValue + Send + 'static> Slot<T> {
         let was_empty = {
             let mut queue = self.inner.queue.lock().unwrap_or_else(|e| e.into_inner());
             queue.push(delivery);
-            self.inner.waiter.queued.fetch_add(1, Ordering::SeqCst);
+            self.inner.count(1);
             queue.len() == 1
         };
         // A JS thread waiting for answers takes this one itself: no event-loop wake-up. Never for
         // a database with waiting off: the waiter leaves its answers alone.
-        let handed = was_empty && !self.inner.reply_wait.is_zero() && self.inner.waiter.hand_over();
+        let handed = was_empty && self.inner.may_wait() && self.inner.waiter.hand_over();
         if was_empty && !handed {
             let alive = self.inner.alive.lock().unwrap_or_else(|e| e.into_inner());
             if *alive {
@@ -268,7 +291,7 @@ unsafe extern "C" fn drain(
     if env.is_null() {
         // The environment is going away: nobody is left to settle for.
         let mut queue = inner.queue.lock().unwrap_or_else(|e| e.into_inner());
-        inner.waiter.queued.fetch_sub(queue.len(), Ordering::SeqCst);
+        inner.uncount(queue.len());
         queue.clear();
         return;
     }
@@ -279,6 +302,6 @@ unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mu
     let inner = Arc::from_raw(data as *const Inner);
     *inner.alive.lock().unwrap_or_else(|e| e.into_inner()) = false;
     let mut queue = inner.queue.lock().unwrap_or_else(|e| e.into_inner());
-    inner.waiter.queued.fetch_sub(queue.len(), Ordering::SeqCst);
+    inner.uncount(queue.len());
     queue.clear();
 }
