@@ -88,8 +88,14 @@ impl FileStore {
             .map_err(unavailable)?;
         migrate(&writer)?;
         if options.history_txids == 0 {
-            // Opened before with a window: nothing reads those versions any more.
-            writer.execute_batch("DELETE FROM page_history").map_err(unavailable)?;
+            // Opened before with a window: nothing reads those versions any more, nor the pages
+            // that shrinks still inside that window cut off.
+            writer
+                .execute_batch(&format!(
+                    "BEGIN IMMEDIATE; DELETE FROM page_history; {}; DELETE FROM shrinks; COMMIT;",
+                    compact_shrinks("1")
+                ))
+                .map_err(unavailable)?;
         }
         let mut readers = Vec::new();
         for _ in 0..options.readers.max(1) {
@@ -228,6 +234,16 @@ const MIGRATIONS: &[&str] = &[
          WHERE p.txid < (SELECT max(q.txid) FROM pages q WHERE q.db = p.db AND q.page = p.page);
      DROP TABLE pages;",
 ];
+
+/// SQL deleting the pages that the shrinks `s` matching `which` cut off: past the new end, and
+/// written before the shrink (a page written after it is the database growing again).
+fn compact_shrinks(which: &str) -> String {
+    format!(
+        "DELETE FROM page_data WHERE EXISTS (SELECT 1 FROM shrinks s WHERE {which}
+             AND s.db = page_data.key >> 32 AND (page_data.key & 4294967295) > s.size_pages
+             AND page_data.txid < s.txid)"
+    )
+}
 
 /// The rowid of page `no` of database `id` in page_data.
 fn key(id: i64, no: PageNo) -> i64 {
@@ -476,18 +492,13 @@ fn apply_commit(
         tx.prepare_cached("DELETE FROM page_history WHERE db = ?1 AND until <= ?2")
             .and_then(|mut s| s.execute(params![id, horizon]))
             .map_err(unavailable)?;
-        let shrunk: Option<u32> = tx
-            .prepare_cached("DELETE FROM shrinks WHERE db = ?1 AND txid = ?2 RETURNING size_pages")
-            .and_then(|mut s| s.query_row(params![id, horizon], |r| r.get(0)).optional())
+        // `<=`, not `=`: a window made smaller between opens moves the horizon past shrinks.
+        tx.prepare_cached(&compact_shrinks("s.db = ?1 AND s.txid <= ?2"))
+            .and_then(|mut s| s.execute(params![id, horizon]))
             .map_err(unavailable)?;
-        if let Some(size) = shrunk {
-            let [from, to] = [key(id, size) + 1, key(id, u32::MAX)];
-            tx.execute(
-                "DELETE FROM page_data WHERE key BETWEEN ?1 AND ?2 AND txid < ?3",
-                params![from, to, horizon],
-            )
+        tx.prepare_cached("DELETE FROM shrinks WHERE db = ?1 AND txid <= ?2")
+            .and_then(|mut s| s.execute(params![id, horizon]))
             .map_err(unavailable)?;
-        }
     }
     tx.execute(
         "UPDATE databases SET head_txid = ?1, size_pages = ?2 WHERE id = ?3",

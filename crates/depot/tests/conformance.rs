@@ -201,3 +201,31 @@ fn saved_hints_are_preloaded_by_the_next_open_of_the_same_writer_only() {
         assert_eq!(got, vec![5, 9, 12], "{name}");
     }
 }
+
+#[test]
+fn a_file_store_window_made_smaller_or_turned_off_still_drops_the_pages_a_shrink_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = |history_txids| {
+        FileStore::open(dir.path(), FileStoreOptions { history_txids, ..Default::default() }).unwrap()
+    };
+    let s = opened(10);
+    s.open("s", Some(1), &[]).unwrap();
+    s.commit(&commit("s", 1, 0, 1, (1..=4).map(|n| page(n, n as u8)).collect(), 4)).unwrap();
+    s.commit(&commit("s", 1, 1, 2, vec![page(1, 20)], 2)).unwrap(); // shrinks to 2 pages at txid 2
+    for txid in 3..=8u64 {
+        s.commit(&commit("s", 1, txid - 1, txid as u128, vec![page(1, txid as u8)], 2)).unwrap();
+    }
+    drop(s);
+    // Window 2 from now on: the first commit's horizon (7) is past the shrink at txid 2.
+    let s = opened(2);
+    s.open("s", Some(1), &[]).unwrap();
+    s.commit(&commit("s", 1, 8, 9, vec![page(1, 9)], 2)).unwrap();
+    // Page 1 at txid 9 and its versions 7 and 8 (still in the window), page 2; pages 3 and 4 gone.
+    assert_eq!(s.version_count("s"), 4);
+    assert_eq!(s.get_pages("s", &[1, 2], 9).unwrap()[0].as_ref().unwrap().data[0], 9);
+    drop(s);
+    // No window: only the newest version of each page inside the end.
+    let s = opened(0);
+    s.open("s", Some(1), &[]).unwrap();
+    assert_eq!(s.version_count("s"), 2);
+}
