@@ -30,11 +30,13 @@ describe('depot-sqlite CLI', () => {
   })
 
   it('reads the statements from stdin when no SQL is given, and honours --depot', () => {
-    const result = run(['--depot', join(dir, 'elsewhere'), 'db'], "SELECT 1 AS one, NULL AS nil, x'ab' AS blob, 9223372036854775807 AS big;\n")
+    const result = run(['--depot', join(dir, 'elsewhere'), 'db'], "CREATE TABLE x(a); SELECT 1 AS one, NULL AS nil, x'ab' AS blob, 9223372036854775807 AS big;\n")
     expect(result.status).toBe(0)
     expect(result.stdout).toContain("1   | NULL | X'AB' | 9223372036854775807")
-    const missing = run(['db', "SELECT count(*) FROM sqlite_master"])
-    expect(missing.stdout).toContain('0')
+    // The table went to the depot named by --depot, not to the default one.
+    const count = 'SELECT count(*) AS n FROM sqlite_master'
+    expect(run(['--depot', join(dir, 'elsewhere'), 'db', count]).stdout).toBe('n\n-\n1\n(1 row)\n')
+    expect(run(['db', count]).stdout).toBe('n\n-\n0\n(1 row)\n')
   })
 
   it('reports an SQL error on stderr with its code and exits non-zero', () => {

@@ -78,6 +78,6 @@ forEachBackend((backend) => {
 
   it('NativeDatabaseHandle cannot be constructed from JavaScript', async () => {
     const { NativeDatabaseHandle } = await import('./backends')
-    expect(() => new (NativeDatabaseHandle as unknown as new () => unknown)()).toThrow()
+    expect(() => new (NativeDatabaseHandle as unknown as new () => unknown)()).toThrow(/cannot be constructed directly/)
   })
 })

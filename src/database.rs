@@ -23,7 +23,7 @@ use napi::bindgen_prelude::{Object, PromiseRaw, ToNapiValue, Unknown};
 use napi::{Env, ValueType};
 use napi_derive::napi;
 
-use crate::call::{call_from_js, id, millis, property};
+use crate::call::{call_from_js, id, millis, property, Call};
 use crate::error::ApiError;
 use crate::mailbox::Mailbox;
 use crate::metrics::{Metrics, Stats};
@@ -155,14 +155,7 @@ impl NativeDatabaseHandle {
         params: Option<Unknown>,
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, Packed>> {
-        let (sql, params, call) = parsed!(
-            env,
-            string_from_js(sql, "sql").and_then(|s| Ok((
-                s,
-                params_from_js(params)?,
-                call_from_js(env, options)?
-            )))
-        );
+        let (sql, params, call) = parsed!(env, statement_args(env, sql, params, options));
         let mode = self.int_mode;
         self.dispatch(
             env,
@@ -234,14 +227,7 @@ impl NativeDatabaseHandle {
         params: Option<Unknown>,
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, CursorInfo>> {
-        let (sql, params, call) = parsed!(
-            env,
-            string_from_js(sql, "sql").and_then(|s| Ok((
-                s,
-                params_from_js(params)?,
-                call_from_js(env, options)?
-            )))
-        );
+        let (sql, params, call) = parsed!(env, statement_args(env, sql, params, options));
         self.dispatch(
             env,
             move |h, r| h.cursor_open_with(sql, params, call.tx, &call.options, r),
@@ -318,6 +304,16 @@ impl NativeDatabaseHandle {
             .map_err(|e| napi::Error::from_reason(format!("cannot spawn a thread to close: {e}")))?;
         Ok(promise)
     }
+}
+
+/// The `sql, params, options` arguments of `execute` and `cursorOpen`.
+fn statement_args(
+    env: &Env,
+    sql: Unknown,
+    params: Option<Unknown>,
+    options: Option<Unknown>,
+) -> Result<(String, depot_client::Params, Call), ApiError> {
+    Ok((string_from_js(sql, "sql")?, params_from_js(params)?, call_from_js(env, options)?))
 }
 
 /// Reads `{ behavior?, timeoutMs? }` of `beginTransaction`.

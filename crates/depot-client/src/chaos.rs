@@ -214,7 +214,7 @@ fn tables(schema: &[(String, Option<String>)]) -> Vec<String> {
 
 /// Faults the harness injects, by name. Ten failures outlast the client's retries (3 attempts), so
 /// the failure reaches SQLite; a single lost reply is absorbed by a retry with the same commit id.
-const FAULTS: &[&str] = &[
+pub const FAULTS: &[&str] = &[
     "read-fails",
     "commit-fails-before-apply",
     "commit-reply-lost-once",

@@ -1,7 +1,7 @@
 //! Fixed seeds of the chaos harness: random workloads with injected store faults, checked against an
 //! in-memory SQLite oracle after every fault. Any divergence fails.
 
-use depot_client::chaos::{run_seed, ChaosBackend, ChaosReport};
+use depot_client::chaos::{run_seed, ChaosBackend, ChaosReport, FAULTS};
 
 fn run(backend: ChaosBackend, seeds: std::ops::Range<u64>, ops: usize) -> ChaosReport {
     let mut total = ChaosReport::default();
@@ -17,15 +17,8 @@ fn chaos_seeds_on_the_memory_store_never_diverge() {
     let r = run(ChaosBackend::Memory, 1..13, 250);
     assert!(r.divergences.is_empty(), "{:#?}", r.divergences);
     assert_eq!(r.operations, 12 * 250, "every operation ran");
-    for kind in [
-        "read-fails",
-        "commit-fails-before-apply",
-        "commit-reply-lost-once",
-        "commit-reply-lost",
-        "store-call-hangs",
-        "writer-takeover",
-    ] {
-        assert!(r.faults.get(kind).copied().unwrap_or(0) > 0, "fault {kind} never fired: {:?}", r.faults);
+    for kind in FAULTS {
+        assert!(r.faults.get(*kind).copied().unwrap_or(0) > 0, "fault {kind} never fired: {:?}", r.faults);
     }
 }
 

@@ -18,7 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::store::{
-    check_commit, checked_page, claim_generation, decode_hints, encode_hints, with_hints, COMMIT_LOG_KEEP,
+    check_commit, checked_page, claim_generation, decode_hints, encode_hints, opened_id, with_hints,
+    COMMIT_LOG_KEEP,
 };
 use crate::{
     validate_name, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, StoreError, Txid,
@@ -28,6 +29,20 @@ use crate::{
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 const STORE_FILE: &str = "depot.sqlite3";
 const LOCK_FILE: &str = "LOCK";
+
+/// SQL deleting the pages that the shrinks `s` matching `$which` cut off: past the new end, and
+/// written before the shrink (a page written after it is the database growing again). A macro so
+/// that the commit path gets a constant string, not a fresh one per commit.
+macro_rules! compact_shrinks {
+    ($which:literal) => {
+        concat!(
+            "DELETE FROM page_data WHERE EXISTS (SELECT 1 FROM shrinks s WHERE ",
+            $which,
+            " AND s.db = page_data.key >> 32 AND (page_data.key & 4294967295) > s.size_pages
+              AND page_data.txid < s.txid)"
+        )
+    };
+}
 
 /// Settings of a [`FileStore`].
 #[derive(Debug, Clone)]
@@ -93,7 +108,7 @@ impl FileStore {
             writer
                 .execute_batch(&format!(
                     "BEGIN IMMEDIATE; DELETE FROM page_history; {}; DELETE FROM shrinks; COMMIT;",
-                    compact_shrinks("1")
+                    compact_shrinks!("1")
                 ))
                 .map_err(unavailable)?;
         }
@@ -149,12 +164,7 @@ impl FileStore {
     }
 
     fn id_of(&self, database: &str) -> Result<i64, StoreError> {
-        self.ids
-            .lock()
-            .unwrap()
-            .get(database)
-            .copied()
-            .ok_or_else(|| StoreError::InvalidArgument(format!("database '{database}' was never opened")))
+        opened_id(&self.ids, database)
     }
 
     fn with_reader<T>(
@@ -234,16 +244,6 @@ const MIGRATIONS: &[&str] = &[
          WHERE p.txid < (SELECT max(q.txid) FROM pages q WHERE q.db = p.db AND q.page = p.page);
      DROP TABLE pages;",
 ];
-
-/// SQL deleting the pages that the shrinks `s` matching `which` cut off: past the new end, and
-/// written before the shrink (a page written after it is the database growing again).
-fn compact_shrinks(which: &str) -> String {
-    format!(
-        "DELETE FROM page_data WHERE EXISTS (SELECT 1 FROM shrinks s WHERE {which}
-             AND s.db = page_data.key >> 32 AND (page_data.key & 4294967295) > s.size_pages
-             AND page_data.txid < s.txid)"
-    )
-}
 
 /// The rowid of page `no` of database `id` in page_data.
 fn key(id: i64, no: PageNo) -> i64 {
@@ -493,7 +493,7 @@ fn apply_commit(
             .and_then(|mut s| s.execute(params![id, horizon]))
             .map_err(unavailable)?;
         // `<=`, not `=`: a window made smaller between opens moves the horizon past shrinks.
-        tx.prepare_cached(&compact_shrinks("s.db = ?1 AND s.txid <= ?2"))
+        tx.prepare_cached(compact_shrinks!("s.db = ?1 AND s.txid <= ?2"))
             .and_then(|mut s| s.execute(params![id, horizon]))
             .map_err(unavailable)?;
         tx.prepare_cached("DELETE FROM shrinks WHERE db = ?1 AND txid <= ?2")

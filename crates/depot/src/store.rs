@@ -1,5 +1,8 @@
 //! The contract between the depot VFS and a backend.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use crate::{CommitOutcome, CommitRequest, Opened, Page, PageNo, StoreError, Txid};
 
 /// What the VFS needs from a page store. Implementations must be safe to call from many worker
@@ -36,6 +39,15 @@ pub trait PageStore: Send + Sync + 'static {
 
 /// Most pages a hint list keeps: 1 MiB of 4 KiB pages preloaded at open.
 pub const MAX_HINTS: usize = 256;
+
+/// The row id a store recorded for `database` when it was opened (stores keyed by id).
+pub(crate) fn opened_id(ids: &Mutex<HashMap<String, i64>>, database: &str) -> Result<i64, StoreError> {
+    ids.lock()
+        .unwrap()
+        .get(database)
+        .copied()
+        .ok_or_else(|| StoreError::InvalidArgument(format!("database '{database}' was never opened")))
+}
 
 /// `preload` followed by the hinted pages it does not hold yet, in order.
 pub(crate) fn with_hints(preload: &[PageNo], hints: &[PageNo]) -> Vec<PageNo> {

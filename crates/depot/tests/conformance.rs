@@ -73,6 +73,9 @@ fn bad_pages_are_refused_and_nothing_applies() {
             assert!(matches!(err, StoreError::InvalidArgument(_)), "{name}: {err}");
         }
         assert!(s.get_pages("db", &[1], 0).unwrap()[0].is_none(), "{name}: nothing applied");
+        // Nor was the refused commit id recorded: a good commit with it applies as new.
+        let good = s.commit(&commit("db", 1, 0, 3, vec![page(1, 1)], 1)).unwrap();
+        assert_eq!((good.txid, good.replayed), (1, false), "{name}");
     }
 }
 
@@ -88,6 +91,22 @@ fn shrink_drops_pages_past_the_end_and_regrow_sees_new_bytes() {
         let got = s.get_pages("db", &[3, 4], 3).unwrap();
         assert_eq!(got[0].as_ref().unwrap().data[0], 33, "{name}");
         assert_eq!(got[1].as_ref().unwrap().data[0], 44);
+    }
+}
+
+#[test]
+fn without_a_window_a_shrink_deletes_the_pages_past_the_end_at_once() {
+    // Reads hide pages past the end anyway; the version counts show that they are gone.
+    let memory = MemoryStore::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = FileStore::open(dir.path(), FileStoreOptions::default()).unwrap();
+    let stores: [(&str, &dyn PageStore, &dyn Fn() -> usize); 2] =
+        [("memory", &memory, &|| memory.version_count("db")), ("file", &file, &|| file.version_count("db"))];
+    for (name, s, versions) in stores {
+        s.open("db", Some(1), &[]).unwrap();
+        s.commit(&commit("db", 1, 0, 1, (1..=4).map(|n| page(n, n as u8)).collect(), 4)).unwrap();
+        s.commit(&commit("db", 1, 1, 2, vec![page(1, 10)], 2)).unwrap();
+        assert_eq!(versions(), 2, "{name}");
     }
 }
 

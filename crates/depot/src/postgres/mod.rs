@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::Config;
 
-use crate::store::{check_commit, checked_page, claim_generation, with_hints, COMMIT_LOG_KEEP};
+use crate::store::{check_commit, checked_page, claim_generation, opened_id, with_hints, COMMIT_LOG_KEEP};
 use crate::{
     validate_name, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, StoreError, Txid,
     PAGE_SIZE,
@@ -422,12 +422,7 @@ impl PostgresStore {
     }
 
     fn id_of(&self, database: &str) -> Result<i64, StoreError> {
-        self.ids
-            .lock()
-            .unwrap()
-            .get(database)
-            .copied()
-            .ok_or_else(|| StoreError::InvalidArgument(format!("database '{database}' was never opened")))
+        opened_id(&self.ids, database)
     }
 }
 
