@@ -236,6 +236,9 @@ struct Run {
     seed: u64,
     /// The fault armed for the current operation, until it is counted and disarmed.
     armed: Option<&'static str>,
+    /// Another writer took over since our handle opened: its next write is refused (ERR_FENCED),
+    /// which is then the takeover firing, not a divergence.
+    taken_over: bool,
 }
 
 impl Run {
@@ -254,6 +257,7 @@ impl Run {
         }
         let _ = self.db.close();
         self.db = Run::open(&self.bounded);
+        self.taken_over = false;
         self.report.reopens += 1;
     }
 
@@ -303,38 +307,46 @@ impl Run {
                         .push(format!("seed {}: oracle failed where the depot succeeded: {e}", self.seed));
                 }
             }
-            Err(e) if e.code().starts_with("SQLITE_") && fault.is_none() => {
+            Err(e) if e.code() == "ERR_FENCED" && self.taken_over => {
+                *self.report.faults.entry("writer-takeover").or_default() += 1;
+                self.recover(sql);
+            }
+            // Otherwise, without a fault, any error is a divergence (the oracle ran the SQL fine).
+            Err(e) if fault.is_none() => {
                 self.report.divergences.push(format!(
-                    "seed {}: unexpected SQL error {e} for {}",
+                    "seed {}: unexpected error {e} for {}",
                     self.seed,
                     &sql[..sql.len().min(120)]
                 ));
                 let _ = self.db.exec("ROLLBACK");
             }
-            Err(_) => {
-                let _ = self.db.exec("ROLLBACK");
-                self.disarm();
-                self.reopen();
-                let before = oracle_dump(&self.oracle);
-                match depot_dump(&self.db) {
-                    Ok(d) if d == before => {}
-                    Ok(d) => {
-                        // Not the state before: it must be the state after, whole.
-                        let _ = self.oracle.execute_batch(sql);
-                        if d != oracle_dump(&self.oracle) {
-                            self.report.divergences.push(format!(
-                                "seed {}: after a failed commit the depot is neither before nor after",
-                                self.seed
-                            ));
-                        } else {
-                            self.report.unknown_outcomes += 1;
-                        }
-                    }
-                    Err(e) => self
-                        .report
-                        .divergences
-                        .push(format!("seed {}: dump after reopen failed: {e}", self.seed)),
+            Err(_) => self.recover(sql),
+        }
+    }
+
+    /// After a failed `sql`: reopens, and finds out whether the depot holds the state before or
+    /// after it, bringing the oracle along.
+    fn recover(&mut self, sql: &str) {
+        let _ = self.db.exec("ROLLBACK");
+        self.disarm();
+        self.reopen();
+        let before = oracle_dump(&self.oracle);
+        match depot_dump(&self.db) {
+            Ok(d) if d == before => {}
+            Ok(d) => {
+                // Not the state before: it must be the state after, whole.
+                let _ = self.oracle.execute_batch(sql);
+                if d != oracle_dump(&self.oracle) {
+                    self.report.divergences.push(format!(
+                        "seed {}: after a failed commit the depot is neither before nor after",
+                        self.seed
+                    ));
+                } else {
+                    self.report.unknown_outcomes += 1;
                 }
+            }
+            Err(e) => {
+                self.report.divergences.push(format!("seed {}: dump after reopen failed: {e}", self.seed))
             }
         }
     }
@@ -367,7 +379,8 @@ fn fault_counter<'a>(store: &'a FaultStore, fault: &str) -> (&'a AtomicU32, u32)
         "commit-fails-before-apply" => (&f.fail_commits_before, 10),
         "store-call-hangs" => (&f.hang_calls, 1),
         "commit-reply-lost-once" => (&f.lose_commit_replies, 1),
-        _ => (&f.lose_commit_replies, 10),
+        "commit-reply-lost" => (&f.lose_commit_replies, 10),
+        other => unreachable!("fault {other} has no counter"),
     }
 }
 
@@ -421,6 +434,7 @@ fn run_on(seed: u64, ops: usize, inner: Arc<dyn PageStore>) -> ChaosReport {
         report: ChaosReport { seeds: 1, ..Default::default() },
         seed,
         armed: None,
+        taken_over: false,
     };
     run.db.exec(SCHEMA).unwrap();
     run.oracle.execute_batch(SCHEMA).unwrap();
@@ -438,8 +452,9 @@ fn run_on(seed: u64, ops: usize, inner: Arc<dyn PageStore>) -> ChaosReport {
                 let other = NativeDatabaseHandle::open(run.bounded.clone(), "chaos", OpenOptions::default())
                     .expect("takeover");
                 let _ = other.close();
+                // It fires when our next write is refused (now, or at a later write).
+                run.taken_over = true;
                 run.apply(&sql, Some(fault));
-                *run.report.faults.entry(fault).or_default() += 1;
             } else {
                 run.arm(fault);
                 run.apply(&sql, Some(fault));

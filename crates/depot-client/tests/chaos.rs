@@ -16,7 +16,6 @@ fn run(backend: ChaosBackend, seeds: std::ops::Range<u64>, ops: usize) -> ChaosR
 fn chaos_seeds_on_the_memory_store_never_diverge() {
     let r = run(ChaosBackend::Memory, 1..13, 250);
     assert!(r.divergences.is_empty(), "{:#?}", r.divergences);
-    assert_eq!(r.operations, 12 * 250, "every operation ran");
     for kind in FAULTS {
         assert!(r.faults.get(*kind).copied().unwrap_or(0) > 0, "fault {kind} never fired: {:?}", r.faults);
     }
@@ -26,7 +25,9 @@ fn chaos_seeds_on_the_memory_store_never_diverge() {
 fn chaos_seeds_on_the_file_store_never_diverge() {
     let r = run(ChaosBackend::File, 100..104, 200);
     assert!(r.divergences.is_empty(), "{:#?}", r.divergences);
-    assert!(r.faults.values().sum::<u64>() > 0, "faults fired: {:?}", r.faults);
+    for kind in FAULTS {
+        assert!(r.faults.get(*kind).copied().unwrap_or(0) > 0, "fault {kind} never fired: {:?}", r.faults);
+    }
 }
 
 #[cfg(feature = "postgres")]
