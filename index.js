@@ -184,15 +184,13 @@ class Queries {
   }
 
   /** The first row as an object (column name -> value), or `undefined`. */
-  async get(sql, params, options) {
-    const { columns, rows } = await this.execute(sql, params, options)
-    return rows.length === 0 ? undefined : rowObject(columns, rows[0])
+  get(sql, params, options) {
+    return this.execute(sql, params, options).then(({ columns, rows }) => (rows.length === 0 ? undefined : rowObject(columns, rows[0])))
   }
 
   /** Every row as an object (column name -> value). */
-  async all(sql, params, options) {
-    const { columns, rows } = await this.execute(sql, params, options)
-    return rows.map((row) => rowObject(columns, row))
+  all(sql, params, options) {
+    return this.execute(sql, params, options).then(({ columns, rows }) => rows.map((row) => rowObject(columns, row)))
   }
 
   /**

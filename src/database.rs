@@ -24,6 +24,7 @@ use napi::{Env, ValueType};
 use napi_derive::napi;
 
 use crate::call::{call_from_js, id, millis, property, Call};
+use crate::depot::spawn;
 use crate::error::ApiError;
 use crate::mailbox::Mailbox;
 use crate::metrics::{Metrics, Stats};
@@ -39,22 +40,15 @@ pub struct NativeDatabaseHandle {
     int_mode: IntMode,
     /// How long the JS thread may wait for this database's answers (see `crate::waiter`).
     reply_wait: Duration,
-    name: String,
     /// The reply channel to the JS thread, made on the first call (it needs the JS thread's env).
     mailbox: OnceCell<Mailbox>,
 }
 
 impl NativeDatabaseHandle {
     /// Wraps a freshly opened core handle.
-    pub(crate) fn new(inner: Arc<CoreHandle>, options: JsOptions, name: String) -> Self {
+    pub(crate) fn new(inner: Arc<CoreHandle>, options: JsOptions) -> Self {
         inner.set_caller_releases_slots(true);
-        Self {
-            inner,
-            int_mode: options.int_mode,
-            reply_wait: options.reply_wait,
-            name,
-            mailbox: OnceCell::new(),
-        }
+        Self { inner, int_mode: options.int_mode, reply_wait: options.reply_wait, mailbox: OnceCell::new() }
     }
 
     /// Submits one call; the promise settles with `convert(reply)`, and the call's admission slot
@@ -123,7 +117,7 @@ impl NativeDatabaseHandle {
     /// The name the database was opened with.
     #[napi(getter)]
     pub fn name(&self) -> String {
-        self.name.clone()
+        self.inner.name().to_owned()
     }
 
     /// Runs one or more SQL statements separated by `;`, without parameters and without results.
@@ -298,10 +292,7 @@ impl NativeDatabaseHandle {
         // Calls made after close() returns must fail with ERR_CLOSED: refuse them from now on.
         inner.request_close();
         // `close` blocks until the worker has stopped; never on the JS thread.
-        std::thread::Builder::new()
-            .name("depot-sqlite-close".into())
-            .spawn(move || pending.settle(inner.close().map_err(ApiError::from)))
-            .map_err(|e| napi::Error::from_reason(format!("cannot spawn a thread to close: {e}")))?;
+        spawn("depot-sqlite-close", move || pending.settle(inner.close().map_err(ApiError::from)))?;
         Ok(promise)
     }
 }

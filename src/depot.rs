@@ -143,13 +143,12 @@ impl Depot {
         };
         let (pending, promise) = Pending::new(env)?;
         let state = Arc::clone(&self.state);
-        let db_name = name.clone();
         CoreHandle::open_with(
             store,
             name,
             open_options,
             Box::new(move |reply| match reply {
-                Ok(handle) => pending.settle(register(&state, Arc::new(handle), js_options, db_name)),
+                Ok(handle) => pending.settle(register(&state, Arc::new(handle), js_options)),
                 Err(error) => pending.settle(Err(error.into())),
             }),
         );
@@ -187,17 +186,16 @@ fn register(
     state: &Mutex<DepotState>,
     handle: Arc<CoreHandle>,
     js_options: JsOptions,
-    name: String,
 ) -> Result<NativeDatabaseHandle, ApiError> {
     let mut state = lock(state);
     if state.store.is_none() {
         drop(state);
-        let _ = std::thread::Builder::new().name("depot-sqlite-close".into()).spawn(move || handle.close());
+        let _ = spawn("depot-sqlite-close", move || drop(handle.close()));
         return Err(ApiError::closed("the depot"));
     }
     state.databases.retain(|weak| weak.strong_count() > 0);
     state.databases.push(Arc::downgrade(&handle));
-    Ok(NativeDatabaseHandle::new(handle, js_options, name))
+    Ok(NativeDatabaseHandle::new(handle, js_options))
 }
 
 /// The store that `Depot.open` was asked for.
@@ -402,7 +400,7 @@ fn lock(state: &Mutex<DepotState>) -> MutexGuard<'_, DepotState> {
 }
 
 /// Runs blocking work on its own thread, never on the JS thread.
-fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> napi::Result<()> {
+pub(crate) fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> napi::Result<()> {
     std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(work)

@@ -210,12 +210,7 @@ impl Mailbox {
             )?;
             waiter::track(env, &self.inner);
         }
-        let slot = Slot {
-            deferred: deferred as usize,
-            inner: self.inner.clone(),
-            releaser: self.releaser.clone(),
-            _value: PhantomData,
-        };
+        let slot = Slot { deferred: deferred as usize, releaser: self.releaser.clone(), _value: PhantomData };
         Ok((slot, promise))
     }
 }
@@ -230,7 +225,7 @@ impl Mailbox {
 /// The settling half of one promise; callable from any thread, exactly once.
 pub(crate) struct Slot<T> {
     deferred: usize,
-    inner: Arc<Inner>,
+    /// Keeps the threadsafe function alive until this reply is queued; its `Inner` is the channel.
     releaser: Arc<Releaser>,
     _value: PhantomData<fn(T)>,
 }
@@ -254,22 +249,23 @@ impl<T: ToNapiValue + Send + 'static> Slot<T> {
                 };
             }
         });
+        let inner = &self.releaser.0;
         let was_empty = {
-            let mut queue = self.inner.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let mut queue = inner.queue.lock().unwrap_or_else(|e| e.into_inner());
             queue.push(delivery);
-            self.inner.count(1);
+            inner.count(1);
             queue.len() == 1
         };
         // A JS thread waiting for answers takes this one itself: no event-loop wake-up. Never for
         // a database with waiting off: the waiter leaves its answers alone.
-        let handed = was_empty && self.inner.may_wait() && self.inner.waiter.hand_over();
+        let handed = was_empty && inner.may_wait() && inner.waiter.hand_over();
         if was_empty && !handed {
-            let alive = self.inner.alive.lock().unwrap_or_else(|e| e.into_inner());
+            let alive = inner.alive.lock().unwrap_or_else(|e| e.into_inner());
             if *alive {
                 // SAFETY: not released (the releaser held by `self`) nor finalized (the lock).
                 unsafe {
                     sys::napi_call_threadsafe_function(
-                        self.inner.tsfn(),
+                        inner.tsfn(),
                         std::ptr::null_mut(),
                         sys::ThreadsafeFunctionCallMode::nonblocking,
                     )

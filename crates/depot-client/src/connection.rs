@@ -43,7 +43,6 @@ pub fn open(database: &str, vfs: &str, running: Running) -> Result<(Connection, 
          PRAGMA foreign_keys = ON;",
     )?;
     verify_batch_atomic(&conn)?;
-    conn.set_prepared_statement_cache_capacity(256);
     let denial: Denial = Arc::new(Mutex::new(None));
     let d = denial.clone();
     conn.authorizer(Some(move |ctx: AuthContext<'_>| match refusal(&ctx) {
