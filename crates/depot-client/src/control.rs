@@ -63,6 +63,12 @@ impl Control {
         })
     }
 
+    /// Whether anything can stop the call (a token or a deadline): only then does the progress
+    /// handler need to see it.
+    pub fn can_stop(&self) -> bool {
+        self.cancel.is_some() || self.deadline.is_some()
+    }
+
     /// Checks the token and the deadline; remembers the first reason to stop.
     pub fn check(&self) -> Stop {
         let stop = if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {

@@ -187,6 +187,10 @@ impl<T: Send + 'static> Job for Task<T> {
             return reply.send(Err(error));
         }
         let result = session.check_poison().and_then(|()| {
+            // The progress handler's mutex is taken only for a call it could stop.
+            if !control.can_stop() {
+                return work(session);
+            }
             session.set_running(Some(control.clone()));
             let r = work(session);
             session.set_running(None);
