@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::unbounded;
-use depot_client::{
-    FileStore, FileStoreOptions, NativeDatabaseHandle, OpenOptions, PageStore, Params, Value,
-};
+use depot::{FileStore, FileStoreOptions, PageStore};
+use depot_client::{CallOptions, Command, Database, OpenOptions, Params, Value};
 
 const ROWS: i64 = 10_000;
 
@@ -32,7 +31,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn PageStore> =
         Arc::new(FileStore::open(&dir.path().join("depot"), FileStoreOptions::default()).unwrap());
-    let db = NativeDatabaseHandle::open(store, "bench", OpenOptions::default()).unwrap();
+    let db = Database::open(store, "bench", OpenOptions::default()).unwrap();
     let plain = rusqlite::Connection::open(dir.path().join("plain.db")).unwrap();
     plain.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").unwrap();
     let setup = format!(
@@ -67,10 +66,13 @@ fn main() {
     for chunk in keys.chunks(64) {
         for &k in chunk {
             let tx = tx.clone();
-            db.execute_with(
-                "SELECT v FROM t WHERE id = ?".into(),
-                Params::Positional(vec![Value::Integer(k)]),
-                Box::new(move |r| tx.send(r.map(|_| ())).unwrap()),
+            db.call(
+                Command::Execute {
+                    sql: "SELECT v FROM t WHERE id = ?".into(),
+                    params: Params::Positional(vec![Value::Integer(k)]),
+                },
+                &CallOptions::default(),
+                Box::new(move |r, _| tx.send(r.map(|_| ())).unwrap()),
             );
         }
         for _ in chunk {
@@ -114,7 +116,7 @@ fn main() {
     }
     println!(
         "\nstore round trips: get_pages {}, commits {}, cache hits {}, misses {}",
-        m.get_pages_calls, m.commits, m.cache_hits, m.cache_misses
+        m.counters.get_pages_calls, m.counters.commits, m.counters.cache_hits, m.counters.cache_misses
     );
     db.close().unwrap();
 }

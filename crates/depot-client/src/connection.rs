@@ -1,14 +1,16 @@
 //! Opening the SQLite connection over the depot VFS, with durability settings pinned.
 //!
-//! Invariant 7: user SQL cannot switch off what keeps acknowledged writes safe. The settings below
+//! Invariant pinned-durability (ARCHITECTURE.md): user SQL cannot switch off what keeps acknowledged writes safe. The settings below
 //! keep SQLite on the batch-atomic path (one transaction = one store commit); an authorizer refuses
 //! pragmas that would leave it, ATTACH of anything but an in-memory database, and extension loading
 //! (also compiled out with SQLITE_OMIT_LOAD_EXTENSION).
 
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{ffi, Connection, OpenFlags};
 
 use crate::control::{Running, Stop};
 use crate::{Error, ErrorCode};
@@ -28,7 +30,46 @@ const PINNED_PRAGMAS: &[&str] = &[
 /// The reason for the last refusal, to turn SQLite's bare "not authorized" into a useful message.
 pub type Denial = Arc<Mutex<Option<String>>>;
 
-pub fn open(database: &str, vfs: &str, running: Running) -> Result<(Connection, Denial), Error> {
+/// Whether a row with rowid `i64::MIN` was inserted since the watch was armed. The statement
+/// runner marks "no row inserted" by setting the connection's last insert rowid to `i64::MIN`
+/// before a statement; when it reads `i64::MIN` back, this tells a real insert of that rowid from
+/// no insert at all.
+#[derive(Clone, Default)]
+pub struct MinRowidWatch(Arc<AtomicBool>);
+
+impl MinRowidWatch {
+    pub fn arm(&self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+
+    pub fn seen(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// SQLite's update hook: one comparison per changed row.
+unsafe extern "C" fn on_row_change(
+    arg: *mut c_void,
+    op: c_int,
+    _: *const c_char,
+    _: *const c_char,
+    rowid: i64,
+) {
+    if op == ffi::SQLITE_INSERT && rowid == i64::MIN {
+        // SAFETY: `arg` is the watch's flag, kept alive by the session until the connection closes.
+        (*(arg as *const AtomicBool)).store(true, Ordering::Relaxed);
+    }
+}
+
+/// An open connection and what it reports on the side.
+pub struct Opened {
+    pub conn: Connection,
+    pub denial: Denial,
+    /// Must outlive `conn` (the update hook points at it).
+    pub min_rowid: MinRowidWatch,
+}
+
+pub fn open(database: &str, vfs: &str, running: Running) -> Result<Opened, Error> {
     // No SQLITE_OPEN_URI: a URI could name another VFS and reach the local filesystem.
     let flags =
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -57,7 +98,12 @@ pub fn open(database: &str, vfs: &str, running: Running) -> Result<(Connection, 
         4000,
         Some(move || running.lock().unwrap().as_ref().is_some_and(|c| c.check() != Stop::None)),
     )?;
-    Ok((conn, denial))
+    let min_rowid = MinRowidWatch::default();
+    // SAFETY: the flag lives in `min_rowid`, which the session drops only after the connection.
+    unsafe {
+        ffi::sqlite3_update_hook(conn.handle(), Some(on_row_change), Arc::as_ptr(&min_rowid.0) as *mut c_void)
+    };
+    Ok(Opened { conn, denial, min_rowid })
 }
 
 /// Why an action is refused, or `None` to allow it.

@@ -28,15 +28,6 @@ impl CancelToken {
     }
 }
 
-/// Options of one call.
-#[derive(Clone, Default, Debug)]
-pub struct CallOptions {
-    /// Abort the call (ERR_ABORTED) when this token is cancelled.
-    pub cancel: Option<CancelToken>,
-    /// Fail the call (ERR_TIMEOUT) when it has not finished this long after it was submitted.
-    pub timeout: Option<Duration>,
-}
-
 /// What stopped a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -55,10 +46,10 @@ pub struct Control {
 }
 
 impl Control {
-    pub fn new(opts: &CallOptions) -> Arc<Control> {
+    pub fn new(cancel: Option<CancelToken>, timeout: Option<Duration>) -> Arc<Control> {
         Arc::new(Control {
-            cancel: opts.cancel.clone(),
-            deadline: opts.timeout.map(|t| Instant::now() + t),
+            cancel,
+            deadline: timeout.map(|t| Instant::now() + t),
             stopped: AtomicU8::new(Stop::None as u8),
         })
     }

@@ -3,7 +3,6 @@
 
 use rusqlite::Connection;
 
-use crate::exec::bind_params;
 use crate::stmt::RawStatement;
 use crate::{Params, Value};
 
@@ -16,7 +15,7 @@ pub struct Cursor {
 impl Cursor {
     pub fn open(conn: &Connection, sql: &str, params: &Params) -> Result<Cursor, rusqlite::Error> {
         let mut stmt = RawStatement::prepare(conn, sql)?;
-        bind_params(&mut stmt, params)?;
+        stmt.bind(params)?;
         let columns = stmt.column_names();
         Ok(Cursor { stmt, columns, done: false })
     }

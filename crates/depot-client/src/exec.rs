@@ -1,169 +1,115 @@
-//! Running statements on the worker's connection: binding, stepping, collecting rows.
-
-use std::collections::HashMap;
+//! Running statements on the worker's connection: one statement, an atomic batch, or a script.
 
 use rusqlite::{ffi, Connection};
 
+use crate::connection::MinRowidWatch;
 use crate::stmt::{RawStatement, StatementCache};
+use crate::{ExecuteResult, Params, Statement};
 
-use crate::{Error, ExecuteResult, Params, Statement, Value};
-
-/// Runs one statement with its parameters, through the worker's statement cache.
-pub fn execute(
-    conn: &Connection,
-    cache: &mut StatementCache,
-    sql: &str,
-    params: &Params,
-) -> Result<ExecuteResult, rusqlite::Error> {
-    let (key, mut stmt) = cache.take(conn, sql)?;
-    let result = run(conn, &mut stmt, params);
-    cache.put(key, stmt);
-    result
+/// What running statements needs of the worker's connection.
+pub struct Runner<'a> {
+    pub conn: &'a Connection,
+    pub cache: &'a mut StatementCache,
+    pub min_rowid: &'a MinRowidWatch,
 }
 
-fn run(
-    conn: &Connection,
-    stmt: &mut RawStatement,
-    params: &Params,
-) -> Result<ExecuteResult, rusqlite::Error> {
-    bind_params(stmt, params)?;
-    let writes = !stmt.readonly();
-    let previous_rowid = conn.last_insert_rowid();
-    let changes_before = conn.total_changes();
-    if writes {
-        // A sentinel tells whether *this* statement inserted a row.
-        unsafe { ffi::sqlite3_set_last_insert_rowid(conn.handle(), i64::MIN) };
+impl Runner<'_> {
+    /// Runs one statement with its parameters, through the worker's statement cache.
+    pub fn execute(&mut self, sql: &str, params: &Params) -> Result<ExecuteResult, rusqlite::Error> {
+        let (key, mut stmt) = self.cache.take(self.conn, sql)?;
+        let result = stmt.bind(params).and_then(|()| self.run(&mut stmt, true));
+        self.cache.put(key, stmt);
+        result
     }
-    let mut rows = Vec::new();
-    let stepped = (|| {
-        while stmt.step()? {
-            rows.push(stmt.row());
+
+    /// Steps a bound statement to its end; keeps its rows when `keep_rows`.
+    fn run(&self, stmt: &mut RawStatement, keep_rows: bool) -> Result<ExecuteResult, rusqlite::Error> {
+        let conn = self.conn;
+        let writes = !stmt.readonly();
+        let previous_rowid = conn.last_insert_rowid();
+        let changes_before = conn.total_changes();
+        if writes {
+            // `i64::MIN` marks "no row inserted"; the watch tells a real insert of that rowid apart.
+            self.min_rowid.arm();
+            unsafe { ffi::sqlite3_set_last_insert_rowid(conn.handle(), i64::MIN) };
         }
-        Ok::<_, rusqlite::Error>(())
-    })();
-    // Read after stepping: a cached statement prepared before a schema change is re-prepared by
-    // its first step, and `SELECT *` may then have more columns than before.
-    let columns = stmt.column_names();
-    let mut last_insert_rowid = None;
-    if writes {
-        let now = conn.last_insert_rowid();
-        if now == i64::MIN {
-            // Restore what SQL's last_insert_rowid() would have shown.
-            unsafe { ffi::sqlite3_set_last_insert_rowid(conn.handle(), previous_rowid) };
+        let mut rows = Vec::new();
+        let stepped = (|| {
+            while stmt.step()? {
+                if keep_rows {
+                    rows.push(stmt.row());
+                }
+            }
+            Ok::<_, rusqlite::Error>(())
+        })();
+        // Read after stepping: a cached statement prepared before a schema change is re-prepared by
+        // its first step, and `SELECT *` may then have more columns than before.
+        let columns = if keep_rows { stmt.column_names() } else { Vec::new() };
+        let mut last_insert_rowid = None;
+        if writes {
+            let now = conn.last_insert_rowid();
+            if now != i64::MIN || self.min_rowid.seen() {
+                last_insert_rowid = Some(now);
+            } else {
+                // Restore what SQL's last_insert_rowid() would have shown.
+                unsafe { ffi::sqlite3_set_last_insert_rowid(conn.handle(), previous_rowid) };
+            }
+        }
+        stepped?;
+        let changes = if writes && conn.total_changes() != changes_before { conn.changes() } else { 0 };
+        Ok(ExecuteResult { columns, rows, changes, last_insert_rowid })
+    }
+
+    /// Runs statements as one unit: all applied or none (a savepoint inside an open transaction).
+    /// On failure, says which statement failed (`statements.len()` for the commit).
+    pub fn batch(
+        &mut self,
+        statements: &[Statement],
+    ) -> Result<Vec<ExecuteResult>, (usize, rusqlite::Error)> {
+        let conn = self.conn;
+        let outer = conn.is_autocommit();
+        let (begin, commit, rollback) = if outer {
+            ("BEGIN", "COMMIT", "ROLLBACK")
         } else {
-            last_insert_rowid = Some(now);
-        }
-    }
-    stepped?;
-    let changes = if writes && conn.total_changes() != changes_before { conn.changes() } else { 0 };
-    Ok(ExecuteResult { columns, rows, changes, last_insert_rowid })
-}
-
-fn bare(name: &str) -> &str {
-    name.strip_prefix([':', '@', '$']).unwrap_or(name)
-}
-
-/// What parameter binding needs of a statement.
-pub trait Binder {
-    fn count(&self) -> usize;
-    fn name(&self, i: usize) -> Option<String>;
-    fn bind(&mut self, i: usize, v: &Value) -> rusqlite::Result<()>;
-}
-
-/// Binds every parameter or fails naming the one that is wrong.
-pub fn bind_params(stmt: &mut impl Binder, params: &Params) -> Result<(), rusqlite::Error> {
-    let count = stmt.count();
-    let label = |stmt: &dyn Fn(usize) -> Option<String>, i: usize| stmt(i).unwrap_or(format!("?{i}"));
-    match params {
-        Params::None if count == 0 => Ok(()),
-        Params::None => Err(invalid(format!("missing value for parameter {}", label(&|i| stmt.name(i), 1)))),
-        Params::Positional(values) => {
-            if values.len() > count {
-                return Err(invalid(format!(
-                    "too many parameters: {} given, the statement takes {count}",
-                    values.len()
-                )));
-            }
-            if values.len() < count {
-                return Err(invalid(format!(
-                    "missing value for parameter {}",
-                    label(&|i| stmt.name(i), values.len() + 1)
-                )));
-            }
-            for (i, v) in values.iter().enumerate() {
-                stmt.bind(i + 1, v)?;
-            }
-            Ok(())
-        }
-        Params::Named(pairs) => {
-            let mut by_name: HashMap<&str, &Value> = HashMap::with_capacity(pairs.len());
-            for (k, v) in pairs {
-                if by_name.insert(bare(k), v).is_some() {
-                    return Err(invalid(format!("parameter {k} is given twice")));
+            ("SAVEPOINT depot_batch", "RELEASE depot_batch", "ROLLBACK TO depot_batch; RELEASE depot_batch")
+        };
+        conn.execute_batch(begin).map_err(|e| (0, e))?;
+        let mut out = Vec::with_capacity(statements.len());
+        for (i, s) in statements.iter().enumerate() {
+            match self.execute(&s.sql, &s.params) {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    undo(conn, outer, rollback);
+                    return Err((i, e));
                 }
             }
-            let mut used = Vec::with_capacity(count);
-            for i in 1..=count {
-                let Some(name) = stmt.name(i) else {
-                    return Err(invalid(format!(
-                        "parameter ?{i} is positional; pass an array, or name it (:name)"
-                    )));
-                };
-                match by_name.get(bare(&name)) {
-                    Some(v) => {
-                        stmt.bind(i, v)?;
-                        used.push(bare(&name).to_string());
-                    }
-                    None => return Err(invalid(format!("missing value for parameter {name}"))),
-                }
-            }
-            let mut extra: Vec<&str> =
-                by_name.keys().copied().filter(|k| !used.iter().any(|u| u == k)).collect();
-            if !extra.is_empty() {
-                extra.sort();
-                return Err(invalid(format!(
-                    "unknown parameter(s) {}: the statement does not use them",
-                    extra.join(", ")
-                )));
-            }
-            Ok(())
+        }
+        if let Err(e) = conn.execute_batch(commit) {
+            undo(conn, outer, rollback);
+            return Err((statements.len(), e));
+        }
+        Ok(out)
+    }
+
+    /// Runs `;`-separated statements in order, each prepared from the previous one's tail (SQLite
+    /// splits the text, so strings, comments and triggers holding `;` stay whole). Each statement is
+    /// its own autocommit transaction unless the script opens one; it stops at the first error,
+    /// saying which statement failed. Results are kept when `keep_rows`.
+    pub fn script(
+        &mut self,
+        sql: &str,
+        keep_rows: bool,
+    ) -> Result<Vec<ExecuteResult>, (usize, rusqlite::Error)> {
+        let mut results = Vec::new();
+        let mut rest = sql;
+        loop {
+            let i = results.len();
+            let (stmt, tail) = RawStatement::prepare_first(self.conn, rest).map_err(|e| (i, e))?;
+            let Some(mut stmt) = stmt else { return Ok(results) };
+            results.push(self.run(&mut stmt, keep_rows).map_err(|e| (i, e))?);
+            rest = &rest[tail..];
         }
     }
-}
-
-/// Marks an argument error so the worker reports it as ERR_INVALID_ARGUMENT.
-fn invalid(message: String) -> rusqlite::Error {
-    rusqlite::Error::ToSqlConversionFailure(Box::new(Error::invalid(message)))
-}
-
-/// Runs statements as one unit: all applied or none (a savepoint inside an open transaction).
-pub fn execute_batch(
-    conn: &Connection,
-    cache: &mut StatementCache,
-    statements: &[Statement],
-) -> Result<Vec<ExecuteResult>, (usize, rusqlite::Error)> {
-    let outer = conn.is_autocommit();
-    let (begin, commit, rollback) = if outer {
-        ("BEGIN", "COMMIT", "ROLLBACK")
-    } else {
-        ("SAVEPOINT depot_batch", "RELEASE depot_batch", "ROLLBACK TO depot_batch; RELEASE depot_batch")
-    };
-    conn.execute_batch(begin).map_err(|e| (0, e))?;
-    let mut out = Vec::with_capacity(statements.len());
-    for (i, s) in statements.iter().enumerate() {
-        match execute(conn, cache, &s.sql, &s.params) {
-            Ok(r) => out.push(r),
-            Err(e) => {
-                undo(conn, outer, rollback);
-                return Err((i, e));
-            }
-        }
-    }
-    if let Err(e) = conn.execute_batch(commit) {
-        undo(conn, outer, rollback);
-        return Err((statements.len(), e));
-    }
-    Ok(out)
 }
 
 fn undo(conn: &Connection, outer: bool, rollback: &str) {

@@ -1,34 +1,39 @@
 //! The depot-sqlite core: one worker thread per database, a SQLite VFS over a page store, statement
 //! execution and metrics. It knows nothing of JavaScript; the NAPI crate is a thin layer on top.
 //!
-//! The path of one call: [`NativeDatabaseHandle`] sends a command with a reply callback on a bounded
-//! queue; the worker runs it on its connection; SQLite reads pages through the depot VFS (dirty buffer,
-//! page cache, then the store with read-ahead) and, at the end of each transaction, the VFS sends every
-//! dirty page in one store commit; the reply callback carries the result back.
+//! The path of one call: [`Database::call`] admits the call (at most `max_queue` in flight, see
+//! `admission`) and sends its [`Command`] to the worker on an unbounded channel; the worker runs it
+//! on its connection; SQLite reads pages through the depot VFS (dirty buffer, page cache, then the
+//! store with read-ahead) and, at the end of each transaction, the VFS sends every dirty page in
+//! one store commit; the [`Responder`] receives the [`Answer`] with the call's [`Admission`].
+//! ARCHITECTURE.md at the repository root walks through the files.
 
-#[cfg(feature = "test-hooks")]
-pub mod chaos;
+mod admission;
+mod blocking;
+mod command;
 mod connection;
 mod control;
 mod cursor;
+mod database;
 pub mod error;
 mod exec;
-mod handle;
 mod metrics;
 mod session;
 mod stmt;
+mod store_config;
 mod value;
 mod vfs;
 mod worker;
 
-pub use control::{CallOptions, CancelToken};
-pub use depot::{FileStore, FileStoreOptions, MemoryStore, PageStore, StoreError};
+pub use admission::Admission;
+pub use blocking::Rows;
+pub use command::{Answer, Behavior, CallOptions, Command, CursorId, Responder, TransactionId};
+pub use control::CancelToken;
+pub use database::{Database, OpenOptions, CLOSE_TIMEOUT};
+#[cfg(feature = "postgres")]
+pub use depot::PostgresStoreOptions;
+pub use depot::{FileStoreOptions, PageStore};
 pub use error::{Error, ErrorCode};
-pub use handle::{NativeDatabaseHandle, OpenOptions, CLOSE_TIMEOUT};
-pub use metrics::MetricsSnapshot;
-pub use session::{Behavior, TxId};
+pub use metrics::{Counters, MetricsSnapshot};
+pub use store_config::{OpenedStore, StoreConfig, StoreKind};
 pub use value::{ExecuteResult, Params, Statement, Value};
-
-/// A reply callback: called exactly once, from the worker thread, or at once on the caller's thread
-/// when a call is rejected up front (ERR_OVERLOADED, ERR_CLOSED, ERR_WORKER_DEAD).
-pub type Responder<T> = Box<dyn FnOnce(Result<T, Error>) + Send + 'static>;

@@ -1,115 +1,101 @@
 //! Counters of one database, written by its worker, read from any thread.
+//!
+//! The list of counters is written once, in [`for_each_metric!`]: it makes the live atomics
+//! ([`Metrics`]), their plain copy ([`Counters`]) and, in the NAPI crate, the object that
+//! `db.metrics()` returns. A counter added here reaches JavaScript with its doc comment; the
+//! README's list is checked against it by a test.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Live counters (relaxed atomics: each value is exact, a snapshot is not one instant).
-#[derive(Debug, Default)]
-pub struct Metrics {
-    pub queue_depth: AtomicU64,
-    pub running: AtomicU64,
-    pub answered: AtomicU64,
-    pub failed: AtomicU64,
-    pub rejected: AtomicU64,
-    pub commits: AtomicU64,
-    pub commit_retries: AtomicU64,
-    pub get_pages_calls: AtomicU64,
-    pub pages_fetched: AtomicU64,
-    pub bytes_fetched: AtomicU64,
-    pub pages_committed: AtomicU64,
-    pub bytes_committed: AtomicU64,
-    pub cache_hits: AtomicU64,
-    pub cache_misses: AtomicU64,
-    pub dirty_pages: AtomicU64,
-    pub size_pages: AtomicU64,
-    pub unbatched_writes: AtomicU64,
-    pub statement_cache_hits: AtomicU64,
-    pub statement_cache_misses: AtomicU64,
-    pub transactions: AtomicU64,
-    pub last_txn_get_pages: AtomicU64,
-    pub last_txn_commits: AtomicU64,
-    pub last_txn_micros: AtomicU64,
-    pub slow_transactions: AtomicU64,
+/// Calls `$callback!` with every counter of a database, each with its doc comment, in the order
+/// `db.metrics()` shows them (after `queueDepth`, which admission owns).
+#[macro_export]
+macro_rules! for_each_metric {
+    ($callback:ident) => {
+        $callback! {
+            /// 1 while a call runs on the worker, else 0.
+            running,
+            /// Accepted calls answered with a result.
+            answered,
+            /// Accepted calls answered with an error.
+            failed,
+            /// Calls refused at admission (`ERR_OVERLOADED`), never queued.
+            rejected,
+            /// Store commits applied (one per write transaction).
+            commits,
+            /// Commit attempts that failed transiently and were retried with the same commit id.
+            commit_retries,
+            /// Round trips to the store to read pages (`get_pages` calls).
+            get_pages_calls,
+            /// Pages read from the store.
+            pages_fetched,
+            /// Bytes read from the store.
+            bytes_fetched,
+            /// Pages written to the store.
+            pages_committed,
+            /// Bytes written to the store.
+            bytes_committed,
+            /// Page reads served by the VFS page cache (after SQLite's own cache missed).
+            cache_hits,
+            /// Page reads that missed the VFS page cache and went to the store.
+            cache_misses,
+            /// Pages written by the open transaction and not yet committed.
+            dirty_pages,
+            /// Size of the database, in pages.
+            size_pages,
+            /// Writes that arrived outside a batch-atomic write (stays 0).
+            unbatched_writes,
+            /// Statements found prepared in the worker's statement cache.
+            statement_cache_hits,
+            /// Statements that had to be prepared.
+            statement_cache_misses,
+            /// Calls run on the worker.
+            calls,
+            /// Store round trips (`get_pages`) of the most recent call.
+            last_call_get_pages,
+            /// Store commits of the most recent call.
+            last_call_commits,
+            /// Duration of the most recent call on the worker, in microseconds.
+            last_call_micros,
+            /// Calls slower than the slow-call threshold (200 ms); each is also logged.
+            slow_calls,
+        }
+    };
 }
 
-/// A plain copy of [`Metrics`].
+macro_rules! define_metrics {
+    ($( $(#[$doc:meta])* $name:ident, )*) => {
+        /// Live counters (relaxed atomics: each value is exact, a snapshot is not one instant).
+        #[derive(Debug, Default)]
+        pub struct Metrics {
+            $( $(#[$doc])* pub $name: AtomicU64, )*
+        }
+
+        /// A plain copy of [`Metrics`].
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct Counters {
+            $( $(#[$doc])* pub $name: u64, )*
+        }
+
+        impl Metrics {
+            pub fn counters(&self) -> Counters {
+                Counters { $( $name: self.$name.load(Relaxed), )* }
+            }
+        }
+    };
+}
+
+for_each_metric!(define_metrics);
+
+/// What `Database::metrics` answers: admission's count of calls in flight, and the counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MetricsSnapshot {
-    /// Calls accepted and not yet answered.
+    /// Calls admitted and not yet released (at most `max_queue`, plus calls of an open transaction).
     pub queue_depth: u64,
-    /// 1 while a call runs on the worker.
-    pub running: u64,
-    /// Calls answered with a result.
-    pub answered: u64,
-    /// Calls answered with an error (after being accepted).
-    pub failed: u64,
-    /// Calls refused at admission (ERR_OVERLOADED), never queued.
-    pub rejected: u64,
-    /// Store commits applied (one per write transaction).
-    pub commits: u64,
-    /// Commit attempts that failed transiently (each is retried with the same commit id until
-    /// the retry budget runs out).
-    pub commit_retries: u64,
-    /// `get_pages` round trips to the store.
-    pub get_pages_calls: u64,
-    pub pages_fetched: u64,
-    pub bytes_fetched: u64,
-    pub pages_committed: u64,
-    pub bytes_committed: u64,
-    /// Page reads served by the VFS page cache (after SQLite's own cache missed).
-    pub cache_hits: u64,
-    /// Page reads that went to the store.
-    pub cache_misses: u64,
-    /// Pages written by the open transaction, not yet committed.
-    pub dirty_pages: u64,
-    /// Database size in pages.
-    pub size_pages: u64,
-    /// Writes that arrived outside a batch-atomic write (should stay 0).
-    pub unbatched_writes: u64,
-    /// Statements found prepared in the worker's statement cache.
-    pub statement_cache_hits: u64,
-    /// Statements that had to be prepared.
-    pub statement_cache_misses: u64,
-    /// Calls that ran on the worker.
-    pub transactions: u64,
-    /// Store round trips of the most recent call.
-    pub last_txn_get_pages: u64,
-    pub last_txn_commits: u64,
-    /// Duration of the most recent call on the worker.
-    pub last_txn_micros: u64,
-    /// Calls slower than the slow-log threshold.
-    pub slow_transactions: u64,
+    pub counters: Counters,
 }
 
 impl Metrics {
-    pub fn snapshot(&self) -> MetricsSnapshot {
-        MetricsSnapshot {
-            queue_depth: self.queue_depth.load(Relaxed),
-            running: self.running.load(Relaxed),
-            answered: self.answered.load(Relaxed),
-            failed: self.failed.load(Relaxed),
-            rejected: self.rejected.load(Relaxed),
-            commits: self.commits.load(Relaxed),
-            commit_retries: self.commit_retries.load(Relaxed),
-            get_pages_calls: self.get_pages_calls.load(Relaxed),
-            pages_fetched: self.pages_fetched.load(Relaxed),
-            bytes_fetched: self.bytes_fetched.load(Relaxed),
-            pages_committed: self.pages_committed.load(Relaxed),
-            bytes_committed: self.bytes_committed.load(Relaxed),
-            cache_hits: self.cache_hits.load(Relaxed),
-            cache_misses: self.cache_misses.load(Relaxed),
-            dirty_pages: self.dirty_pages.load(Relaxed),
-            size_pages: self.size_pages.load(Relaxed),
-            unbatched_writes: self.unbatched_writes.load(Relaxed),
-            statement_cache_hits: self.statement_cache_hits.load(Relaxed),
-            statement_cache_misses: self.statement_cache_misses.load(Relaxed),
-            transactions: self.transactions.load(Relaxed),
-            last_txn_get_pages: self.last_txn_get_pages.load(Relaxed),
-            last_txn_commits: self.last_txn_commits.load(Relaxed),
-            last_txn_micros: self.last_txn_micros.load(Relaxed),
-            slow_transactions: self.slow_transactions.load(Relaxed),
-        }
-    }
-
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
     }

@@ -8,32 +8,22 @@ use std::time::{Duration, Instant};
 use depot::{PageNo, PageStore};
 use rusqlite::Connection;
 
-use crate::connection::{self, Denial};
+use crate::command::{Answer, Behavior, Command, CursorId, TransactionId};
+use crate::connection::{self, Denial, MinRowidWatch};
 use crate::control::{Control, Running};
 use crate::cursor::Cursor;
+use crate::exec::Runner;
 use crate::metrics::Metrics;
 use crate::stmt::StatementCache;
 use crate::vfs::{PageSource, RegisteredVfs, VfsContext};
-use crate::{exec, Error, ErrorCode, ExecuteResult, OpenOptions, Params, Statement};
+use crate::{Error, ErrorCode, ExecuteResult, OpenOptions, Params, Statement};
 
 /// Pages fetched in the open's round trip, so a cold open never blocks in a VFS callback for page 1
 /// (and the first few b-tree pages usually come along).
 const PRELOAD_PAGES: PageNo = 16;
 
-/// Identifies an interactive transaction or a cursor of one database.
-pub type TxId = u64;
-
-/// How an interactive transaction begins (SQLite's BEGIN DEFERRED / IMMEDIATE / EXCLUSIVE).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Behavior {
-    #[default]
-    Deferred,
-    Immediate,
-    Exclusive,
-}
-
 struct OpenTx {
-    id: TxId,
+    id: TransactionId,
     deadline: Option<Instant>,
 }
 
@@ -45,18 +35,20 @@ const EXPIRED_KEEP: usize = 1024;
 
 pub struct Session {
     // Field order matters: cursors, then the connection, must be dropped before the VFS they use
-    // is unregistered.
-    cursors: HashMap<TxId, Cursor>,
+    // is unregistered, and the connection before the watch its update hook points at.
+    cursors: HashMap<CursorId, Cursor>,
     statements: StatementCache,
     conn: Option<Connection>,
+    min_rowid: MinRowidWatch,
     vfs: Option<RegisteredVfs>,
     pub ctx: Arc<VfsContext>,
     denial: Denial,
     running: Running,
     metrics: Arc<crate::metrics::Metrics>,
     open_tx: Option<OpenTx>,
-    expired: HashSet<TxId>,
-    next_id: TxId,
+    expired: HashSet<TransactionId>,
+    /// Transaction and cursor ids are drawn from one sequence, so neither is ever reused.
+    next_id: u64,
 }
 
 impl Session {
@@ -87,17 +79,18 @@ impl Session {
         let ctx = VfsContext::new(database.to_string(), source);
         let vfs = RegisteredVfs::register(ctx.clone())?;
         let running = Running::default();
-        let (conn, denial) = connection::open(database, vfs.name(), running.clone()).map_err(|e| {
+        let opened = connection::open(database, vfs.name(), running.clone()).map_err(|e| {
             let failure = ctx.source().take_failure();
             failure.map(Error::from).unwrap_or(e)
         })?;
         Ok(Session {
             cursors: HashMap::new(),
             statements: StatementCache::new(STATEMENT_CACHE),
-            conn: Some(conn),
+            conn: Some(opened.conn),
+            min_rowid: opened.min_rowid,
             vfs: Some(vfs),
             ctx,
-            denial,
+            denial: opened.denial,
             running,
             metrics,
             open_tx: None,
@@ -138,34 +131,75 @@ impl Session {
         }
     }
 
-    pub fn exec(&mut self, sql: &str) -> Result<(), Error> {
-        self.conn().execute_batch(sql).map_err(|e| self.map_err(e))
+    /// Runs one command on the connection.
+    pub fn run(&mut self, command: Command) -> Result<Answer, Error> {
+        match command {
+            Command::Exec { sql } => self.script(&sql, false).map(|_| Answer::Done),
+            Command::Script { sql } => self.script(&sql, true).map(Answer::Statements),
+            Command::Execute { sql, params } => self.execute(&sql, &params).map(Answer::Statement),
+            Command::Batch { statements } => self.batch(&statements).map(Answer::Statements),
+            Command::Begin { behavior, timeout } => self.begin(behavior, timeout).map(Answer::Transaction),
+            Command::End { transaction, commit } => self.end(transaction, commit).map(|()| Answer::Done),
+            Command::CursorOpen { sql, params } => {
+                self.cursor_open(&sql, &params).map(|(id, columns)| Answer::Cursor { id, columns })
+            }
+            Command::CursorNext { cursor, max_rows } => {
+                self.cursor_next(cursor, max_rows).map(|(rows, done)| Answer::Rows { rows, done })
+            }
+            Command::CursorClose { cursor } => {
+                self.cursors.remove(&cursor);
+                Ok(Answer::Done)
+            }
+            #[cfg(feature = "test-hooks")]
+            Command::Hook(f) => {
+                f();
+                Ok(Answer::Done)
+            }
+        }
     }
 
-    pub fn execute(&mut self, sql: &str, params: &Params) -> Result<ExecuteResult, Error> {
-        let conn = self.conn.as_ref().expect("connection is open while the session runs");
-        let r = exec::execute(conn, &mut self.statements, sql, params);
+    fn runner(&mut self) -> Runner<'_> {
+        Runner {
+            conn: self.conn.as_ref().expect("connection is open while the session runs"),
+            cache: &mut self.statements,
+            min_rowid: &self.min_rowid,
+        }
+    }
+
+    /// Runs SQL without parameters through the same path as user scripts (internal BEGIN/COMMIT).
+    fn exec(&mut self, sql: &str) -> Result<(), Error> {
+        self.script(sql, false).map(drop)
+    }
+
+    fn execute(&mut self, sql: &str, params: &Params) -> Result<ExecuteResult, Error> {
+        let r = self.runner().execute(sql, params);
         self.count_statements();
         r.map_err(|e| self.map_err(e))
     }
 
     fn count_statements(&self) {
         let m = &self.metrics;
-        crate::metrics::Metrics::set(&m.statement_cache_hits, self.statements.hits);
-        crate::metrics::Metrics::set(&m.statement_cache_misses, self.statements.misses);
+        Metrics::set(&m.statement_cache_hits, self.statements.hits);
+        Metrics::set(&m.statement_cache_misses, self.statements.misses);
     }
 
-    pub fn execute_batch(&mut self, statements: &[Statement]) -> Result<Vec<ExecuteResult>, Error> {
-        let conn = self.conn.as_ref().expect("connection is open while the session runs");
-        let r = exec::execute_batch(conn, &mut self.statements, statements);
+    fn batch(&mut self, statements: &[Statement]) -> Result<Vec<ExecuteResult>, Error> {
+        let r = self.runner().batch(statements);
         self.count_statements();
-        r.map_err(|(i, e)| {
-            let mut err = self.map_err(e);
-            if i < statements.len() {
-                err.message = format!("statement {i} of the batch: {}", err.message);
-            }
-            err
-        })
+        r.map_err(|(i, e)| self.numbered(e, i, statements.len(), "of the batch"))
+    }
+
+    fn script(&mut self, sql: &str, keep_rows: bool) -> Result<Vec<ExecuteResult>, Error> {
+        self.runner().script(sql, keep_rows).map_err(|(_, e)| self.map_err(e))
+    }
+
+    /// The error of statement `i`, its message prefixed with which statement failed.
+    fn numbered(&self, e: rusqlite::Error, i: usize, count: usize, of: &str) -> Error {
+        let mut err = self.map_err(e);
+        if i < count {
+            err.message = format!("statement {i} {of}: {}", err.message);
+        }
+        err
     }
 
     /// The call running now, for the progress handler.
@@ -174,26 +208,26 @@ impl Session {
     }
 
     /// The open interactive transaction and its deadline.
-    pub fn open_transaction(&self) -> Option<(TxId, Option<Instant>)> {
+    pub fn open_transaction(&self) -> Option<(TransactionId, Option<Instant>)> {
         self.open_tx.as_ref().map(|t| (t.id, t.deadline))
     }
 
     /// Begins an interactive transaction; until it ends only its commands run.
-    pub fn begin(&mut self, behavior: Behavior, timeout: Option<Duration>) -> Result<TxId, Error> {
+    fn begin(&mut self, behavior: Behavior, timeout: Option<Duration>) -> Result<TransactionId, Error> {
         let sql = match behavior {
             Behavior::Deferred => "BEGIN DEFERRED",
             Behavior::Immediate => "BEGIN IMMEDIATE",
             Behavior::Exclusive => "BEGIN EXCLUSIVE",
         };
         self.exec(sql)?;
-        let id = self.next_id();
+        let id = TransactionId(self.next_id());
         self.open_tx = Some(OpenTx { id, deadline: timeout.map(|t| Instant::now() + t) });
         Ok(id)
     }
 
     /// Commits or rolls back the open transaction `id`. A failed COMMIT rolls back, so the
     /// transaction always ends here.
-    pub fn end(&mut self, id: TxId, commit: bool) -> Result<(), Error> {
+    fn end(&mut self, id: TransactionId, commit: bool) -> Result<(), Error> {
         if self.open_tx.as_ref().map(|t| t.id) != Some(id) {
             return Err(self.transaction_gone(id));
         }
@@ -220,47 +254,43 @@ impl Session {
     }
 
     /// The error for a command of a transaction that is not open.
-    pub fn transaction_gone(&self, id: TxId) -> Error {
+    pub fn transaction_gone(&self, id: TransactionId) -> Error {
         if self.expired.contains(&id) {
-            Error::new(ErrorCode::Timeout, format!("transaction {id} timed out and was rolled back"))
+            Error::new(ErrorCode::Timeout, format!("transaction {} timed out and was rolled back", id.0))
         } else {
-            Error::new(ErrorCode::Closed, format!("transaction {id} has ended"))
+            Error::new(ErrorCode::Closed, format!("transaction {} has ended", id.0))
         }
     }
 
-    fn next_id(&mut self) -> TxId {
+    fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
     }
 
     /// Prepares a streaming cursor.
-    pub fn cursor_open(&mut self, sql: &str, params: &Params) -> Result<(TxId, Vec<String>), Error> {
+    fn cursor_open(&mut self, sql: &str, params: &Params) -> Result<(CursorId, Vec<String>), Error> {
         let cursor = Cursor::open(self.conn(), sql, params).map_err(|e| self.map_err(e))?;
-        let id = self.next_id();
+        let id = CursorId(self.next_id());
         let columns = cursor.columns.clone();
         self.cursors.insert(id, cursor);
         Ok((id, columns))
     }
 
     /// The next rows of a cursor; the cursor is finalized once exhausted or failed.
-    pub fn cursor_next(
+    fn cursor_next(
         &mut self,
-        id: TxId,
+        id: CursorId,
         max_rows: usize,
     ) -> Result<(Vec<Vec<crate::Value>>, bool), Error> {
         let cursor = self
             .cursors
             .get_mut(&id)
-            .ok_or_else(|| Error::new(ErrorCode::Closed, format!("cursor {id} is closed")))?;
+            .ok_or_else(|| Error::new(ErrorCode::Closed, format!("cursor {} is closed", id.0)))?;
         let r = cursor.next_chunk(max_rows);
         if !matches!(r, Ok((_, false))) {
             self.cursors.remove(&id);
         }
         r.map_err(|e| self.map_err(e))
-    }
-
-    pub fn cursor_close(&mut self, id: TxId) {
-        self.cursors.remove(&id);
     }
 
     /// Drops the connection, then unregisters the VFS (never under a running callback: this thread

@@ -1,17 +1,17 @@
-//! Raw prepared statements and the worker's statement cache.
+//! Raw prepared statements, parameter binding, and the worker's statement cache.
 //!
 //! The hot path (prepare once, bind, step, read columns) runs on `sqlite3_stmt` directly: rusqlite's
 //! `Rows` resets its statement when dropped (a streaming cursor must outlive a command) and its
-//! statement cache has no hit or miss counters. One type serves both the cache and cursors.
+//! statement cache has no hit or miss counters. One type serves the cache, scripts and cursors.
 
 use std::collections::HashMap;
 use std::ffi::{c_int, CStr};
 use std::ptr::NonNull;
 
+use hashlink::LruCache;
 use rusqlite::{ffi, Connection};
 
-use crate::exec::Binder;
-use crate::Value;
+use crate::{Error, Params, Value};
 
 /// One prepared statement of a connection; finalized on drop (always before the connection).
 pub struct RawStatement {
@@ -37,6 +37,21 @@ pub fn error_of(db: *mut ffi::sqlite3, rc: c_int) -> rusqlite::Error {
 impl RawStatement {
     /// Prepares exactly one statement (a second one in `sql` is an error).
     pub fn prepare(conn: &Connection, sql: &str) -> Result<RawStatement, rusqlite::Error> {
+        match RawStatement::prepare_first(conn, sql)? {
+            (Some(statement), tail) if holds_no_statement(conn, &sql[tail..]) => Ok(statement),
+            (Some(_), _) => Err(rusqlite::Error::MultipleStatement),
+            (None, _) => Err(rusqlite::Error::ToSqlConversionFailure(Box::new(Error::invalid(
+                "the SQL text holds no statement",
+            )))),
+        }
+    }
+
+    /// Prepares the first statement of `sql` and says where the rest begins (SQLite's tail).
+    /// `None` when only whitespace and comments are left.
+    pub fn prepare_first(
+        conn: &Connection,
+        sql: &str,
+    ) -> Result<(Option<RawStatement>, usize), rusqlite::Error> {
         // SAFETY: the handle is valid while `conn` lives; statements are finalized before it closes.
         let db = unsafe { conn.handle() };
         let mut raw = std::ptr::null_mut();
@@ -47,17 +62,8 @@ impl RawStatement {
         if rc != ffi::SQLITE_OK {
             return Err(error_of(db, rc));
         }
-        let Some(stmt) = NonNull::new(raw) else {
-            return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(crate::Error::invalid(
-                "the SQL text holds no statement",
-            ))));
-        };
-        let statement = RawStatement { stmt, db };
-        let consumed = tail as usize - sql.as_ptr() as usize;
-        if !sql[consumed..].trim_start_matches(|c: char| c.is_whitespace() || c == ';').is_empty() {
-            return Err(rusqlite::Error::MultipleStatement);
-        }
-        Ok(statement)
+        let consumed = if tail.is_null() { sql.len() } else { tail as usize - sql.as_ptr() as usize };
+        Ok((NonNull::new(raw).map(|stmt| RawStatement { stmt, db }), consumed))
     }
 
     fn raw(&self) -> *mut ffi::sqlite3_stmt {
@@ -128,17 +134,17 @@ unsafe fn column(s: *mut ffi::sqlite3_stmt, i: c_int) -> Value {
     }
 }
 
-impl Binder for RawStatement {
-    fn count(&self) -> usize {
+impl RawStatement {
+    fn parameter_count(&self) -> usize {
         unsafe { ffi::sqlite3_bind_parameter_count(self.raw()) as usize }
     }
 
-    fn name(&self, i: usize) -> Option<String> {
+    fn parameter_name(&self, i: usize) -> Option<String> {
         let p = unsafe { ffi::sqlite3_bind_parameter_name(self.raw(), i as c_int) };
         (!p.is_null()).then(|| unsafe { CStr::from_ptr(p).to_string_lossy().into_owned() })
     }
 
-    fn bind(&mut self, i: usize, v: &Value) -> rusqlite::Result<()> {
+    fn bind_one(&mut self, i: usize, v: &Value) -> rusqlite::Result<()> {
         let (s, i) = (self.raw(), i as c_int);
         let rc = unsafe {
             match v {
@@ -177,44 +183,149 @@ impl Drop for RawStatement {
     }
 }
 
-/// Prepared statements keyed by SQL text, least recently used evicted past `capacity`.
+/// Prepared statements keyed by SQL text, the least recently used evicted past the capacity.
 pub struct StatementCache {
-    entries: HashMap<String, (RawStatement, u64)>,
-    capacity: usize,
-    tick: u64,
+    entries: LruCache<String, RawStatement>,
     pub hits: u64,
     pub misses: u64,
 }
 
 impl StatementCache {
     pub fn new(capacity: usize) -> StatementCache {
-        StatementCache { entries: HashMap::new(), capacity: capacity.max(1), tick: 0, hits: 0, misses: 0 }
+        StatementCache { entries: LruCache::new(capacity.max(1)), hits: 0, misses: 0 }
     }
 
     /// The statement for `sql`: taken out of the cache (a hit) or prepared (a miss), with its key.
     /// Give both back with [`Self::put`] once done, so that a statement is never used twice at once
     /// and a hit allocates nothing.
     pub fn take(&mut self, conn: &Connection, sql: &str) -> Result<(String, RawStatement), rusqlite::Error> {
-        if let Some((key, (stmt, _))) = self.entries.remove_entry(sql) {
+        if let Some(entry) = self.entries.remove_entry(sql) {
             self.hits += 1;
-            return Ok((key, stmt));
+            return Ok(entry);
         }
         self.misses += 1;
         Ok((sql.to_string(), RawStatement::prepare(conn, sql)?))
     }
 
+    /// Returns a statement taken with [`Self::take`], as the most recently used.
     pub fn put(&mut self, key: String, mut stmt: RawStatement) {
         stmt.reset();
-        if self.entries.len() >= self.capacity {
-            if let Some(oldest) = self.entries.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone()) {
-                self.entries.remove(&oldest);
-            }
-        }
-        self.tick += 1;
-        self.entries.insert(key, (stmt, self.tick));
+        self.entries.insert(key, stmt);
     }
 
     pub fn clear(&mut self) {
         self.entries.clear();
+    }
+}
+
+/// Whether `rest` is only separators, whitespace and comments (SQLite decides when it is not
+/// plainly blank).
+fn holds_no_statement(conn: &Connection, rest: &str) -> bool {
+    rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';').is_empty()
+        || matches!(RawStatement::prepare_first(conn, rest), Ok((None, _)))
+}
+
+fn bare(name: &str) -> &str {
+    name.strip_prefix([':', '@', '$']).unwrap_or(name)
+}
+
+/// Marks an argument error so the worker reports it as ERR_INVALID_ARGUMENT.
+fn invalid(message: String) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(Error::invalid(message)))
+}
+
+impl RawStatement {
+    /// Binds every parameter or fails naming the one that is wrong.
+    pub fn bind(&mut self, params: &Params) -> Result<(), rusqlite::Error> {
+        let count = self.parameter_count();
+        let label = |stmt: &RawStatement, i: usize| stmt.parameter_name(i).unwrap_or(format!("?{i}"));
+        match params {
+            Params::None if count == 0 => Ok(()),
+            Params::None => Err(invalid(format!("missing value for parameter {}", label(self, 1)))),
+            Params::Positional(values) => {
+                if values.len() > count {
+                    return Err(invalid(format!(
+                        "too many parameters: {} given, the statement takes {count}",
+                        values.len()
+                    )));
+                }
+                if values.len() < count {
+                    return Err(invalid(format!(
+                        "missing value for parameter {}",
+                        label(self, values.len() + 1)
+                    )));
+                }
+                for (i, v) in values.iter().enumerate() {
+                    self.bind_one(i + 1, v)?;
+                }
+                Ok(())
+            }
+            Params::Named(pairs) => {
+                let mut by_name: HashMap<&str, &Value> = HashMap::with_capacity(pairs.len());
+                for (k, v) in pairs {
+                    if by_name.insert(bare(k), v).is_some() {
+                        return Err(invalid(format!("parameter {k} is given twice")));
+                    }
+                }
+                let mut used = Vec::with_capacity(count);
+                for i in 1..=count {
+                    let Some(name) = self.parameter_name(i) else {
+                        return Err(invalid(format!(
+                            "parameter ?{i} is positional; pass an array, or name it (:name)"
+                        )));
+                    };
+                    match by_name.get(bare(&name)) {
+                        Some(v) => {
+                            self.bind_one(i, v)?;
+                            used.push(bare(&name).to_string());
+                        }
+                        None => return Err(invalid(format!("missing value for parameter {name}"))),
+                    }
+                }
+                let mut extra: Vec<&str> =
+                    by_name.keys().copied().filter(|k| !used.iter().any(|u| u == k)).collect();
+                if !extra.is_empty() {
+                    extra.sort();
+                    return Err(invalid(format!(
+                        "unknown parameter(s) {}: the statement does not use them",
+                        extra.join(", ")
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_cache_evicts_the_least_recently_used() {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut cache = StatementCache::new(2);
+        for sql in ["SELECT 1", "SELECT 2", "SELECT 1", "SELECT 3"] {
+            let (key, stmt) = cache.take(&conn, sql).unwrap();
+            cache.put(key, stmt);
+        }
+        // "SELECT 1" was used after "SELECT 2", so "SELECT 2" made room for "SELECT 3".
+        assert_eq!((cache.hits, cache.misses), (1, 3));
+        let (key, stmt) = cache.take(&conn, "SELECT 1").unwrap();
+        cache.put(key, stmt);
+        let (key, stmt) = cache.take(&conn, "SELECT 2").unwrap();
+        cache.put(key, stmt);
+        assert_eq!((cache.hits, cache.misses), (2, 4));
+    }
+
+    #[test]
+    fn prepare_refuses_a_second_statement_and_empty_text() {
+        let conn = Connection::open_in_memory().unwrap();
+        assert!(matches!(
+            RawStatement::prepare(&conn, "SELECT 1; SELECT 2"),
+            Err(rusqlite::Error::MultipleStatement)
+        ));
+        assert!(RawStatement::prepare(&conn, "SELECT 1; ; -- done").is_ok());
+        assert!(RawStatement::prepare(&conn, "  -- nothing").is_err());
     }
 }

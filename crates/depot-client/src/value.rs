@@ -1,7 +1,5 @@
 //! Values and parameters as they cross the handle: the five SQLite storage classes.
 
-use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
-
 /// One SQLite value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -41,28 +39,4 @@ pub struct ExecuteResult {
     pub changes: u64,
     /// The rowid this statement inserted, if it inserted one.
     pub last_insert_rowid: Option<i64>,
-}
-
-impl ToSql for Value {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(match self {
-            Value::Null => ValueRef::Null,
-            Value::Integer(i) => ValueRef::Integer(*i),
-            Value::Real(f) => ValueRef::Real(*f),
-            Value::Text(s) => ValueRef::Text(s.as_bytes()),
-            Value::Blob(b) => ValueRef::Blob(b),
-        }))
-    }
-}
-
-impl From<ValueRef<'_>> for Value {
-    fn from(v: ValueRef<'_>) -> Value {
-        match v {
-            ValueRef::Null => Value::Null,
-            ValueRef::Integer(i) => Value::Integer(i),
-            ValueRef::Real(f) => Value::Real(f),
-            ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-        }
-    }
 }

@@ -7,26 +7,28 @@
 //! * Close travels on its own channel (capacity 1) so that a full command queue cannot delay it; the
 //!   worker looks at it before every command, answers every queued command with ERR_CLOSED, drops the
 //!   connection, and only then reports closed.
-//! * A full command queue rejects at once (ERR_OVERLOADED) rather than waiting: callers learn about
+//! * Admission (`crate::admission`), not the channel, bounds the commands in flight: a call past
+//!   `max_queue` is refused at once (ERR_OVERLOADED) rather than waiting, so callers learn about
 //!   overload immediately and no thread ever blocks on the queue.
 //! * An interactive transaction pins the connection: while it is open only its own commands run;
 //!   every other call waits, in arrival order, until it commits, rolls back or times out.
 //! * A panic is caught around each command: the database turns Dead, every waiter is answered with
 //!   ERR_WORKER_DEAD, and the process and the other databases live on.
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use std::collections::VecDeque;
-
 use crossbeam_channel::{select, Receiver};
 
+use crate::admission::Admission;
+use crate::command::{Answer, Command, Responder, TransactionId};
 use crate::control::{Control, Stop};
 use crate::metrics::Metrics;
-use crate::session::{Session, TxId};
-use crate::{Error, Responder};
+use crate::session::Session;
+use crate::{Error, ErrorCode};
 
 /// Calls slower than this are logged with `tracing` and counted.
 const SLOW_CALL: Duration = Duration::from_millis(200);
@@ -47,9 +49,6 @@ pub enum State {
 /// State shared by the handle and its worker.
 pub struct Shared {
     pub database: String,
-    /// When set, an answered call keeps its admission slot until the caller calls
-    /// `release_slot` (the NAPI layer does so once JavaScript has received the answer).
-    pub caller_releases: AtomicBool,
     /// False while the worker is parked waiting for a command (a new command then pays a thread
     /// wake-up); true while it runs or spins. Callers use it to decide whether waiting briefly for
     /// the reply can pay off.
@@ -64,7 +63,6 @@ impl Shared {
     pub fn new(database: String, metrics: Arc<Metrics>) -> Shared {
         Shared {
             database,
-            caller_releases: AtomicBool::new(false),
             awake: Arc::new(AtomicBool::new(true)),
             state: AtomicU8::new(State::Opening as u8),
             finished: Mutex::new(false),
@@ -100,7 +98,8 @@ impl Shared {
         }
     }
 
-    fn finish(&self) {
+    /// Closed for good: the worker exited (or never started).
+    pub(crate) fn finish(&self) {
         self.set(State::Closed);
         *self.finished.lock().unwrap() = true;
         self.finished_cv.notify_all();
@@ -114,44 +113,34 @@ impl Shared {
     }
 }
 
-/// A unit of work for the worker, answered exactly once.
-pub trait Job: Send {
-    /// The interactive transaction the job belongs to, if any.
-    fn transaction(&self) -> Option<TxId>;
-    fn run(self: Box<Self>, session: &mut Session);
-    fn reject(self: Box<Self>, error: Error);
-}
-
 /// A reply that answers even if dropped unanswered: with ERR_WORKER_DEAD while unwinding from a
-/// panic, ERR_CLOSED otherwise (a command left in a queue that is being torn down).
-pub struct Reply<T: Send + 'static> {
-    f: Option<Responder<T>>,
+/// panic, ERR_CLOSED otherwise (a command left in a queue that is being torn down). The call's
+/// admission travels with the answer to the responder.
+pub struct Reply {
+    responder: Option<Responder>,
+    admission: Option<Admission>,
     shared: Arc<Shared>,
 }
 
-impl<T: Send + 'static> Reply<T> {
-    /// A reply for an accepted call (already counted in `queue_depth` by admission).
-    pub fn new(f: Responder<T>, shared: Arc<Shared>) -> Reply<T> {
-        Reply { f: Some(f), shared }
+impl Reply {
+    pub fn new(responder: Responder, admission: Admission, shared: Arc<Shared>) -> Reply {
+        Reply { responder: Some(responder), admission: Some(admission), shared }
     }
 
-    pub fn send(mut self, r: Result<T, Error>) {
+    pub fn send(mut self, r: Result<Answer, Error>) {
         self.answer(r);
     }
 
-    fn answer(&mut self, r: Result<T, Error>) {
-        if let Some(f) = self.f.take() {
+    fn answer(&mut self, r: Result<Answer, Error>) {
+        if let (Some(responder), Some(admission)) = (self.responder.take(), self.admission.take()) {
             let m = &self.shared.metrics;
-            if !self.shared.caller_releases.load(Ordering::SeqCst) {
-                m.queue_depth.fetch_sub(1, Ordering::SeqCst);
-            }
             Metrics::add(if r.is_ok() { &m.answered } else { &m.failed }, 1);
-            f(r);
+            responder(r, admission);
         }
     }
 }
 
-impl<T: Send + 'static> Drop for Reply<T> {
+impl Drop for Reply {
     fn drop(&mut self) {
         let e = if std::thread::panicking() {
             Error::dead(&self.shared.database)
@@ -162,24 +151,18 @@ impl<T: Send + 'static> Drop for Reply<T> {
     }
 }
 
-/// What a command does on the worker.
-pub type Work<T> = Box<dyn FnOnce(&mut Session) -> Result<T, Error> + Send>;
-
-/// The work of a command, its control and its reply.
-pub struct Task<T: Send + 'static> {
-    pub work: Work<T>,
+/// One accepted call on its way through the worker: the command, its control, the transaction
+/// it must run in, and its reply.
+pub struct Task {
+    pub command: Command,
     pub control: Arc<Control>,
-    pub transaction: Option<TxId>,
-    pub reply: Reply<T>,
+    pub transaction: Option<TransactionId>,
+    pub reply: Reply,
 }
 
-impl<T: Send + 'static> Job for Task<T> {
-    fn transaction(&self) -> Option<TxId> {
-        self.transaction
-    }
-
-    fn run(self: Box<Self>, session: &mut Session) {
-        let Task { work, control, reply, .. } = *self;
+impl Task {
+    fn run(self, session: &mut Session) {
+        let Task { command, control, reply, .. } = self;
         // Cancelled or expired while queued: never runs.
         let stop = control.check();
         if stop != Stop::None {
@@ -189,18 +172,16 @@ impl<T: Send + 'static> Job for Task<T> {
         let result = session.check_poison().and_then(|()| {
             // The progress handler's mutex is taken only for a call it could stop.
             if !control.can_stop() {
-                return work(session);
+                return session.run(command);
             }
             session.set_running(Some(control.clone()));
-            let r = work(session);
+            let r = session.run(command);
             session.set_running(None);
             r
         });
         let result = match (result, control.stopped()) {
             _ if session.ctx.panicked.load(Ordering::SeqCst) => Err(Error::dead(&reply.shared.database)),
-            (Err(e), stop)
-                if stop != Stop::None && e.code == crate::ErrorCode::Sqlite("SQLITE_INTERRUPT") =>
-            {
+            (Err(e), stop) if stop != Stop::None && e.code == ErrorCode::Sqlite("SQLITE_INTERRUPT") => {
                 Err(Control::error(stop, &reply.shared.database))
             }
             (r, _) => r,
@@ -210,18 +191,16 @@ impl<T: Send + 'static> Job for Task<T> {
         reply.send(result);
     }
 
-    fn reject(self: Box<Self>, error: Error) {
+    pub fn reject(self, error: Error) {
         self.reply.send(Err(error));
     }
 }
-
-pub type BoxJob = Box<dyn Job>;
 
 /// The thread body. `ready` is answered once the connection is open (or failed to open).
 pub fn run(
     open: impl FnOnce() -> Result<Session, Error>,
     ready: Box<dyn FnOnce(Result<(), Error>) + Send>,
-    commands: Receiver<BoxJob>,
+    commands: Receiver<Task>,
     close: Receiver<()>,
     shared: Arc<Shared>,
 ) {
@@ -247,7 +226,7 @@ pub fn run(
     );
     ready(Ok(()));
     // Calls that arrived while an interactive transaction held the connection, in arrival order.
-    let mut waiting: VecDeque<BoxJob> = VecDeque::new();
+    let mut waiting: VecDeque<Task> = VecDeque::new();
     loop {
         if close.try_recv().is_ok() {
             break;
@@ -286,7 +265,7 @@ pub fn run(
             job.reject(Error::dead(&shared.database));
             continue;
         }
-        match (session.open_transaction(), job.transaction()) {
+        match (session.open_transaction(), job.transaction) {
             // Not part of the open transaction: waits until it ends (no interleaving).
             (Some(_), None) => {
                 waiting.push_back(job);
@@ -329,7 +308,7 @@ const SPIN: Duration = Duration::from_micros(50);
 const PURE_SPIN: Duration = Duration::from_micros(5);
 
 /// The next command if one arrives within [`SPIN`] (or a close request is pending: then `None`).
-fn spin_for_next(commands: &Receiver<BoxJob>, close: &Receiver<()>) -> Option<BoxJob> {
+fn spin_for_next(commands: &Receiver<Task>, close: &Receiver<()>) -> Option<Task> {
     let start = Instant::now();
     let until = start + SPIN;
     loop {
@@ -350,7 +329,7 @@ fn spin_for_next(commands: &Receiver<BoxJob>, close: &Receiver<()>) -> Option<Bo
     }
 }
 
-fn run_one(job: BoxJob, session: &mut Session, shared: &Shared) {
+fn run_one(job: Task, session: &mut Session, shared: &Shared) {
     let m = &shared.metrics;
     let (reads, commits) = (m.get_pages_calls.load(Ordering::Relaxed), m.commits.load(Ordering::Relaxed));
     let started = Instant::now();
@@ -364,12 +343,12 @@ fn run_one(job: BoxJob, session: &mut Session, shared: &Shared) {
     }
     let reads = m.get_pages_calls.load(Ordering::Relaxed) - reads;
     let commits = m.commits.load(Ordering::Relaxed) - commits;
-    Metrics::add(&m.transactions, 1);
-    Metrics::set(&m.last_txn_get_pages, reads);
-    Metrics::set(&m.last_txn_commits, commits);
-    Metrics::set(&m.last_txn_micros, elapsed.as_micros() as u64);
+    Metrics::add(&m.calls, 1);
+    Metrics::set(&m.last_call_get_pages, reads);
+    Metrics::set(&m.last_call_commits, commits);
+    Metrics::set(&m.last_call_micros, elapsed.as_micros() as u64);
     if elapsed >= SLOW_CALL {
-        Metrics::add(&m.slow_transactions, 1);
+        Metrics::add(&m.slow_calls, 1);
         tracing::warn!(database = %shared.database, micros = elapsed.as_micros() as u64, get_pages = reads, commits, "slow call");
     }
 }

@@ -1,5 +1,5 @@
 //! In-memory files for everything that is not the main database: journals, temp databases,
-//! statement journals. Invariant 4: nothing but the store is durable, so nothing touches the disk.
+//! statement journals. Invariant no-local-files (ARCHITECTURE.md): nothing but the store is durable, so nothing touches the disk.
 
 use std::sync::{Arc, Mutex};
 

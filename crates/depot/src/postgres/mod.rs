@@ -244,22 +244,7 @@ fn decoded(value: &str, key: &str) -> Result<String, StoreError> {
 /// `%XX` escapes decoded (a `%` not followed by two hex digits stays as is, like the driver's
 /// decoder); `None` when the result is not UTF-8.
 fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|s| s.into_owned())
 }
 
 /// `postgres://host:port/db`: what logs and errors may say about the server (never credentials).

@@ -10,9 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use depot_client::{
-    FileStore, FileStoreOptions, NativeDatabaseHandle, OpenOptions, PageStore, Params, Value,
-};
+use depot::{FileStore, FileStoreOptions, PageStore};
+use depot_client::{Database, OpenOptions, Params, Value};
 
 #[test]
 fn hundred_sigkills_lose_no_acknowledged_transaction() {
@@ -42,7 +41,7 @@ fn hundred_sigkills_lose_no_acknowledged_transaction() {
         }
         let store: Arc<dyn PageStore> =
             Arc::new(FileStore::open(dir.path(), FileStoreOptions::default()).unwrap());
-        let db = NativeDatabaseHandle::open(store, "crash", OpenOptions::default()).unwrap();
+        let db = Database::open(store, "crash", OpenOptions::default()).unwrap();
         if acknowledged > 0 {
             let (_, rows) = db
                 .query(

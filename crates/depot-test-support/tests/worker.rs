@@ -9,32 +9,38 @@ use std::time::{Duration, Instant};
 use common::*;
 use crossbeam_channel::{bounded, unbounded, Receiver};
 use depot::fault::FaultStore;
-use depot_client::{Error, MemoryStore, NativeDatabaseHandle, OpenOptions, PageStore, Params, Value};
+use depot::{MemoryStore, PageStore};
+use depot_client::{Admission, Answer, CallOptions, Command, Database, Error, OpenOptions, Params, Value};
 
 fn opts(max_queue: usize) -> OpenOptions {
     OpenOptions { generation: Some(1), max_queue, ..Default::default() }
 }
 
 /// Blocks the worker until the returned sender is dropped or sent to; returns once it is blocked.
-fn block_worker(db: &NativeDatabaseHandle) -> crossbeam_channel::Sender<()> {
+fn block_worker(db: &Database) -> crossbeam_channel::Sender<()> {
     let (release, gate) = bounded::<()>(0);
     let (started_tx, started) = bounded::<()>(1);
-    db.run_on_worker_with(
-        move || {
+    db.call(
+        Command::Hook(Box::new(move || {
             started_tx.send(()).unwrap();
             let _ = gate.recv();
-        },
-        Box::new(|_| {}),
+        })),
+        &CallOptions::default(),
+        Box::new(|_, _| {}),
     );
     started.recv_timeout(Duration::from_secs(5)).expect("worker picked up the blocking job");
     release
 }
 
-fn submit_many(db: &NativeDatabaseHandle, n: usize) -> Receiver<Result<(), Error>> {
+fn submit_many(db: &Database, n: usize) -> Receiver<Result<Answer, Error>> {
     let (tx, rx) = unbounded();
     for _ in 0..n {
         let tx = tx.clone();
-        db.exec_with("SELECT 1".into(), Box::new(move |r| tx.send(r).unwrap()));
+        db.call(
+            Command::Exec { sql: "SELECT 1".into() },
+            &CallOptions::default(),
+            Box::new(move |r, _| tx.send(r).unwrap()),
+        );
     }
     rx
 }
@@ -42,7 +48,7 @@ fn submit_many(db: &NativeDatabaseHandle, n: usize) -> Receiver<Result<(), Error
 #[test]
 fn full_queue_rejects_with_overloaded_at_once() {
     let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
-    let db = NativeDatabaseHandle::open(store, "q", opts(8)).unwrap();
+    let db = Database::open(store, "q", opts(8)).unwrap();
     let release = block_worker(&db);
     let rx = submit_many(&db, 20);
     // The blocking call and 7 more fill the 8 slots (every accepted, unanswered call counts); the
@@ -55,14 +61,37 @@ fn full_queue_rejects_with_overloaded_at_once() {
     let rest: Vec<_> = (0..7).map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
     assert!(rest.iter().all(|r| r.is_ok()), "the 7 queued calls ran");
     let m = db.metrics();
-    assert_eq!((m.rejected, m.queue_depth), (13, 0));
+    assert_eq!((m.counters.rejected, m.queue_depth), (13, 0));
+    db.close().unwrap();
+}
+
+#[test]
+fn an_answered_call_holds_its_place_until_its_admission_is_dropped() {
+    let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
+    let db = Database::open(store, "held", opts(2)).unwrap();
+    let (tx, rx) = unbounded::<(Result<Answer, Error>, Admission)>();
+    for _ in 0..2 {
+        let tx = tx.clone();
+        db.call(
+            Command::Exec { sql: "SELECT 1".into() },
+            &CallOptions::default(),
+            Box::new(move |r, admission| tx.send((r, admission)).unwrap()),
+        );
+    }
+    let held: Vec<_> = (0..2).map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
+    assert!(held.iter().all(|(r, admission)| r.is_ok() && admission.is_held()));
+    assert_eq!(db.metrics().queue_depth, 2, "answered but not delivered still counts");
+    assert_eq!(code(db.exec("SELECT 1")), "ERR_OVERLOADED");
+    drop(held);
+    assert_eq!(db.metrics().queue_depth, 0);
+    db.exec("SELECT 1").unwrap();
     db.close().unwrap();
 }
 
 #[test]
 fn close_bypasses_full_queue_and_fails_queued_work() {
     let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
-    let db = NativeDatabaseHandle::open(store, "c", opts(8)).unwrap();
+    let db = Database::open(store, "c", opts(8)).unwrap();
     let release = block_worker(&db);
     let rx = submit_many(&db, 7);
     let closer = {
@@ -82,7 +111,7 @@ fn close_bypasses_full_queue_and_fails_queued_work() {
 #[test]
 fn closing_twice_is_fine_and_calls_after_close_fail_closed() {
     let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
-    let db = NativeDatabaseHandle::open(store, "twice", opts(8)).unwrap();
+    let db = Database::open(store, "twice", opts(8)).unwrap();
     db.close().unwrap();
     db.close().unwrap();
     assert_eq!(code(db.execute("SELECT 1", Params::None)), "ERR_CLOSED");
@@ -91,7 +120,7 @@ fn closing_twice_is_fine_and_calls_after_close_fail_closed() {
 #[test]
 fn close_that_times_out_reports_it_and_the_worker_finishes_later() {
     let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
-    let db = NativeDatabaseHandle::open(store.clone(), "slow-close", opts(8)).unwrap();
+    let db = Database::open(store.clone(), "slow-close", opts(8)).unwrap();
     let release = block_worker(&db);
     assert_eq!(code(db.close_within(Duration::from_millis(100))), "ERR_CLOSE_TIMEOUT");
     drop(release);
@@ -106,7 +135,7 @@ fn close_that_times_out_reports_it_and_the_worker_finishes_later() {
 #[test]
 fn dropped_handle_without_close_is_closed_in_the_background() {
     let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
-    let db = NativeDatabaseHandle::open(store.clone(), "dropped", opts(8)).unwrap();
+    let db = Database::open(store.clone(), "dropped", opts(8)).unwrap();
     db.exec("CREATE TABLE t(a); INSERT INTO t VALUES (1)").unwrap();
     drop(db);
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -122,12 +151,11 @@ fn dropped_handle_without_close_is_closed_in_the_background() {
 #[test]
 fn worker_panic_kills_one_database_not_the_process() {
     let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
-    let a = NativeDatabaseHandle::open(store.clone(), "a", opts(8)).unwrap();
-    let b = NativeDatabaseHandle::open(store.clone(), "b", opts(8)).unwrap();
+    let a = Database::open(store.clone(), "a", opts(8)).unwrap();
+    let b = Database::open(store.clone(), "b", opts(8)).unwrap();
     let release = block_worker(&a);
     let queued = submit_many(&a, 3);
-    let (tx, rx) = bounded(1);
-    a.run_on_worker_with(|| panic!("boom"), Box::new(move |r| tx.send(r).unwrap()));
+    let rx = submit(&a, Command::Hook(Box::new(|| panic!("boom"))), &CallOptions::default());
     drop(release);
     assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap_err().code(), "ERR_WORKER_DEAD");
     for _ in 0..3 {
@@ -153,12 +181,9 @@ fn panic_inside_the_store_is_caught_at_the_vfs_boundary() {
         db.exec("CREATE TABLE t(v); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 2000) INSERT INTO t SELECT randomblob(500) FROM c").unwrap();
         db.close().unwrap();
     }
-    let db = NativeDatabaseHandle::open(
-        store,
-        "p",
-        OpenOptions { generation: Some(1), cache_bytes: 0, ..Default::default() },
-    )
-    .unwrap();
+    let db =
+        Database::open(store, "p", OpenOptions { generation: Some(1), cache_bytes: 0, ..Default::default() })
+            .unwrap();
     faulty.faults.panic_reads.store(1, Ordering::SeqCst);
     assert_eq!(code(db.query("SELECT count(*) FROM t", Params::None)), "ERR_WORKER_DEAD");
     assert_eq!(code(db.exec("SELECT 1")), "ERR_WORKER_DEAD");
@@ -168,21 +193,13 @@ fn panic_inside_the_store_is_caught_at_the_vfs_boundary() {
 #[test]
 fn open_failure_reaches_the_opener() {
     let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
-    let first = NativeDatabaseHandle::open(
-        store.clone(),
-        "g",
-        OpenOptions { generation: Some(5), ..Default::default() },
-    )
-    .unwrap();
-    let stale = NativeDatabaseHandle::open(
-        store.clone(),
-        "g",
-        OpenOptions { generation: Some(4), ..Default::default() },
-    );
+    let first = Database::open(store.clone(), "g", OpenOptions { generation: Some(5), ..Default::default() })
+        .unwrap();
+    let stale = Database::open(store.clone(), "g", OpenOptions { generation: Some(4), ..Default::default() });
     let err = stale.err().expect("an older generation cannot open");
     assert_eq!(err.code(), "ERR_FENCED", "{err}");
     let (tx, rx) = bounded(1);
-    NativeDatabaseHandle::open_with(
+    Database::open_with(
         store,
         "bad/name".into(),
         OpenOptions::default(),
@@ -199,10 +216,10 @@ fn replies_arrive_in_order_from_the_worker() {
     let (tx, rx) = unbounded();
     for i in 0..100i64 {
         let tx = tx.clone();
-        db.execute_with(
-            "SELECT ?".into(),
-            p(&[Value::Integer(i)]),
-            Box::new(move |r| tx.send(r.unwrap().rows[0][0].clone()).unwrap()),
+        db.call(
+            Command::Execute { sql: "SELECT ?".into(), params: p(&[Value::Integer(i)]) },
+            &CallOptions::default(),
+            Box::new(move |r, _| tx.send(statement(r).unwrap().rows[0][0].clone()).unwrap()),
         );
     }
     let got: Vec<_> = (0..100).map(|_| rx.recv().unwrap()).collect();

@@ -4,8 +4,8 @@
 //! must equal the oracle's. A commit whose outcome was unknown must turn out wholly applied or
 //! wholly absent.
 //!
-//! `tests/chaos.rs` runs a fixed set of seeds; `cargo run -p depot-client --example soak
-//! --features test-hooks -- SEEDS OPS` runs a soak and prints what happened.
+//! `tests/chaos.rs` runs a fixed set of seeds; `cargo run -p depot-test-support --example soak
+//! -- SEEDS OPS` runs a soak and prints what happened.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,7 +16,7 @@ use depot::fault::FaultStore;
 use depot::{DeadlineStore, FileStore, FileStoreOptions, MemoryStore, PageStore};
 use rusqlite::Connection;
 
-use crate::{Error, NativeDatabaseHandle, OpenOptions, Params, Value};
+use depot_client::{Database, Error, OpenOptions, Params, Value};
 
 /// Which store backs the depot side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +158,7 @@ fn oracle_dump(c: &Connection) -> Dump {
         let mut s = c.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid")).unwrap();
         let n = s.column_count();
         let rows = s
-            .query_map([], |r| (0..n).map(|i| r.get_ref(i).map(Value::from)).collect::<Result<Vec<_>, _>>())
+            .query_map([], |r| (0..n).map(|i| r.get_ref(i).map(oracle_value)).collect::<Result<Vec<_>, _>>())
             .unwrap()
             .map(Result::unwrap)
             .collect();
@@ -167,7 +167,7 @@ fn oracle_dump(c: &Connection) -> Dump {
     out
 }
 
-fn depot_dump(db: &NativeDatabaseHandle) -> Result<Dump, Error> {
+fn depot_dump(db: &Database) -> Result<Dump, Error> {
     let (_, schema_rows) = db.query(
         "SELECT name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name",
         Params::None,
@@ -230,7 +230,7 @@ struct Run {
     store: Arc<FaultStore>,
     /// `store` behind per-call deadlines: what the database uses.
     bounded: Arc<dyn PageStore>,
-    db: NativeDatabaseHandle,
+    db: Database,
     oracle: Connection,
     report: ChaosReport,
     seed: u64,
@@ -242,11 +242,11 @@ struct Run {
 }
 
 impl Run {
-    fn open(store: &Arc<dyn PageStore>) -> NativeDatabaseHandle {
+    fn open(store: &Arc<dyn PageStore>) -> Database {
         let dyn_store = store.clone();
         // A small cache so that reads reach the store (and its faults) often.
         let opts = OpenOptions { generation: None, cache_bytes: 64 << 10, ..Default::default() };
-        let db = NativeDatabaseHandle::open(dyn_store, "chaos", opts).expect("open");
+        let db = Database::open(dyn_store, "chaos", opts).expect("open");
         db.exec("PRAGMA cache_size = 16").expect("pragma");
         db
     }
@@ -385,7 +385,6 @@ fn fault_counter<'a>(store: &'a FaultStore, fault: &str) -> (&'a AtomicU32, u32)
 }
 
 /// Runs `ops` random operations of seed `seed` on a PostgreSQL store at `url`, in a fresh schema.
-#[cfg(feature = "postgres")]
 pub fn run_seed_postgres(seed: u64, ops: usize, url: &str) -> ChaosReport {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
@@ -449,8 +448,8 @@ fn run_on(seed: u64, ops: usize, inner: Arc<dyn PageStore>) -> ChaosReport {
             let fault = FAULTS[rng.below(FAULTS.len() as u64) as usize];
             if fault == "writer-takeover" {
                 // Another writer opens with a newer generation (and leaves): ours is fenced.
-                let other = NativeDatabaseHandle::open(run.bounded.clone(), "chaos", OpenOptions::default())
-                    .expect("takeover");
+                let other =
+                    Database::open(run.bounded.clone(), "chaos", OpenOptions::default()).expect("takeover");
                 let _ = other.close();
                 // It fires when our next write is refused (now, or at a later write).
                 run.taken_over = true;
@@ -475,3 +474,15 @@ fn run_on(seed: u64, ops: usize, inner: Arc<dyn PageStore>) -> ChaosReport {
 }
 
 static NEXT_DIR: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A value read from the oracle (plain rusqlite) in the core's terms.
+fn oracle_value(v: rusqlite::types::ValueRef<'_>) -> Value {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}

@@ -1,8 +1,8 @@
-//! Chaos soak: `cargo run --release -p depot-client --features test-hooks --example soak -- [SEEDS] [OPS] [memory|file]`
+//! Chaos soak: `cargo run --release -p depot-test-support --example soak -- [SEEDS] [OPS] [memory|file]`
 //! Runs SEEDS seeds of OPS random operations each with injected store faults, checked against an
 //! in-memory SQLite oracle, and prints seeds, operations, faults fired and divergences.
 
-use depot_client::chaos::{run_seed, ChaosBackend, ChaosReport};
+use depot_test_support::chaos::{run_seed, ChaosBackend, ChaosReport};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use depot_client::{NativeDatabaseHandle, OpenOptions, Params, Statement, Value};
+use depot_client::{Database, OpenOptions, Params, Statement, Value};
 
 #[test]
 fn crud_round_trips_every_value_kind() {
@@ -77,14 +77,18 @@ fn ten_megabyte_transaction_is_one_store_commit() {
     for b in backends() {
         let db = open(&b.store, "ten-mb");
         db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)").unwrap();
-        let before = db.metrics().commits;
+        let before = db.metrics().counters.commits;
         db.exec("INSERT INTO t(v) SELECT randomblob(10000) FROM generate_series(1, 1000)")
             .or_else(|_| db.exec("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) INSERT INTO t(v) SELECT randomblob(10000) FROM c"))
             .unwrap();
         let m = db.metrics();
-        assert_eq!(m.commits - before, 1, "{}: one transaction, one commit", b.name);
-        assert!(m.bytes_committed > 10_000_000, "{}: {} bytes", b.name, m.bytes_committed);
-        assert_eq!(m.unbatched_writes, 0, "{}: every write went through the batch-atomic path", b.name);
+        assert_eq!(m.counters.commits - before, 1, "{}: one transaction, one commit", b.name);
+        assert!(m.counters.bytes_committed > 10_000_000, "{}: {} bytes", b.name, m.counters.bytes_committed);
+        assert_eq!(
+            m.counters.unbatched_writes, 0,
+            "{}: every write went through the batch-atomic path",
+            b.name
+        );
         db.close().unwrap();
         let db = open(&b.store, "ten-mb");
         assert_eq!(int(&db, "SELECT count(*) FROM t WHERE length(v) = 10000"), 1000);
@@ -104,7 +108,7 @@ fn vacuum_shrinks_then_database_regrows() {
         db.exec("VACUUM").unwrap();
         let shrunk = int(&db, "PRAGMA page_count");
         assert!(shrunk < grown / 10, "{}: {shrunk} pages after VACUUM, {grown} before", b.name);
-        assert_eq!(db.metrics().size_pages, shrunk as u64, "{}: {:?}", b.name, db.metrics());
+        assert_eq!(db.metrics().counters.size_pages, shrunk as u64, "{}: {:?}", b.name, db.metrics());
         db.exec("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300) INSERT INTO t(v) SELECT randomblob(3000) FROM c").unwrap();
         assert_integrity(&db);
         db.close().unwrap();
@@ -122,7 +126,7 @@ fn temp_tables_live_in_memory_and_vanish_on_close() {
         db.exec("CREATE TEMP TABLE scratch(a); INSERT INTO scratch VALUES (1), (2);").unwrap();
         db.exec("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000) INSERT INTO scratch SELECT x FROM c").unwrap();
         assert_eq!(int(&db, "SELECT count(*) FROM scratch"), 20002);
-        assert_eq!(db.metrics().commits, 0, "{}: temp data never reaches the store", b.name);
+        assert_eq!(db.metrics().counters.commits, 0, "{}: temp data never reaches the store", b.name);
         db.close().unwrap();
         let db = open(&b.store, "temp");
         let gone = db.query("SELECT * FROM scratch", Params::None).unwrap_err();
@@ -175,11 +179,11 @@ fn execute_batch_is_all_or_nothing() {
             ])
             .unwrap();
         assert_eq!(out[2].rows[0][0], Value::Integer(2));
-        let commits = db.metrics().commits;
+        let commits = db.metrics().counters.commits;
         let e = db.execute_batch(vec![st("INSERT INTO t VALUES (3)"), st("INSERT INTO t VALUES (1)")]);
         assert_eq!(code(e), "SQLITE_CONSTRAINT_PRIMARYKEY", "{}", b.name);
         assert_eq!(int(&db, "SELECT count(*) FROM t"), 2, "{}: nothing of the failed batch stays", b.name);
-        assert_eq!(db.metrics().commits, commits, "{}: a failed batch commits nothing", b.name);
+        assert_eq!(db.metrics().counters.commits, commits, "{}: a failed batch commits nothing", b.name);
         db.close().unwrap();
     }
 }
@@ -215,7 +219,7 @@ fn parameters_positional_numbered_and_named() {
 #[test]
 fn open_refuses_a_bad_name() {
     let b = &backends()[0];
-    let r = NativeDatabaseHandle::open(b.store.clone(), "../x", OpenOptions::default());
+    let r = Database::open(b.store.clone(), "../x", OpenOptions::default());
     assert_eq!(code(r.map(|_| ())), "ERR_INVALID_ARGUMENT");
 }
 
@@ -246,8 +250,8 @@ fn repeated_statements_hit_the_statement_cache() {
     let m = db.metrics();
     assert_eq!(
         (
-            m.statement_cache_misses - before.statement_cache_misses,
-            m.statement_cache_hits - before.statement_cache_hits
+            m.counters.statement_cache_misses - before.counters.statement_cache_misses,
+            m.counters.statement_cache_hits - before.counters.statement_cache_hits
         ),
         (1, 9)
     );
@@ -264,13 +268,59 @@ fn pages_allocated_and_freed_in_one_transaction_read_back_as_zeros() {
         let db = open(&b.store, "holes");
         db.exec("CREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB); INSERT INTO t VALUES (1, x'01');").unwrap();
         db.exec("BEGIN; INSERT INTO t VALUES (2, zeroblob(20000)); INSERT INTO t VALUES (3, zeroblob(9000)); DELETE FROM t WHERE k = 2; COMMIT;").unwrap();
-        assert_eq!(db.metrics().unbatched_writes, 0);
+        assert_eq!(db.metrics().counters.unbatched_writes, 0);
         db.close().unwrap();
         let db = open(&b.store, "holes");
         assert_integrity(&db);
         assert_eq!(int(&db, "SELECT count(*) FROM t"), 2, "{}", b.name);
         db.exec("INSERT INTO t VALUES (4, zeroblob(30000))").unwrap();
         assert_integrity(&db);
+        db.close().unwrap();
+    }
+}
+
+#[test]
+fn every_rowid_of_the_i64_range_comes_back_exactly() {
+    for b in backends() {
+        let db = open(&b.store, "rowids");
+        db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE log(x)").unwrap();
+        for rowid in [i64::MIN, i64::MIN + 1, -1, 0, 1, (1 << 53) + 1, i64::MAX] {
+            let (changes, last) =
+                db.run("INSERT INTO t(id, v) VALUES (?, 'x')", p(&[Value::Integer(rowid)])).unwrap();
+            assert_eq!((changes, last), (1, Some(rowid)), "{}: rowid {rowid}", b.name);
+            assert_eq!(int(&db, "SELECT last_insert_rowid()"), rowid, "{}: SQL sees it too", b.name);
+        }
+        // A statement that inserts nothing answers no rowid, and leaves SQL's value as it was.
+        let (changes, last) = db.run("UPDATE t SET v = 'y' WHERE id = 0", Params::None).unwrap();
+        assert_eq!((changes, last), (1, None), "{}", b.name);
+        assert_eq!(int(&db, "SELECT last_insert_rowid()"), i64::MAX, "{}", b.name);
+        let (changes, last) = db.run("DELETE FROM t WHERE id = ?", p(&[Value::Integer(i64::MIN)])).unwrap();
+        assert_eq!((changes, last), (1, None), "{}: deleting i64::MIN inserts nothing", b.name);
+        db.close().unwrap();
+    }
+}
+
+#[test]
+fn script_runs_statements_split_by_sqlite_and_answers_each() {
+    for b in backends() {
+        let db = open(&b.store, "script");
+        let results = db
+            .script(
+                "CREATE TABLE t(a TEXT); -- a comment; with a semicolon
+                 INSERT INTO t VALUES ('x;y'); /* ; */ INSERT INTO t VALUES ('z');
+                 SELECT a FROM t ORDER BY a;",
+            )
+            .unwrap();
+        assert_eq!(results.len(), 4, "{}", b.name);
+        assert_eq!(results[1].last_insert_rowid, Some(1));
+        assert_eq!(results[3].columns, ["a"]);
+        assert_eq!(results[3].rows, vec![vec![Value::Text("x;y".into())], vec![Value::Text("z".into())]]);
+        // Stops at the first error; what ran before it stays (each statement is its own transaction).
+        let err =
+            db.script("INSERT INTO t VALUES ('w'); INSERT INTO nope VALUES (1); INSERT INTO t VALUES ('v')");
+        assert_eq!(err.unwrap_err().code(), "SQLITE_ERROR");
+        assert_eq!(int(&db, "SELECT count(*) FROM t"), 3, "{}", b.name);
+        assert!(db.script("  ; -- nothing\n").unwrap().is_empty());
         db.close().unwrap();
     }
 }

@@ -1,7 +1,7 @@
 //! Fixed seeds of the chaos harness: random workloads with injected store faults, checked against an
 //! in-memory SQLite oracle after every fault. Any divergence fails.
 
-use depot_client::chaos::{run_seed, ChaosBackend, ChaosReport, FAULTS};
+use depot_test_support::chaos::{run_seed, ChaosBackend, ChaosReport, FAULTS};
 
 fn run(backend: ChaosBackend, seeds: std::ops::Range<u64>, ops: usize) -> ChaosReport {
     let mut total = ChaosReport::default();
@@ -30,14 +30,13 @@ fn chaos_seeds_on_the_file_store_never_diverge() {
     }
 }
 
-#[cfg(feature = "postgres")]
 #[test]
 fn chaos_seeds_on_the_postgres_store_never_diverge() {
     let url = std::env::var("DEPOT_TEST_PG_URL")
         .expect("the postgres feature is on but DEPOT_TEST_PG_URL is not set: run `npm test`, or export DEPOT_TEST_PG_URL=$(scripts/pg.sh start)");
     let mut total = ChaosReport::default();
     for seed in 200..203 {
-        total.merge(depot_client::chaos::run_seed_postgres(seed, 150, &url));
+        total.merge(depot_test_support::chaos::run_seed_postgres(seed, 150, &url));
     }
     eprintln!("Postgres: {total:?}");
     assert!(total.divergences.is_empty(), "{:#?}", total.divergences);

@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use common::*;
 use depot::fault::FaultStore;
-use depot_client::{
-    FileStore, FileStoreOptions, MemoryStore, NativeDatabaseHandle, OpenOptions, PageStore, Params, Value,
-};
+use depot::{FileStore, FileStoreOptions, MemoryStore, PageStore};
+use depot_client::{CallOptions, Command, Database, OpenOptions, Params, Value};
 
 #[test]
 fn write_transaction_of_any_size_is_one_commit() {
@@ -17,12 +16,12 @@ fn write_transaction_of_any_size_is_one_commit() {
         let db = open(&b.store, "rt");
         db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)").unwrap();
         for rows in [1, 10, 1000, 20_000] {
-            let before = db.metrics().commits;
+            let before = db.metrics().counters.commits;
             db.exec(&format!(
                 "BEGIN; WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < {rows}) INSERT INTO t(v) SELECT 'row ' || x FROM c; COMMIT;"
             ))
             .unwrap();
-            assert_eq!(db.metrics().commits - before, 1, "{}: {rows} rows", b.name);
+            assert_eq!(db.metrics().counters.commits - before, 1, "{}: {rows} rows", b.name);
         }
         db.close().unwrap();
     }
@@ -36,11 +35,11 @@ fn warm_reread_of_a_hot_row_costs_no_store_round_trip() {
         db.close().unwrap();
         let db = open(&b.store, "hot");
         db.query("SELECT v FROM t WHERE id = 1", Params::None).unwrap();
-        let before = db.metrics().get_pages_calls;
+        let before = db.metrics().counters.get_pages_calls;
         for _ in 0..50 {
             db.query("SELECT v FROM t WHERE id = 1", Params::None).unwrap();
         }
-        assert_eq!(db.metrics().get_pages_calls, before, "{}", b.name);
+        assert_eq!(db.metrics().counters.get_pages_calls, before, "{}", b.name);
         db.close().unwrap();
     }
 }
@@ -56,7 +55,10 @@ fn hundred_autocommit_updates_are_hundred_commits_and_no_fetch() {
         }
         let m1 = db.metrics();
         assert_eq!(
-            (m1.commits - m0.commits, m1.get_pages_calls - m0.get_pages_calls),
+            (
+                m1.counters.commits - m0.counters.commits,
+                m1.counters.get_pages_calls - m0.counters.get_pages_calls
+            ),
             (100, 0),
             "{}",
             b.name
@@ -69,19 +71,13 @@ fn hundred_autocommit_updates_are_hundred_commits_and_no_fetch() {
 #[test]
 fn newer_generation_fences_the_old_writer() {
     for b in backends() {
-        let a = NativeDatabaseHandle::open(
-            b.store.clone(),
-            "f",
-            OpenOptions { generation: Some(1), ..Default::default() },
-        )
-        .unwrap();
+        let a =
+            Database::open(b.store.clone(), "f", OpenOptions { generation: Some(1), ..Default::default() })
+                .unwrap();
         a.exec("CREATE TABLE t(v); INSERT INTO t VALUES ('a1');").unwrap();
-        let b2 = NativeDatabaseHandle::open(
-            b.store.clone(),
-            "f",
-            OpenOptions { generation: Some(2), ..Default::default() },
-        )
-        .unwrap();
+        let b2 =
+            Database::open(b.store.clone(), "f", OpenOptions { generation: Some(2), ..Default::default() })
+                .unwrap();
         assert_eq!(code(a.exec("INSERT INTO t VALUES ('a2')")), "ERR_FENCED", "{}", b.name);
         assert_eq!(code(a.exec("SELECT 1")), "ERR_FENCED", "{}: the fenced handle fails closed", b.name);
         b2.exec("INSERT INTO t VALUES ('b1')").unwrap();
@@ -140,7 +136,7 @@ fn failed_read_is_an_error_not_zeroes() {
     let db = open(&store, "read");
     db.exec("CREATE TABLE t(v); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 3000) INSERT INTO t SELECT randomblob(400) FROM c").unwrap();
     db.close().unwrap();
-    let db = NativeDatabaseHandle::open(
+    let db = Database::open(
         store.clone(),
         "read",
         OpenOptions { generation: Some(1), cache_bytes: 0, ..Default::default() },
@@ -171,14 +167,18 @@ fn hundred_thousand_updates_leave_the_store_about_the_size_of_the_data() {
     for _ in 0..1000 {
         for s in &stmts {
             let tx = tx.clone();
-            db.execute_with(s.sql.clone(), Params::None, Box::new(move |r| tx.send(r.map(|_| ())).unwrap()));
+            db.call(
+                Command::Execute { sql: s.sql.clone(), params: Params::None },
+                &CallOptions::default(),
+                Box::new(move |r, _| tx.send(r.map(|_| ())).unwrap()),
+            );
         }
         for _ in 0..100 {
             rx.recv().unwrap().unwrap();
         }
     }
     assert_eq!(int(&db, "SELECT n FROM t"), 100_000);
-    let pages = db.metrics().size_pages;
+    let pages = db.metrics().counters.size_pages;
     db.close().unwrap();
     file.checkpoint().unwrap();
     let bytes = file.disk_bytes();
@@ -192,14 +192,14 @@ fn hundred_thousand_updates_leave_the_store_about_the_size_of_the_data() {
 fn a_transaction_over_the_commit_limit_fails_too_large_and_changes_nothing() {
     for b in backends() {
         let opts = OpenOptions { generation: Some(1), max_commit_bytes: 1 << 20, ..Default::default() };
-        let db = NativeDatabaseHandle::open(b.store.clone(), "limit", opts.clone()).unwrap();
+        let db = Database::open(b.store.clone(), "limit", opts.clone()).unwrap();
         db.exec("CREATE TABLE t(v BLOB); INSERT INTO t VALUES (x'01');").unwrap();
         let e = db.exec("INSERT INTO t SELECT zeroblob(4096) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400) SELECT x FROM c)");
         assert_eq!(code(e), "ERR_TOO_LARGE", "{}", b.name);
         assert_eq!(int(&db, "SELECT count(*) FROM t"), 1, "{}: nothing of it stays", b.name);
         db.exec("INSERT INTO t VALUES (x'02')").unwrap();
         db.close().unwrap();
-        let db = NativeDatabaseHandle::open(b.store.clone(), "limit", opts).unwrap();
+        let db = Database::open(b.store.clone(), "limit", opts).unwrap();
         assert_eq!(int(&db, "SELECT count(*) FROM t"), 2);
         assert_integrity(&db);
         db.close().unwrap();
@@ -215,7 +215,7 @@ fn a_hung_store_fails_the_call_at_its_deadline_and_close_still_completes() {
     let db = open(&store, "hang");
     db.exec("CREATE TABLE t(v); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 3000) INSERT INTO t SELECT randomblob(300) FROM c").unwrap();
     db.close().unwrap();
-    let db = NativeDatabaseHandle::open(
+    let db = Database::open(
         store.clone(),
         "hang",
         OpenOptions { generation: Some(1), cache_bytes: 0, ..Default::default() },
@@ -267,13 +267,13 @@ fn a_cold_full_scan_reads_ahead_in_few_round_trips() {
     for b in backends() {
         let db = open(&b.store, "scan");
         db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 10000) INSERT INTO t(v) SELECT randomblob(1000) FROM c").unwrap();
-        let pages = db.metrics().size_pages;
+        let pages = db.metrics().counters.size_pages;
         db.close().unwrap();
         let db = open(&b.store, "scan");
         let before = db.metrics();
         assert_eq!(int(&db, "SELECT sum(length(v)) FROM t"), 10_000_000);
         let m = db.metrics();
-        let trips = m.get_pages_calls - before.get_pages_calls;
+        let trips = m.counters.get_pages_calls - before.counters.get_pages_calls;
         eprintln!("{}: cold scan of {pages} pages in {trips} get_pages round trips", b.name);
         // Doubling read-ahead up to 512 pages: about log2(512) + pages / 512 round trips.
         assert!(trips <= 9 + pages / 512 + 8, "{}: {trips} round trips for {pages} pages", b.name);
@@ -289,19 +289,19 @@ fn the_next_open_preloads_the_pages_the_last_session_used_first() {
         db.close().unwrap();
         let lookup = "SELECT length(v) FROM t WHERE id = 4321";
         let db = open(&b.store, "preload");
-        let before = db.metrics().get_pages_calls;
+        let before = db.metrics().counters.get_pages_calls;
         assert_eq!(int(&db, lookup), 500);
         assert!(
-            db.metrics().get_pages_calls > before,
+            db.metrics().counters.get_pages_calls > before,
             "{}: a cold lookup deep in the table reads from the store",
             b.name
         );
         db.close().unwrap();
         let db = open(&b.store, "preload");
-        let before = db.metrics().get_pages_calls;
+        let before = db.metrics().counters.get_pages_calls;
         assert_eq!(int(&db, lookup), 500);
         assert_eq!(
-            db.metrics().get_pages_calls,
+            db.metrics().counters.get_pages_calls,
             before,
             "{}: the open preloaded what the last session read first",
             b.name
@@ -317,7 +317,7 @@ fn a_page_that_fails_its_checksum_is_an_error_never_data() {
     let db = open(&store, "rot");
     db.exec("CREATE TABLE t(v); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 3000) INSERT INTO t SELECT randomblob(400) FROM c").unwrap();
     db.close().unwrap();
-    let db = NativeDatabaseHandle::open(
+    let db = Database::open(
         store.clone(),
         "rot",
         OpenOptions { generation: Some(1), cache_bytes: 0, ..Default::default() },

@@ -5,7 +5,8 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use depot_client::{FileStore, FileStoreOptions, NativeDatabaseHandle, OpenOptions, PageStore};
+use depot::{FileStore, FileStoreOptions, PageStore};
+use depot_client::{Database, OpenOptions};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -13,7 +14,7 @@ fn main() {
     let first: u64 = args[2].parse().expect("FIRST");
     let store: Arc<dyn PageStore> =
         Arc::new(FileStore::open(&dir, FileStoreOptions::default()).expect("store"));
-    let db = NativeDatabaseHandle::open(store, "crash", OpenOptions::default()).expect("open");
+    let db = Database::open(store, "crash", OpenOptions::default()).expect("open");
     db.exec("CREATE TABLE IF NOT EXISTS t(k INTEGER PRIMARY KEY, v BLOB); CREATE TABLE IF NOT EXISTS meta(id INTEGER PRIMARY KEY, last INTEGER); INSERT OR IGNORE INTO meta VALUES (1, 0);").expect("schema");
     let mut out = std::io::stdout().lock();
     for i in first.. {

@@ -1,11 +1,12 @@
-//! Invariant 7: user SQL cannot switch off durability or reach local files.
+//! Invariants pinned-durability and no-local-files (ARCHITECTURE.md): user SQL cannot switch off durability or reach local files.
 
 mod common;
 
 use std::sync::Arc;
 
 use common::*;
-use depot_client::{MemoryStore, PageStore, Params};
+use depot::{MemoryStore, PageStore};
+use depot_client::Params;
 
 #[test]
 fn pinned_pragmas_are_refused_with_sqlite_auth() {

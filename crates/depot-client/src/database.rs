@@ -1,0 +1,272 @@
+//! `Database`: the caller's side of one database.
+//!
+//! Every call is one [`Command`] sent to the worker through [`Database::call`], with a responder
+//! that receives the answer and the call's admission; nothing here waits on SQLite or the store.
+//! Blocking helpers for Rust callers and tests are in `crate::blocking`.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, unbounded, Sender};
+use depot::PageStore;
+
+use crate::admission::Gate;
+use crate::command::{CallOptions, Command, Responder};
+use crate::control::Control;
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::session::Session;
+use crate::worker::{self, Reply, Shared, State, Task};
+use crate::{Admission, Error, ErrorCode};
+
+/// How long `close()` waits for the worker before reporting ERR_CLOSE_TIMEOUT.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Options of one open database.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Writer generation to claim; `None` claims the next one (fencing every earlier writer).
+    pub generation: Option<u64>,
+    /// Bytes of the VFS page cache (behind SQLite's own cache).
+    pub cache_bytes: usize,
+    /// Calls that may be in flight (accepted, not yet answered); one more is rejected with
+    /// ERR_OVERLOADED.
+    pub max_queue: usize,
+    /// Largest transaction, in bytes of pages written; a larger one fails with ERR_TOO_LARGE and
+    /// leaves the database as it was.
+    pub max_commit_bytes: u64,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            generation: None,
+            cache_bytes: 16 << 20,
+            max_queue: 128,
+            max_commit_bytes: crate::vfs::DEFAULT_MAX_COMMIT_BYTES,
+        }
+    }
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    gate: Arc<Gate>,
+    commands: Sender<Task>,
+    close: Sender<()>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Answers the opener exactly once: from the worker, or from `open_with` when no worker started.
+type OpenReply = Box<dyn FnOnce(Result<Database, Error>) + Send>;
+
+/// One open database. Cheap to clone; all clones share the worker.
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+impl Database {
+    /// Starts the worker of `name`; `reply` is called once the connection is open, or with the
+    /// error that prevented it (also when no thread could be started for the worker).
+    pub fn open_with(store: Arc<dyn PageStore>, name: String, opts: OpenOptions, reply: OpenReply) {
+        Self::open_on_stack(store, name, opts, reply, WORKER_STACK)
+    }
+
+    fn open_on_stack(
+        store: Arc<dyn PageStore>,
+        name: String,
+        opts: OpenOptions,
+        reply: OpenReply,
+        stack: usize,
+    ) {
+        if let Err(e) = depot::validate_name(&name) {
+            return reply(Err(e.into()));
+        }
+        // Unbounded: admission (the gate) bounds it.
+        let (commands, command_rx) = unbounded::<Task>();
+        let (close, close_rx) = bounded::<()>(1);
+        let metrics = Arc::new(Metrics::default());
+        let shared = Arc::new(Shared::new(name.clone(), metrics.clone()));
+        let gate = Gate::new(opts.max_queue as u64);
+        let inner =
+            Arc::new(Inner { shared: shared.clone(), gate, commands, close, thread: Mutex::new(None) });
+        let database = Database { inner: inner.clone() };
+        // Shared with this thread so that a failed spawn, which drops the thread's closure, can
+        // still answer.
+        let reply: Arc<Mutex<Option<OpenReply>>> = Arc::new(Mutex::new(Some(reply)));
+        let worker_reply = Arc::clone(&reply);
+        let ready: Box<dyn FnOnce(Result<(), Error>) + Send> = Box::new(move |r| {
+            if let Some(reply) = worker_reply.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                reply(r.map(|()| database));
+            }
+        });
+        let open = move || Session::open(store, &name, &opts, metrics);
+        let spawned = spawn_worker(&inner.shared.database, stack, move || {
+            worker::run(open, ready, command_rx, close_rx, shared)
+        });
+        match spawned {
+            Ok(t) => *inner.thread.lock().unwrap() = Some(t),
+            Err(e) => {
+                inner.shared.finish();
+                if let Some(reply) = reply.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    reply(Err(Error::new(
+                        ErrorCode::WorkerDead,
+                        format!("cannot start a worker thread for database '{}': {e}", inner.shared.database),
+                    )));
+                }
+            }
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.shared.database
+    }
+
+    /// Submits one call: the one entry point of every command. `responder` is answered exactly
+    /// once, with the call's [`Admission`] (see `crate::admission`), from the worker, or at once
+    /// when the call is refused (closed, dead, or `max_queue` calls in flight). Commands of an open
+    /// interactive transaction are exempt from the limit, so a full queue of calls waiting behind
+    /// a transaction cannot stop it from finishing. Returns whether the call was accepted.
+    pub fn call(&self, command: Command, options: &CallOptions, responder: Responder) -> bool {
+        let shared = &self.inner.shared;
+        match shared.state() {
+            State::Running => {}
+            State::Dead => {
+                responder(Err(Error::dead(&shared.database)), Admission::none());
+                return false;
+            }
+            _ => {
+                responder(Err(Error::closed(&shared.database)), Admission::none());
+                return false;
+            }
+        }
+        let transaction = command.transaction(options);
+        let admission = match self.inner.gate.admit(transaction.is_some()) {
+            Ok(admission) => admission,
+            Err(full) => {
+                Metrics::add(&shared.metrics.rejected, 1);
+                let mut e = Error::new(
+                    ErrorCode::Overloaded,
+                    format!(
+                        "database '{}' is overloaded: {} calls are in flight (limit {})",
+                        shared.database, full.depth, full.limit
+                    ),
+                );
+                e.overload = Some((full.depth, full.limit));
+                responder(Err(e), Admission::none());
+                return false;
+            }
+        };
+        let task = Task {
+            command,
+            control: Control::new(options.cancel.clone(), options.timeout),
+            transaction,
+            reply: Reply::new(responder, admission, shared.clone()),
+        };
+        if let Err(e) = self.inner.commands.send(task) {
+            e.into_inner().reject(Error::closed(&shared.database));
+        }
+        true
+    }
+
+    /// The worker's "not parked" flag: true while it runs or spins for its next command, so a
+    /// call made then is picked up without a thread wake-up. Callers read it to decide whether
+    /// waiting briefly for an answer can pay off.
+    pub fn awake_flag(&self) -> Arc<AtomicBool> {
+        self.inner.shared.awake.clone()
+    }
+
+    /// Closes the database: queued calls fail with ERR_CLOSED, the connection is dropped on the
+    /// worker, then this returns. Waits at most [`CLOSE_TIMEOUT`]; on timeout the worker is left to
+    /// finish in the background and ERR_CLOSE_TIMEOUT is returned. Closing twice is fine.
+    pub fn close(&self) -> Result<(), Error> {
+        self.close_within(CLOSE_TIMEOUT)
+    }
+
+    /// Starts closing without waiting: from now on every new call fails with ERR_CLOSED, and the
+    /// worker closes after the command it is running. `close()` then waits for it.
+    pub fn request_close(&self) {
+        self.inner.shared.begin_close();
+        // Capacity 1: if a close request is already waiting, that one will do.
+        let _ = self.inner.close.try_send(());
+    }
+
+    pub fn close_within(&self, timeout: Duration) -> Result<(), Error> {
+        let shared = &self.inner.shared;
+        self.request_close();
+        if shared.wait_finished(timeout) {
+            if let Some(t) = self.inner.thread.lock().unwrap().take() {
+                let _ = t.join();
+            }
+            return Ok(());
+        }
+        if let Some(t) = self.inner.thread.lock().unwrap().take() {
+            // Joined in the background; the worker unregisters its VFS itself once its callback ends.
+            let _ = std::thread::Builder::new().name("depot-close-join".into()).spawn(move || {
+                let _ = t.join();
+            });
+        }
+        Err(Error::new(
+            ErrorCode::CloseTimeout,
+            format!(
+                "database '{}' did not close within {} ms; it will close when its current call ends",
+                shared.database,
+                timeout.as_millis()
+            ),
+        ))
+    }
+
+    /// Admission's count of calls in flight and the worker's counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            queue_depth: self.inner.gate.in_flight(),
+            counters: self.inner.shared.metrics.counters(),
+        }
+    }
+}
+
+/// Stack of a worker thread: SQLite's deepest paths (deep expression trees, nested triggers) stay
+/// well inside it, and 10,000 idle databases cost 5 GiB of address space, not of memory.
+const WORKER_STACK: usize = 512 << 10;
+
+/// Starts a thread named after the database (`depot-db-<name>`).
+fn spawn_worker(
+    database: &str,
+    stack: usize,
+    body: impl FnOnce() + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(format!("depot-db-{database}")).stack_size(stack).spawn(body)
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if matches!(self.shared.state(), State::Running | State::Opening | State::Dead) {
+            tracing::warn!(database = %self.shared.database, "database handle dropped without close(); closing it in the background");
+            self.shared.begin_close();
+            let _ = self.close.try_send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_answers_when_no_worker_thread_can_start() {
+        let (tx, rx) = bounded(1);
+        // A stack no machine can map: the spawn fails and drops the thread's closure.
+        Database::open_on_stack(
+            Arc::new(depot::MemoryStore::new()),
+            "unstartable".into(),
+            OpenOptions::default(),
+            Box::new(move |r| tx.send(r.map(|_| ())).unwrap()),
+            1 << 46,
+        );
+        let answer = rx.recv_timeout(Duration::from_secs(5)).expect("the open must be answered");
+        let error = answer.unwrap_err();
+        assert_eq!(error.code, ErrorCode::WorkerDead);
+        assert!(error.message.contains("cannot start a worker thread"), "{}", error.message);
+    }
+}
