@@ -54,6 +54,13 @@ export declare class NativeDatabaseHandle {
   /** Runs one or more SQL statements separated by `;`, without parameters and without results. */
   exec(sql: string, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<void>
   /**
+   * Runs `;`-separated statements without parameters (SQLite splits them) and resolves with
+   * every statement's result, packed like `executeBatch`'s; each statement is its own
+   * transaction unless the SQL opens one, and the first error stops it. The CLI runs its
+   * input this way.
+   */
+  executeScript(sql: string, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<Array<unknown>>
+  /**
    * Runs one statement; resolves with its result packed (index.js makes the `execute`, `query`
    * and `run` objects from it).
    */
@@ -88,6 +95,8 @@ export declare class NativeDatabaseHandle {
    * running, answered, failed, rejected at admission.
    */
   stats(): Stats
+  /** The database's default call deadline in milliseconds (`queryTimeoutMs`), if any. */
+  get queryTimeoutMs(): number | null
   /**
    * Closes the database: queued calls reject with `ERR_CLOSED`, the connection is dropped on
    * the worker, then the promise resolves. Idempotent. Rejects with `ERR_CLOSE_TIMEOUT` when the
@@ -150,17 +159,27 @@ export interface DepotOptions {
 }
 
 /**
- * Counters of one database since it was opened (the `lastTxn*` fields describe the most recent
- * transaction). All values are plain numbers; they are exact up to 2^53.
+ * Counters of one database since it was opened. All values are plain numbers, exact up
+ * to 2^53.
  */
 export interface Metrics {
   /**
    * Calls in flight right now: queued, running, or answered but not yet delivered to
-   * JavaScript (at most `maxQueue`).
+   * JavaScript (at most `maxQueue`, plus calls of an open transaction).
    */
   queueDepth: number
-  /** Store commits made (one per write transaction). */
+  /** 1 while a call runs on the worker, else 0. */
+  running: number
+  /** Accepted calls answered with a result. */
+  answered: number
+  /** Accepted calls answered with an error. */
+  failed: number
+  /** Calls refused at admission (`ERR_OVERLOADED`), never queued. */
+  rejected: number
+  /** Store commits applied (one per write transaction). */
   commits: number
+  /** Commit attempts that failed transiently and were retried with the same commit id. */
+  commitRetries: number
   /** Round trips to the store to read pages (`get_pages` calls). */
   getPagesCalls: number
   /** Pages read from the store. */
@@ -171,28 +190,30 @@ export interface Metrics {
   pagesCommitted: number
   /** Bytes written to the store. */
   bytesCommitted: number
-  /** Page reads served by the page cache. */
+  /** Page reads served by the VFS page cache (after SQLite's own cache missed). */
   cacheHits: number
-  /** Page reads that missed the page cache. */
+  /** Page reads that missed the VFS page cache and went to the store. */
   cacheMisses: number
   /** Pages written by the open transaction and not yet committed. */
   dirtyPages: number
   /** Size of the database, in pages. */
   sizePages: number
-  /** Statements found prepared in the worker's statement cache (keyed by SQL text, 256 kept). */
+  /** Writes that arrived outside a batch-atomic write (stays 0). */
+  unbatchedWrites: number
+  /** Statements found prepared in the worker's statement cache. */
   statementCacheHits: number
   /** Statements that had to be prepared. */
   statementCacheMisses: number
-  /** Calls run on the worker (each may hold several SQL transactions, or none). */
-  transactions: number
-  /** `get_pages` round trips made by the last transaction. */
-  lastTxnGetPages: number
-  /** Store commits made by the last transaction (0 or 1). */
-  lastTxnCommits: number
-  /** Duration of the last transaction, in microseconds. */
-  lastTxnMicros: number
-  /** Transactions slower than the core's slow-transaction threshold. */
-  slowTransactions: number
+  /** Calls run on the worker. */
+  calls: number
+  /** Store round trips (`get_pages`) of the most recent call. */
+  lastCallGetPages: number
+  /** Store commits of the most recent call. */
+  lastCallCommits: number
+  /** Duration of the most recent call on the worker, in microseconds. */
+  lastCallMicros: number
+  /** Calls slower than the slow-call threshold (200 ms); each is also logged. */
+  slowCalls: number
 }
 
 /** Options of `Depot.openDatabase`. */
@@ -228,6 +249,8 @@ export interface OpenDatabaseOptions {
    * (backoff up to 64).
    */
   replyWaitMicros?: number
+  /** Default `timeoutMs` of every call on this database, in milliseconds (default: none). */
+  queryTimeoutMs?: number
 }
 
 /** What `db.stats()` returns: where the calls of a database are. */

@@ -63,7 +63,10 @@ export interface ExecuteResult {
   rows: ResultValue[][]
   /** Rows changed by this statement (0 for queries and DDL). */
   changes: number
-  /** The rowid this statement inserted, else `null`. Follows `intMode`. */
+  /**
+   * The rowid this statement inserted, else `null`. Follows `intMode`; every rowid of the 64-bit
+   * range comes back exactly (under `'number'`, one beyond ±(2^53 − 1) as a `bigint`).
+   */
   lastInsertRowId: number | bigint | string | null
 }
 
@@ -90,32 +93,9 @@ export interface TransactionOptions {
   timeoutMs?: number
 }
 
-/** Options of `Depot.open` (documented field by field in binding.d.ts). */
-export type { DepotOptions } from './binding'
-import type { DepotOptions } from './binding'
-
-export interface OpenDatabaseOptions {
-  /** Writer generation. Opening with a newer one fences older writers (`ERR_FENCED`). Default: the next one. */
-  generation?: number | bigint
-  /** INTEGER results as `'number'` (default; unsafe integers reject with `ERR_INTEGER_OVERFLOW`), `'bigint'` or `'string'`. */
-  intMode?: 'number' | 'bigint' | 'string'
-  /** Bytes of the database's page cache (default 16 MiB). */
-  cacheBytes?: number
-  /** Calls in flight at once (queued, running, or answered but not yet delivered); one more rejects with `ERR_OVERLOADED` (default 128). */
-  maxQueue?: number
-  /** Largest transaction, in bytes of pages written (default 2 GiB); a larger one rejects with `ERR_TOO_LARGE` and changes nothing. */
-  maxCommitBytes?: number
-  /** Default `timeoutMs` of every call on this database (default: none). */
-  queryTimeoutMs?: number
-  /**
-   * Microseconds the JS thread may wait for an answer from this database's awake worker once it
-   * has nothing else to run, while no database has more than one call in flight, instead of
-   * sleeping in the event loop and being woken (default 20; 0 turns it off). A point select is answered in ~5 µs, a wake-up of the event loop costs ~15 µs.
-   * No answer ever settles inside the call that made it. When a wait runs out, the next 1, 2, 4 …
-   * 64 waits are skipped. `stats().answeredInline` counts the answers taken this way.
-   */
-  replyWaitMicros?: number
-}
+/** Options of `Depot.open` and `Depot.openDatabase`, documented field by field in binding.d.ts. */
+export type { DepotOptions, OpenDatabaseOptions } from './binding'
+import type { DepotOptions, OpenDatabaseOptions } from './binding'
 
 /** Counters of a database's store path (documented field by field in binding.d.ts). */
 export type { Metrics, Stats } from './binding'
@@ -131,6 +111,12 @@ export interface Queries {
   query(sql: string, params?: Params, options?: CallOptions): Promise<QueryResult>
   /** Runs one statement; `{ changes, lastInsertRowId }`. */
   run(sql: string, params?: Params, options?: CallOptions): Promise<RunResult>
+  /**
+   * Runs `;`-separated statements without parameters, split by SQLite itself (strings, comments
+   * and trigger bodies holding `;` stay whole); one result per statement. Each statement is its
+   * own transaction unless the SQL opens one; the first error stops it (what ran before stays).
+   */
+  executeScript(sql: string, options?: CallOptions): Promise<ExecuteResult[]>
   /** Runs statements in one trip to the worker, atomically: all or nothing. */
   executeBatch(statements: Array<{ sql: string; params?: Params }>, options?: CallOptions): Promise<ExecuteResult[]>
   /** The first row as an object, or `undefined`. */

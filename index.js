@@ -129,7 +129,7 @@ function withOptions(options, defaultTimeoutMs, tx, call) {
 }
 
 // Once the JS stack is empty and I/O has been polled, wait briefly on this thread for answers
-// due from awake workers instead of sleeping in the event loop and being woken (src/waiter.rs).
+// due from awake workers instead of sleeping in the event loop and being woken (src/reply/waiter.rs).
 let replyWaitScheduled = false
 function waitForReplies() {
   replyWaitScheduled = false
@@ -181,6 +181,11 @@ class Queries {
   /** Statements in one trip, atomically. */
   executeBatch(statements, options) {
     return this._call(options, (o) => this.#native.executeBatch(statements, o)).then(unpackStatements)
+  }
+
+  /** `;`-separated statements without parameters, split by SQLite: every statement's result. */
+  executeScript(sql, options) {
+    return this._call(options, (o) => this.#native.executeScript(sql, o)).then(unpackStatements)
   }
 
   /** The first row as an object (column name -> value), or `undefined`. */
@@ -361,13 +366,8 @@ class Depot {
 
   /** Opens (or creates) a database; it runs on its own worker thread. */
   async openDatabase(name, options) {
-    if (options !== undefined && options !== null && typeof options !== 'object') return invalid('options must be an object')
-    const queryTimeoutMs = options?.queryTimeoutMs
-    if (queryTimeoutMs !== undefined && !(typeof queryTimeoutMs === 'number' && queryTimeoutMs >= 0)) {
-      return invalid('options.queryTimeoutMs must be a non-negative number')
-    }
     const native = await this.#native.openDatabase(name, options)
-    return new NativeDatabaseHandle(INTERNAL, native, queryTimeoutMs)
+    return new NativeDatabaseHandle(INTERNAL, native, native.queryTimeoutMs ?? undefined)
   }
 
   /** Closes every database still open on this depot, then the store. Idempotent. */

@@ -216,3 +216,21 @@ forEachBackend((backend) => {
     })
   })
 })
+
+forEachBackend((backend) => {
+  const ctx = useDepot(backend)
+
+  it('executeScript: SQLite splits the text, every statement answers, the first error stops it', async () => {
+    const db = await ctx.depot.openDatabase('script')
+    const results = await db.executeScript(
+      "CREATE TABLE t(a TEXT); -- a comment; with a semicolon\nINSERT INTO t VALUES ('x;y'); /* ; */ SELECT a FROM t;",
+    )
+    expect(results.map((r) => r.columns)).toEqual([[], [], ['a']])
+    expect(results[1]).toMatchObject({ changes: 1, lastInsertRowId: 1 })
+    expect(results[2].rows).toEqual([['x;y']])
+    const error = await db.executeScript("INSERT INTO t VALUES ('z'); INSERT INTO nope VALUES (1); INSERT INTO t VALUES ('w')").catch((e) => e)
+    expect(error.code).toBe('SQLITE_ERROR')
+    expect((await db.query('SELECT a FROM t ORDER BY a')).rows).toEqual([['x;y'], ['z']])
+    await db.close()
+  })
+})

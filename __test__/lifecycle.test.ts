@@ -90,7 +90,7 @@ forEachBackend((backend) => {
     await db.executeBatch(inserts)
     const after = db.metrics()
     expect(after.commits - before.commits).toBe(1)
-    expect(after.lastTxnCommits).toBe(1)
+    expect(after.lastCallCommits).toBe(1)
     expect(after.pagesCommitted).toBeGreaterThan(before.pagesCommitted + 100)
     expect(after.bytesCommitted).toBeGreaterThan(before.bytesCommitted)
     expect(after.sizePages).toBeGreaterThan(100)

@@ -1,7 +1,9 @@
 // Depot-level options that every backend shares.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
-import { codeOf, Depot } from './backends'
+import { codeOf, Depot, errorOf } from './backends'
 
 describe('openDatabase options', () => {
   it('maxCommitBytes: a larger transaction rejects ERR_TOO_LARGE and changes nothing', async () => {
@@ -93,5 +95,34 @@ describe('Depot.open options', () => {
     await depot.close()
     expect(await codeOf(Depot.open({ memory: true, storeTimeoutMs: -1 }))).toBe('ERR_INVALID_ARGUMENT')
     expect(await codeOf(Depot.open({ memory: true, storeTimeoutMs: 'soon' as never }))).toBe('ERR_INVALID_ARGUMENT')
+  })
+})
+
+describe('openDatabase queryTimeoutMs', () => {
+  it('is validated natively and becomes every call\'s default deadline', async () => {
+    const depot = await Depot.open({ memory: true })
+    for (const bad of [-1, Number.NaN, 'soon']) {
+      const error = await errorOf(depot.openDatabase('bad', { queryTimeoutMs: bad as never }))
+      expect(error.code).toBe('ERR_INVALID_ARGUMENT')
+      expect(error.message).toContain('options.queryTimeoutMs')
+    }
+    const db = await depot.openDatabase('deadline', { queryTimeoutMs: 50 })
+    const forever = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c'
+    expect(await codeOf(db.query(forever))).toBe('ERR_TIMEOUT')
+    expect(await db.get('SELECT 1 AS one')).toEqual({ one: 1 })
+    await depot.close()
+  })
+})
+
+describe('README', () => {
+  it('lists exactly the keys that metrics() returns, in order', async () => {
+    const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8')
+    const line = readme.split('\n').find((l) => l.startsWith('- `metrics()` returns'))
+    expect(line).toBeDefined()
+    const listed = /`\{ ([^}]*) \}`/.exec(line!)![1].split(',').map((k) => k.trim())
+    const depot = await Depot.open({ memory: true })
+    const db = await depot.openDatabase('metrics-doc')
+    expect(listed).toEqual(Object.keys(db.metrics()))
+    await depot.close()
   })
 })

@@ -160,3 +160,25 @@ forEachBackend((backend) => {
     }
   })
 })
+
+forEachBackend((backend) => {
+  const ctx = useDepot(backend)
+
+  it('lastInsertRowId: every rowid of the 64-bit range comes back exactly, in every intMode', async () => {
+    const rowids = [I64_MIN, I64_MIN + 1n, -1n, 0n, BigInt(MAX_SAFE), BigInt(MAX_SAFE) + 1n, I64_MAX]
+    for (const intMode of ['number', 'bigint', 'string'] as const) {
+      const db = await ctx.depot.openDatabase(`rowids-${intMode}`, { intMode })
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY)')
+      for (const rowid of rowids) {
+        const { lastInsertRowId, changes } = await db.run('INSERT INTO t(id) VALUES (?)', [rowid])
+        expect(changes).toBe(1)
+        const safe = rowid >= BigInt(-MAX_SAFE) && rowid <= BigInt(MAX_SAFE)
+        const expected = intMode === 'string' ? rowid.toString() : intMode === 'number' && safe ? Number(rowid) : rowid
+        expect(lastInsertRowId).toStrictEqual(expected)
+      }
+      // A statement that inserts nothing (here: deletes the i64::MIN row) answers null.
+      expect((await db.run('DELETE FROM t WHERE id = ?', [I64_MIN])).lastInsertRowId).toBeNull()
+      await db.close()
+    }
+  })
+})

@@ -4,10 +4,13 @@
 //
 // Runs SQL against one database of the embedded file store (default ./.depot), or of a PostgreSQL
 // store when --depot is a postgres:// URL, and prints each result's rows as a table. Without SQL on the command line, reads the statements from stdin.
-// Stops at the first error, which goes to stderr with its code; the exit status is then 1.
+// SQLite splits the statements (each is prepared from the previous one's tail). The first error
+// stops the script and goes to stderr with its code; the exit status is then 1, and no table is
+// printed (the statements before the error have run, each in its own transaction unless the SQL
+// opened one).
 
+const { parseArgs: parseArgv } = require('node:util')
 const { Depot } = require('../index.js')
-const { splitStatements } = require('./split.js')
 const { formatTable } = require('./table.js')
 
 const USAGE = `usage: depot-sqlite [--depot DIR|URL] DATABASE [SQL]
@@ -22,29 +25,22 @@ prints the rows of each query as a table.
 
 /** Parses argv into { depot, database, sql } or throws a usage error. */
 function parseArgs(argv) {
-  const options = { depot: './.depot', database: undefined, sql: undefined }
-  const positional = []
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
-    if (arg === '-h' || arg === '--help') return { help: true }
-    if (arg === '--depot') {
-      if (i + 1 >= argv.length) throw usageError('--depot needs a directory or a postgres:// URL')
-      options.depot = argv[++i]
-    } else if (arg.startsWith('--depot=')) {
-      options.depot = arg.slice('--depot='.length)
-    } else if (arg === '--') {
-      positional.push(...argv.slice(i + 1))
-      break
-    } else if (arg.startsWith('-') && arg !== '-') {
-      throw usageError(`unknown option ${arg}`)
-    } else {
-      positional.push(arg)
-    }
+  let parsed
+  try {
+    parsed = parseArgv({
+      args: argv,
+      allowPositionals: true,
+      options: { depot: { type: 'string', default: './.depot' }, help: { type: 'boolean', short: 'h' } },
+    })
+  } catch (error) {
+    throw usageError(error.message)
   }
-  if (positional.length === 0) throw usageError('missing DATABASE')
-  if (positional.length > 2) throw usageError('too many arguments (quote the SQL)')
-  ;[options.database, options.sql] = positional
-  return options
+  const { values, positionals } = parsed
+  if (values.help) return { help: true }
+  if (positionals.length === 0) throw usageError('missing DATABASE')
+  if (positionals.length > 2) throw usageError('too many arguments (quote the SQL)')
+  const [database, sql] = positionals
+  return { depot: values.depot, database, sql }
 }
 
 /** `--depot` as Depot.open options: a PostgreSQL URL, or a directory of the embedded store. */
@@ -79,8 +75,7 @@ async function main(argv) {
   try {
     const db = await depot.openDatabase(options.database, { intMode: 'bigint' })
     try {
-      for (const statement of splitStatements(sql)) {
-        const result = await db.execute(statement)
+      for (const result of await db.executeScript(sql)) {
         if (result.columns.length > 0) process.stdout.write(formatTable(result.columns, result.rows))
       }
     } finally {

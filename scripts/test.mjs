@@ -6,7 +6,8 @@
 // 3. Starts a throwaway PostgreSQL server (`scripts/pg.sh start`, installing Debian's PostgreSQL if
 //    absent) and exports its URL as DEPOT_TEST_PG_URL: the Rust store tests and the vitest matrix run
 //    against it as the third backend. A server that cannot start is a failure, never a skip.
-// 4. Runs the Rust tests (`cargo test --workspace`) and the vitest suites.
+// 4. Runs clippy over the workspace (`-D warnings`: a lint fails the run), the Rust tests
+//    (`cargo test --workspace`) and the vitest suites.
 // 5. Stops the server it started (also on failure or Ctrl-C). The kill test runs, and stops, its own.
 // 6. Sums both and ends with one plain line `N passed, N failed`; exits non-zero on any failure.
 //
@@ -120,6 +121,10 @@ async function main() {
   return failed === 0 ? 0 : 1
 
   async function runTests() {
+  console.log('> cargo clippy --workspace --all-targets -- -D warnings')
+  const clippy = await run('cargo', ['clippy', '--workspace', '--all-targets', '--', '-D', 'warnings'])
+  if (clippy.code !== 0) problems.push('cargo clippy reported warnings or errors')
+
   console.log('> cargo test --workspace --no-fail-fast')
   const cargo = await run('cargo', ['test', '--workspace', '--no-fail-fast'], { capture: true })
   const rust = parseCargo(cargo.stdout)

@@ -6,7 +6,7 @@
 use std::ffi::CStr;
 use std::time::Duration;
 
-use depot_client::CallOptions;
+use depot_client::{CallOptions, TransactionId};
 use napi::bindgen_prelude::{ClassInstance, FromNapiValue, Object, Unknown};
 use napi::JsValue;
 
@@ -41,12 +41,6 @@ impl CancelToken {
     pub fn cancelled(&self) -> bool {
         self.inner.is_cancelled()
     }
-}
-
-/// A parsed call: the core's options and the transaction, if any.
-pub(crate) struct Call {
-    pub options: CallOptions,
-    pub tx: Option<u64>,
 }
 
 /// A property that counts as absent when it is missing, `undefined` or `null`. The key is a C
@@ -96,8 +90,8 @@ pub(crate) fn id(value: Unknown, what: &str) -> Result<u64, ApiError> {
 }
 
 /// Reads the options object of a call (absent, `undefined` or `null` means none).
-pub(crate) fn call_from_js(env: &Env, value: Option<Unknown>) -> Result<Call, ApiError> {
-    let mut call = Call { options: CallOptions::default(), tx: None };
+pub(crate) fn call_from_js(env: &Env, value: Option<Unknown>) -> Result<CallOptions, ApiError> {
+    let mut call = CallOptions::default();
     let Some(value) = value else { return Ok(call) };
     match value.get_type()? {
         ValueType::Undefined | ValueType::Null => return Ok(call),
@@ -110,13 +104,13 @@ pub(crate) fn call_from_js(env: &Env, value: Option<Unknown>) -> Result<Call, Ap
         // SAFETY: `token` is a live value of this env; the conversion checks that it is a CancelToken.
         let instance = unsafe { ClassInstance::<CancelToken>::from_napi_value(env.raw(), token.raw()) }
             .map_err(|_| ApiError::invalid_argument("options.token must be a CancelToken"))?;
-        call.options.cancel = Some(instance.inner.clone());
+        call.cancel = Some(instance.inner.clone());
     }
     if let Some(timeout) = property(&object, c"timeoutMs")? {
-        call.options.timeout = Some(millis(timeout, "options.timeoutMs")?);
+        call.timeout = Some(millis(timeout, "options.timeoutMs")?);
     }
     if let Some(tx) = property(&object, c"tx")? {
-        call.tx = Some(id(tx, "options.tx")?);
+        call.transaction = Some(TransactionId(id(tx, "options.tx")?));
     }
     Ok(call)
 }

@@ -6,58 +6,67 @@
 //! settles the promise. A rejected argument still yields a rejected promise, never a throw, so that
 //! callers need one error path only.
 //!
-//! Admission is honest: an accepted call holds one of the database's `maxQueue` slots until its
-//! answer has reached the JS thread, so "overloaded" counts queued, running and answered-but-not-
-//! yet-delivered calls alike, and a burst of un-awaited calls is admitted deterministically.
+//! Admission is honest: the core admits each accepted call and hands its `Admission` back with the
+//! answer; the mailbox drops it on the JS thread just before the promise settles, so "overloaded"
+//! counts queued, running and answered-but-not-yet-delivered calls alike, and a burst of
+//! un-awaited calls is admitted deterministically.
 //!
 //! The public API (index.js) wraps this class: AbortSignal, `transaction(fn)`, `iterate()`, `get`
 //! and `all` are written there, on top of the primitives below.
 
 use std::cell::OnceCell;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use depot_client::{Behavior, NativeDatabaseHandle as CoreHandle, Responder};
+use depot_client::{Answer, Behavior, CallOptions, Command, CursorId, Database, TransactionId};
 use napi::bindgen_prelude::{Object, PromiseRaw, ToNapiValue, Unknown};
 use napi::{Env, ValueType};
 use napi_derive::napi;
 
-use crate::call::{call_from_js, id, millis, property, Call};
-use crate::depot::spawn;
+use crate::call::{call_from_js, id, millis, property};
 use crate::error::ApiError;
-use crate::mailbox::Mailbox;
 use crate::metrics::{Metrics, Stats};
+use crate::options::JsOptions;
 use crate::promise::Pending;
+use crate::reply::Mailbox;
 use crate::result::{CursorChunk, CursorInfo, IntMode, Packed};
+use crate::thread::spawn;
 use crate::value::{params_from_js, statements_from_js, string_from_js};
 
 /// One open database (native layer). Made by `Depot.openDatabase`; not constructible from
 /// JavaScript. Use the wrapper's methods; these take `options` = `{ token?, timeoutMs?, tx? }`.
 #[napi]
 pub struct NativeDatabaseHandle {
-    inner: Arc<CoreHandle>,
+    inner: Arc<Database>,
     int_mode: IntMode,
-    /// How long the JS thread may wait for this database's answers (see `crate::waiter`).
+    /// How long the JS thread may wait for this database's answers (see `crate::reply::waiter`).
     reply_wait: Duration,
+    /// The default deadline of every call (`queryTimeoutMs`), applied by index.js.
+    query_timeout: Option<Duration>,
     /// The reply channel to the JS thread, made on the first call (it needs the JS thread's env).
     mailbox: OnceCell<Mailbox>,
 }
 
 impl NativeDatabaseHandle {
-    /// Wraps a freshly opened core handle.
-    pub(crate) fn new(inner: Arc<CoreHandle>, options: JsOptions) -> Self {
-        inner.set_caller_releases_slots(true);
-        Self { inner, int_mode: options.int_mode, reply_wait: options.reply_wait, mailbox: OnceCell::new() }
+    /// Wraps a freshly opened core database.
+    pub(crate) fn new(inner: Arc<Database>, options: JsOptions) -> Self {
+        Self {
+            inner,
+            int_mode: options.int_mode,
+            reply_wait: options.reply_wait,
+            query_timeout: options.query_timeout,
+            mailbox: OnceCell::new(),
+        }
     }
 
-    /// Submits one call; the promise settles with `convert(reply)`, and the call's admission slot
-    /// is given back on the JS thread just before JavaScript sees the answer.
-    fn dispatch<'env, R: Send + 'static, T: ToNapiValue + Send + 'static>(
+    /// Submits one command; the promise settles with `convert(answer)`, and the call's admission
+    /// is released on the JS thread just before JavaScript sees it.
+    fn dispatch<'env, T: ToNapiValue + Send + 'static>(
         &self,
         env: &'env Env,
-        submit: impl FnOnce(&CoreHandle, Responder<R>) -> bool,
-        convert: impl FnOnce(R) -> Result<T, ApiError> + Send + 'static,
+        command: Command,
+        options: &CallOptions,
+        convert: impl FnOnce(Answer) -> Result<T, ApiError> + Send + 'static,
     ) -> napi::Result<PromiseRaw<'env, T>> {
         let mailbox = match self.mailbox.get() {
             Some(mailbox) => mailbox,
@@ -66,41 +75,26 @@ impl NativeDatabaseHandle {
                     .expect("a threadsafe function for replies")
             }),
         };
-        let (pending, promise) = mailbox.pending::<T>(env.raw())?;
-        let accepted = Arc::new(AtomicBool::new(false));
-        let (inner, flag) = (Arc::clone(&self.inner), Arc::clone(&accepted));
-        let ok = submit(
-            &self.inner,
-            Box::new(move |reply| {
-                let outcome = reply.map_err(ApiError::from).and_then(convert);
-                // Runs on the JS thread, after this function has returned and set the flag.
-                pending.settle_then(outcome, move || {
-                    if flag.load(Ordering::SeqCst) {
-                        inner.release_slot();
-                    }
-                });
+        let (slot, promise) = mailbox.pending::<T>(env.raw())?;
+        self.inner.call(
+            command,
+            options,
+            Box::new(move |answer, admission| {
+                // Converted here, on the worker: an unsafe integer rejects before reaching JS.
+                slot.settle(answer.map_err(ApiError::from).and_then(convert), admission);
             }),
         );
-        accepted.store(ok, Ordering::SeqCst);
         Ok(PromiseRaw::new(env.raw(), promise))
     }
 }
 
-/// What the JS side of a database was opened with (the core takes the rest).
-pub(crate) struct JsOptions {
-    pub int_mode: IntMode,
-    pub reply_wait: Duration,
+/// An answer of another kind than the command's: a bug in the core, reported as such.
+fn mismatch(answer: Answer) -> ApiError {
+    ApiError::new(
+        depot_client::ErrorCode::WorkerDead,
+        format!("unexpected answer from the worker: {answer:?}"),
+    )
 }
-
-impl Default for JsOptions {
-    fn default() -> Self {
-        JsOptions { int_mode: IntMode::default(), reply_wait: DEFAULT_REPLY_WAIT }
-    }
-}
-
-/// See `OpenDatabaseOptions::reply_wait_micros`: well above a point select's round trip to an
-/// awake worker (~5 µs), about the event-loop wake-up it saves.
-const DEFAULT_REPLY_WAIT: Duration = Duration::from_micros(20);
 
 /// `Ok(value)` or a settled rejected promise, for argument parsing.
 macro_rules! parsed {
@@ -133,7 +127,30 @@ impl NativeDatabaseHandle {
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let (sql, call) =
             parsed!(env, string_from_js(sql, "sql").and_then(|s| Ok((s, call_from_js(env, options)?))));
-        self.dispatch(env, move |h, r| h.exec_opts(sql, call.tx, &call.options, r), Ok)
+        self.dispatch(env, Command::Exec { sql }, &call, |_| Ok(()))
+    }
+
+    /// Runs `;`-separated statements without parameters (SQLite splits them) and resolves with
+    /// every statement's result, packed like `executeBatch`'s; each statement is its own
+    /// transaction unless the SQL opens one, and the first error stops it. The CLI runs its
+    /// input this way.
+    #[napi(
+        ts_args_type = "sql: string, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
+        ts_return_type = "Promise<Array<unknown>>"
+    )]
+    pub fn execute_script<'env>(
+        &self,
+        env: &'env Env,
+        sql: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, Packed>> {
+        let (sql, call) =
+            parsed!(env, string_from_js(sql, "sql").and_then(|s| Ok((s, call_from_js(env, options)?))));
+        let mode = self.int_mode;
+        self.dispatch(env, Command::Script { sql }, &call, move |answer| match answer {
+            Answer::Statements(results) => Packed::statements(results, mode),
+            other => Err(mismatch(other)),
+        })
     }
 
     /// Runs one statement; resolves with its result packed (index.js makes the `execute`, `query`
@@ -151,11 +168,10 @@ impl NativeDatabaseHandle {
     ) -> napi::Result<PromiseRaw<'env, Packed>> {
         let (sql, params, call) = parsed!(env, statement_args(env, sql, params, options));
         let mode = self.int_mode;
-        self.dispatch(
-            env,
-            move |h, r| h.execute_opts(sql, params, call.tx, &call.options, r),
-            move |result| Packed::statement(result, mode),
-        )
+        self.dispatch(env, Command::Execute { sql, params }, &call, move |answer| match answer {
+            Answer::Statement(result) => Packed::statement(result, mode),
+            other => Err(mismatch(other)),
+        })
     }
 
     /// Runs several statements in one trip to the worker, atomically (a transaction, or a
@@ -173,11 +189,10 @@ impl NativeDatabaseHandle {
         let (statements, call) =
             parsed!(env, statements_from_js(statements).and_then(|s| Ok((s, call_from_js(env, options)?))));
         let mode = self.int_mode;
-        self.dispatch(
-            env,
-            move |h, r| h.batch_opts(statements, call.tx, &call.options, r),
-            move |results| Packed::statements(results, mode),
-        )
+        self.dispatch(env, Command::Batch { statements }, &call, move |answer| match answer {
+            Answer::Statements(results) => Packed::statements(results, mode),
+            other => Err(mismatch(other)),
+        })
     }
 
     /// Begins an interactive transaction pinned to the worker; resolves with its id. Until it
@@ -194,7 +209,12 @@ impl NativeDatabaseHandle {
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, f64>> {
         let (behavior, timeout) = parsed!(env, transaction_options(options));
-        self.dispatch(env, move |h, r| h.begin_with(behavior, timeout, r), |tx| Ok(tx as f64))
+        self.dispatch(env, Command::Begin { behavior, timeout }, &CallOptions::default(), |answer| {
+            match answer {
+                Answer::Transaction(TransactionId(id)) => Ok(id as f64),
+                other => Err(mismatch(other)),
+            }
+        })
     }
 
     /// Commits (`commit = true`) or rolls back the interactive transaction `tx`.
@@ -205,8 +225,8 @@ impl NativeDatabaseHandle {
         tx: Unknown,
         commit: bool,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let tx = parsed!(env, id(tx, "tx"));
-        self.dispatch(env, move |h, r| h.end_with(tx, commit, r), Ok)
+        let transaction = TransactionId(parsed!(env, id(tx, "tx")));
+        self.dispatch(env, Command::End { transaction, commit }, &CallOptions::default(), |_| Ok(()))
     }
 
     /// Opens a streaming cursor on the worker; resolves with `{ id, columns }`.
@@ -222,11 +242,10 @@ impl NativeDatabaseHandle {
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, CursorInfo>> {
         let (sql, params, call) = parsed!(env, statement_args(env, sql, params, options));
-        self.dispatch(
-            env,
-            move |h, r| h.cursor_open_with(sql, params, call.tx, &call.options, r),
-            |(id, columns)| Ok(CursorInfo { id: id as f64, columns }),
-        )
+        self.dispatch(env, Command::CursorOpen { sql, params }, &call, |answer| match answer {
+            Answer::Cursor { id: CursorId(id), columns } => Ok(CursorInfo { id: id as f64, columns }),
+            other => Err(mismatch(other)),
+        })
     }
 
     /// Up to `maxRows` more rows of a cursor; `done` once it is exhausted (it is then closed).
@@ -242,13 +261,13 @@ impl NativeDatabaseHandle {
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, CursorChunk>> {
         let (cursor, call) =
-            parsed!(env, id(cursor, "id").and_then(|c| Ok((c, call_from_js(env, options)?))));
+            parsed!(env, id(cursor, "id").and_then(|c| Ok((CursorId(c), call_from_js(env, options)?))));
         let mode = self.int_mode;
-        self.dispatch(
-            env,
-            move |h, r| h.cursor_next_with(cursor, max_rows.max(1) as usize, call.tx, &call.options, r),
-            move |(rows, done)| Ok(CursorChunk { rows: Packed::rows(rows, mode)?, done }),
-        )
+        let command = Command::CursorNext { cursor, max_rows: max_rows.max(1) as usize };
+        self.dispatch(env, command, &call, move |answer| match answer {
+            Answer::Rows { rows, done } => Ok(CursorChunk { rows: Packed::rows(rows, mode)?, done }),
+            other => Err(mismatch(other)),
+        })
     }
 
     /// Finalizes a cursor before it is exhausted (breaking out of an iteration).
@@ -263,8 +282,9 @@ impl NativeDatabaseHandle {
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let (cursor, call) =
-            parsed!(env, id(cursor, "id").and_then(|c| Ok((c, call_from_js(env, options)?))));
-        self.dispatch(env, move |h, r| h.cursor_close_with(cursor, call.tx, r), Ok)
+            parsed!(env, id(cursor, "id").and_then(|c| Ok((CursorId(c), call_from_js(env, options)?))));
+        let call = CallOptions { transaction: call.transaction, ..CallOptions::default() };
+        self.dispatch(env, Command::CursorClose { cursor }, &call, |_| Ok(()))
     }
 
     /// A snapshot of this database's counters. Cheap and synchronous: it reads atomics and never
@@ -278,8 +298,13 @@ impl NativeDatabaseHandle {
     /// running, answered, failed, rejected at admission.
     #[napi]
     pub fn stats(&self) -> Stats {
-        let inline = self.mailbox.get().map_or(0, Mailbox::answered_inline);
-        Stats { answered_inline: inline.min(i64::MAX as u64) as i64, ..Stats::from(self.inner.metrics()) }
+        Stats::new(self.inner.metrics(), self.mailbox.get().map_or(0, Mailbox::answered_inline))
+    }
+
+    /// The database's default call deadline in milliseconds (`queryTimeoutMs`), if any.
+    #[napi(getter)]
+    pub fn query_timeout_ms(&self) -> Option<f64> {
+        self.query_timeout.map(|t| t.as_secs_f64() * 1000.0)
     }
 
     /// Closes the database: queued calls reject with `ERR_CLOSED`, the connection is dropped on
@@ -303,7 +328,7 @@ fn statement_args(
     sql: Unknown,
     params: Option<Unknown>,
     options: Option<Unknown>,
-) -> Result<(String, depot_client::Params, Call), ApiError> {
+) -> Result<(String, depot_client::Params, CallOptions), ApiError> {
     Ok((string_from_js(sql, "sql")?, params_from_js(params)?, call_from_js(env, options)?))
 }
 

@@ -13,13 +13,16 @@
 //! Modules, one concern each:
 //! - [`depot`]: the `Depot` class, owner of one page store and of the databases opened on it.
 //! - [`database`]: the `NativeDatabaseHandle` class, one per open database.
+//! - [`options`]: the options of `Depot.open` and `openDatabase`, declared and validated once.
+//! - [`call`]: per-call options (`CancelToken`, deadline, transaction).
+//! - [`thread`]: blocking work (store open, close) off the JS thread.
 //! - [`value`]: JavaScript values and parameters to and from the core's `Value`.
 //! - [`result`]: the objects that the promises resolve with.
 //! - [`error`]: errors with a stable `code`, as JavaScript sees them.
 //! - [`metrics`]: the counters of `db.metrics()`.
 //! - [`promise`]: a promise settled from any thread (one-off calls: open, close).
-//! - [`mailbox`]: a database's replies to the JS thread, many promises per wake-up.
-//! - [`waiter`]: the JS thread's short wait for answers about to arrive, instead of a wake-up.
+//! - [`reply`]: answers on their way to the JS thread: one threadsafe function per database, many
+//!   promises per wake-up, and the JS thread's short wait for answers about to arrive.
 
 #![deny(clippy::all)]
 
@@ -27,16 +30,18 @@ mod call;
 mod database;
 mod depot;
 mod error;
-mod mailbox;
 mod metrics;
+mod options;
 mod promise;
+mod reply;
 mod result;
+mod thread;
 mod value;
-mod waiter;
 
 pub use call::CancelToken;
 pub use database::NativeDatabaseHandle;
-pub use depot::{Depot, DepotOptions, OpenDatabaseOptions};
+pub use depot::Depot;
 pub use metrics::{Metrics, Stats};
+pub use options::{DepotOptions, OpenDatabaseOptions};
+pub use reply::waiter::wait_for_replies;
 pub use result::{CursorChunk, CursorInfo, Packed};
-pub use waiter::wait_for_replies;

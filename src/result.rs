@@ -95,7 +95,7 @@ impl Packed {
                     packed.value(value)?;
                 }
             }
-            packed.value(result.last_insert_rowid.map_or(Value::Null, Value::Integer))?;
+            packed.rowid(result.last_insert_rowid);
         }
         Ok(packed)
     }
@@ -135,6 +135,20 @@ impl Packed {
         self.count(columns.len());
         self.lists.push((self.items.len(), columns.len()));
         self.items.extend(columns.into_iter().map(Item::Text));
+    }
+
+    /// A statement's `lastInsertRowId`: like an INTEGER value, except that under `'number'` a rowid
+    /// beyond ±(2^53 - 1) comes back as a `bigint` rather than failing a call whose row is already
+    /// in (every rowid of the 64-bit range comes back exactly).
+    fn rowid(&mut self, rowid: Option<i64>) {
+        self.items.push(match (rowid, self.mode) {
+            (None, _) => Item::Null,
+            (Some(id), IntMode::Number) if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&id) => {
+                Item::Num(id as f64)
+            }
+            (Some(id), IntMode::Number | IntMode::BigInt) => Item::BigInt(id),
+            (Some(id), IntMode::String) => Item::Text(id.to_string()),
+        });
     }
 
     fn value(&mut self, value: Value) -> Result<(), ApiError> {
@@ -298,7 +312,7 @@ mod tests {
         for unsafe_integer in [MAX_SAFE_INTEGER + 1, -MAX_SAFE_INTEGER - 1] {
             let rows = vec![vec![Value::Integer(unsafe_integer)]];
             let error = Packed::rows(rows, IntMode::Number).err().unwrap();
-            assert_eq!(error.code, "ERR_INTEGER_OVERFLOW");
+            assert_eq!(error.code.as_str(), "ERR_INTEGER_OVERFLOW");
         }
     }
 
@@ -332,6 +346,6 @@ mod tests {
     #[test]
     fn int_mode_parses_only_the_three_names() {
         assert_eq!(IntMode::parse("bigint"), Ok(IntMode::BigInt));
-        assert_eq!(IntMode::parse("Number").unwrap_err().code, "ERR_INVALID_ARGUMENT");
+        assert_eq!(IntMode::parse("Number").unwrap_err().code.as_str(), "ERR_INVALID_ARGUMENT");
     }
 }

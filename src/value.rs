@@ -86,7 +86,7 @@ pub(crate) fn statements_from_js(value: Unknown) -> Result<Vec<Statement>, ApiEr
             _ => string_from_js(sql, &format!("{}.sql", what()))?,
         };
         let params = params_from_js(Some(object.get_named_property("params")?))
-            .map_err(|e| ApiError::new(&e.code, format!("{}: {}", what(), e.message)))?;
+            .map_err(|e| ApiError::new(e.code.clone(), format!("{}: {}", what(), e.message)))?;
         statements.push(Statement { sql, params });
     }
     Ok(statements)

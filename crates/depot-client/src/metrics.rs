@@ -8,56 +8,57 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Calls `$callback!` with every counter of a database, each with its doc comment, in the order
-/// `db.metrics()` shows them (after `queueDepth`, which admission owns).
+/// `db.metrics()` shows them (after `queueDepth`, which admission owns). The docs are written as
+/// `#[doc = "..."]` so that they reach napi's type generator as plain strings.
 #[macro_export]
 macro_rules! for_each_metric {
     ($callback:ident) => {
         $callback! {
-            /// 1 while a call runs on the worker, else 0.
+            #[doc = "1 while a call runs on the worker, else 0."]
             running,
-            /// Accepted calls answered with a result.
+            #[doc = "Accepted calls answered with a result."]
             answered,
-            /// Accepted calls answered with an error.
+            #[doc = "Accepted calls answered with an error."]
             failed,
-            /// Calls refused at admission (`ERR_OVERLOADED`), never queued.
+            #[doc = "Calls refused at admission (`ERR_OVERLOADED`), never queued."]
             rejected,
-            /// Store commits applied (one per write transaction).
+            #[doc = "Store commits applied (one per write transaction)."]
             commits,
-            /// Commit attempts that failed transiently and were retried with the same commit id.
+            #[doc = "Commit attempts that failed transiently and were retried with the same commit id."]
             commit_retries,
-            /// Round trips to the store to read pages (`get_pages` calls).
+            #[doc = "Round trips to the store to read pages (`get_pages` calls)."]
             get_pages_calls,
-            /// Pages read from the store.
+            #[doc = "Pages read from the store."]
             pages_fetched,
-            /// Bytes read from the store.
+            #[doc = "Bytes read from the store."]
             bytes_fetched,
-            /// Pages written to the store.
+            #[doc = "Pages written to the store."]
             pages_committed,
-            /// Bytes written to the store.
+            #[doc = "Bytes written to the store."]
             bytes_committed,
-            /// Page reads served by the VFS page cache (after SQLite's own cache missed).
+            #[doc = "Page reads served by the VFS page cache (after SQLite's own cache missed)."]
             cache_hits,
-            /// Page reads that missed the VFS page cache and went to the store.
+            #[doc = "Page reads that missed the VFS page cache and went to the store."]
             cache_misses,
-            /// Pages written by the open transaction and not yet committed.
+            #[doc = "Pages written by the open transaction and not yet committed."]
             dirty_pages,
-            /// Size of the database, in pages.
+            #[doc = "Size of the database, in pages."]
             size_pages,
-            /// Writes that arrived outside a batch-atomic write (stays 0).
+            #[doc = "Writes that arrived outside a batch-atomic write (stays 0)."]
             unbatched_writes,
-            /// Statements found prepared in the worker's statement cache.
+            #[doc = "Statements found prepared in the worker's statement cache."]
             statement_cache_hits,
-            /// Statements that had to be prepared.
+            #[doc = "Statements that had to be prepared."]
             statement_cache_misses,
-            /// Calls run on the worker.
+            #[doc = "Calls run on the worker."]
             calls,
-            /// Store round trips (`get_pages`) of the most recent call.
+            #[doc = "Store round trips (`get_pages`) of the most recent call."]
             last_call_get_pages,
-            /// Store commits of the most recent call.
+            #[doc = "Store commits of the most recent call."]
             last_call_commits,
-            /// Duration of the most recent call on the worker, in microseconds.
+            #[doc = "Duration of the most recent call on the worker, in microseconds."]
             last_call_micros,
-            /// Calls slower than the slow-call threshold (200 ms); each is also logged.
+            #[doc = "Calls slower than the slow-call threshold (200 ms); each is also logged."]
             slow_calls,
         }
     };

@@ -7,8 +7,8 @@
 //! share one wake-up.
 //!
 //! When the JS thread has run out of work with answers due from awake workers, it may wait for
-//! them instead of sleeping in the event loop ([`crate::waiter`]): a worker then hands its reply
-//! over without waking the loop.
+//! them instead of sleeping in the event loop ([`super::waiter`]): a worker then hands its reply
+//! over without waking the loop ([`super::handover`]).
 //!
 //! The threadsafe function is referenced (keeps Node's event loop alive) only while calls are
 //! outstanding, and released once the handle and every outstanding call are gone.
@@ -19,11 +19,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use depot_client::Admission;
 use napi::bindgen_prelude::ToNapiValue;
 use napi::sys;
 
+use super::handover::Handover;
+use super::waiter::{self, Source};
 use crate::error::ApiError;
-use crate::waiter::{self, Waiter};
 
 /// Work for the JS thread: settles one promise.
 type Delivery = Box<dyn FnOnce(sys::napi_env) + Send>;
@@ -40,12 +42,12 @@ pub(crate) struct Inner {
     alive: Mutex<bool>,
     /// The environment the mailbox was made in (its JS thread's waiter is per environment).
     env: usize,
-    /// That environment's waiter, shared by its mailboxes and their workers.
-    waiter: Arc<Waiter>,
-    /// The worker's flag: not parked (see `depot_client::NativeDatabaseHandle::awake_flag`).
-    pub(crate) awake: Arc<AtomicBool>,
+    /// That environment's hand-over state, shared by its mailboxes and their workers.
+    handover: Arc<Handover>,
+    /// The worker's flag: not parked (see `depot_client::Database::awake_flag`).
+    awake: Arc<AtomicBool>,
     /// How long the waiter may wait for this database's answers.
-    pub(crate) reply_wait: Duration,
+    reply_wait: Duration,
     /// Replies taken by the waiter (touched on the JS thread only).
     inline: AtomicU64,
 }
@@ -57,7 +59,7 @@ impl Inner {
 
     /// Settles every queued promise (on the JS thread) and unreferences the threadsafe function
     /// once nothing is outstanding.
-    pub(crate) unsafe fn drain(&self, env: sys::napi_env) -> usize {
+    unsafe fn drain_queue(&self, env: sys::napi_env) -> usize {
         let batch = {
             let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             self.uncount(queue.len());
@@ -69,38 +71,52 @@ impl Inner {
         }
         if n > 0 && self.outstanding.fetch_sub(n, Ordering::SeqCst) == n {
             sys::napi_unref_threadsafe_function(env, self.tsfn());
-            waiter::forget(self.env as sys::napi_env, self);
+            waiter::forget(self.env as sys::napi_env, self as *const Inner as *const ());
         }
         n
     }
 
-    /// Answers still to be delivered.
-    pub(crate) fn outstanding_calls(&self) -> usize {
-        self.outstanding.load(Ordering::SeqCst)
-    }
-
     /// Whether the JS thread may wait for this database's answers (`replyWaitMicros` > 0). The
-    /// waiter's `queued` counts only such answers, and only they are handed over.
-    pub(crate) fn may_wait(&self) -> bool {
+    /// hand-over's `queued` counts only such answers, and only they are handed over: an answer of
+    /// a database with waiting off always wakes the event loop (handing it to a JS thread that
+    /// waits for another database left it undelivered).
+    fn may_wait(&self) -> bool {
         !self.reply_wait.is_zero()
     }
 
     /// Answers queued (under the queue lock).
     fn count(&self, n: usize) {
         if self.may_wait() {
-            self.waiter.queued.fetch_add(n, Ordering::SeqCst);
+            self.handover.add_queued(n);
         }
     }
 
     /// Answers taken or dropped from the queue (under the queue lock).
     fn uncount(&self, n: usize) {
         if self.may_wait() {
-            self.waiter.queued.fetch_sub(n, Ordering::SeqCst);
+            self.handover.remove_queued(n);
         }
     }
+}
 
-    /// Counts answers taken by the waiter.
-    pub(crate) fn count_inline(&self, n: usize) {
+impl Source for Inner {
+    unsafe fn drain(&self, env: sys::napi_env) -> usize {
+        self.drain_queue(env)
+    }
+
+    fn outstanding(&self) -> usize {
+        self.outstanding.load(Ordering::SeqCst)
+    }
+
+    fn awake(&self) -> bool {
+        self.awake.load(Ordering::SeqCst)
+    }
+
+    fn reply_wait(&self) -> Duration {
+        self.reply_wait
+    }
+
+    fn count_inline(&self, n: usize) {
         self.inline.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
@@ -149,7 +165,7 @@ impl Mailbox {
             tsfn: AtomicUsize::new(0),
             alive: Mutex::new(false),
             env: env as usize,
-            waiter: waiter::of_env(env),
+            handover: waiter::handover_of(env),
             awake,
             reply_wait,
             inline: AtomicU64::new(0),
@@ -208,7 +224,7 @@ impl Mailbox {
                 unsafe { sys::napi_ref_threadsafe_function(env, self.inner.tsfn()) },
                 "napi_ref_threadsafe_function",
             )?;
-            waiter::track(env, &self.inner);
+            waiter::track(env, self.inner.clone());
         }
         let slot = Slot { deferred: deferred as usize, releaser: self.releaser.clone(), _value: PhantomData };
         Ok((slot, promise))
@@ -231,11 +247,12 @@ pub(crate) struct Slot<T> {
 }
 
 impl<T: ToNapiValue + Send + 'static> Slot<T> {
-    /// Queues the outcome; `on_js_thread` runs on the JS thread just before JavaScript sees it.
-    pub fn settle_then(self, outcome: Result<T, ApiError>, on_js_thread: impl FnOnce() + Send + 'static) {
+    /// Queues the outcome; the call's admission is released on the JS thread just before
+    /// JavaScript sees the outcome, so `maxQueue` also bounds answers on their way to it.
+    pub fn settle(self, outcome: Result<T, ApiError>, admission: Admission) {
         let deferred = self.deferred;
         let delivery: Delivery = Box::new(move |env| {
-            on_js_thread();
+            drop(admission);
             let deferred = deferred as sys::napi_deferred;
             // SAFETY: on the JS thread of the env the deferred belongs to, settled once.
             unsafe {
@@ -258,7 +275,7 @@ impl<T: ToNapiValue + Send + 'static> Slot<T> {
         };
         // A JS thread waiting for answers takes this one itself: no event-loop wake-up. Never for
         // a database with waiting off: the waiter leaves its answers alone.
-        let handed = was_empty && inner.may_wait() && inner.waiter.hand_over();
+        let handed = was_empty && inner.may_wait() && inner.handover.hand_over();
         if was_empty && !handed {
             let alive = inner.alive.lock().unwrap_or_else(|e| e.into_inner());
             if *alive {
@@ -291,7 +308,7 @@ unsafe extern "C" fn drain(
         queue.clear();
         return;
     }
-    inner.drain(env);
+    inner.drain_queue(env);
 }
 
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {

@@ -1,0 +1,187 @@
+//! The hand-over between one JS thread and the workers answering it: plain atomics, no napi, so
+//! the logic is tested on its own (see the tests below).
+//!
+//! ```text
+//!            JS thread: wait_first()            worker: hand_over()
+//!   IDLE ──────────────────────────► WAITING ───────────────────────► HANDED
+//!    ▲                                  │                                 │
+//!    └──────────── JS thread: wait ends (budget spent or answer queued) ─┘
+//! ```
+//! `queued` counts answers pushed into the mailboxes of the JS thread (by workers, under each
+//! mailbox's queue lock) and not yet drained (by the JS thread). A worker that pushes an answer
+//! into an empty mailbox calls [`Handover::hand_over`]: if the JS thread is WAITING it takes the
+//! answer itself and the worker skips waking the event loop; otherwise the worker wakes it.
+
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Nobody waits: a worker wakes the event loop for its answer.
+const IDLE: u8 = 0;
+/// The JS thread waits in [`Handover::wait_first`].
+const WAITING: u8 = 1;
+/// A worker queued an answer for the waiting JS thread and did not wake the loop.
+const HANDED: u8 = 2;
+
+/// Longest backoff, in waits skipped.
+pub(crate) const MAX_SKIP: u32 = 64;
+
+/// One JS thread's hand-over state, shared with the workers that answer it.
+#[derive(Default, Debug)]
+pub(crate) struct Handover {
+    state: AtomicU8,
+    /// Answers queued in this thread's mailboxes (of databases that may be waited for) and not
+    /// yet drained.
+    queued: AtomicUsize,
+}
+
+impl Handover {
+    /// Worker side, after queuing an answer into an empty mailbox: hands it to a waiting JS
+    /// thread. False when nobody waits (the caller then wakes the event loop).
+    pub fn hand_over(&self) -> bool {
+        self.state.compare_exchange(WAITING, HANDED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    }
+
+    /// Answers were queued (worker side, under the mailbox's queue lock, before `hand_over`).
+    pub fn add_queued(&self, n: usize) {
+        self.queued.fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// Answers were drained or dropped (under the mailbox's queue lock).
+    pub fn remove_queued(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::SeqCst);
+    }
+
+    /// Whether any answer is queued now.
+    pub fn any_queued(&self) -> bool {
+        self.queued.load(Ordering::SeqCst) > 0
+    }
+
+    /// JS side: spins until an answer is queued or `budget` is spent; true when one is queued.
+    /// Waits for the first answer only: waiting for all of them measured slower (on 2 cores the
+    /// spinning JS thread takes a core from the workers it waits for).
+    pub fn wait_first(&self, budget: Duration) -> bool {
+        self.state.store(WAITING, Ordering::SeqCst);
+        let until = Instant::now() + budget;
+        while !self.any_queued() && Instant::now() < until {
+            for _ in 0..16 {
+                std::hint::spin_loop();
+            }
+        }
+        // From now on workers wake the event loop. A worker that handed an answer over has queued
+        // it already; a hand-over without an answer queued is a late one from an earlier wait
+        // (its answer was drained then), not a reason to count this wait as answered.
+        self.state.store(IDLE, Ordering::SeqCst);
+        self.any_queued()
+    }
+}
+
+/// Skips waits after a wait that ran out: 1, 2, 4 … [`MAX_SKIP`] of them, so slow statements stop
+/// costing the event loop its spin. JS thread only.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Backoff {
+    skip: u32,
+    current: u32,
+}
+
+impl Backoff {
+    /// Whether this wait is to be skipped (and counts it).
+    pub fn skip(&mut self) -> bool {
+        if self.skip == 0 {
+            return false;
+        }
+        self.skip -= 1;
+        true
+    }
+
+    /// A wait ran out: skip twice as many next time (at least 1, at most [`MAX_SKIP`]).
+    pub fn missed(&mut self) {
+        self.current = (self.current * 2).clamp(1, MAX_SKIP);
+        self.skip = self.current;
+    }
+
+    /// A wait was answered: wait again next time.
+    pub fn answered(&mut self) {
+        *self = Backoff::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn nobody_waiting_means_the_worker_wakes_the_loop() {
+        let h = Handover::default();
+        h.add_queued(1);
+        assert!(!h.hand_over());
+    }
+
+    #[test]
+    fn a_worker_finding_the_js_thread_waiting_hands_over_and_its_answer_ends_the_wait() {
+        let h = Arc::new(Handover::default());
+        let js = {
+            let h = Arc::clone(&h);
+            std::thread::spawn(move || h.wait_first(Duration::from_secs(10)))
+        };
+        while h.state.load(Ordering::SeqCst) != WAITING {
+            std::hint::spin_loop();
+        }
+        // The wait only ends on a queued answer, so the hand-over cannot miss it here.
+        assert!(h.hand_over(), "a waiting JS thread takes the answer: no wake-up");
+        h.add_queued(1);
+        assert!(js.join().unwrap(), "the wait saw the answer");
+        assert_eq!(h.state.load(Ordering::SeqCst), IDLE, "workers wake the loop again after the wait");
+        assert!(!h.hand_over());
+    }
+
+    #[test]
+    fn an_answer_queued_just_as_the_wait_ends_is_still_seen() {
+        // A worker queues while the JS thread waits, but hands over only after the wait ended: the
+        // hand-over fails (the worker wakes the loop) and the wait still reports the answer.
+        let h = Handover::default();
+        h.add_queued(1);
+        assert!(h.wait_first(Duration::from_secs(10)));
+        assert!(!h.hand_over());
+    }
+
+    #[test]
+    fn a_wait_that_runs_out_reports_no_answer_and_leaves_the_state_idle() {
+        let h = Handover::default();
+        assert!(!h.wait_first(Duration::from_micros(50)));
+        assert!(!h.hand_over(), "after the wait a worker wakes the loop");
+    }
+
+    #[test]
+    fn a_late_hand_over_from_an_earlier_wait_does_not_count_as_an_answer() {
+        let h = Handover::default();
+        // An earlier wait: a worker handed an answer over, and the JS thread drained it.
+        h.state.store(WAITING, Ordering::SeqCst);
+        h.add_queued(1);
+        assert!(h.hand_over());
+        h.remove_queued(1);
+        // The next wait finds HANDED left over but nothing queued: it is not answered.
+        h.state.store(HANDED, Ordering::SeqCst);
+        assert!(!h.wait_first(Duration::from_micros(50)));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_resets_on_an_answer() {
+        let mut b = Backoff::default();
+        assert!(!b.skip());
+        let mut skipped = Vec::new();
+        for _ in 0..8 {
+            b.missed();
+            let mut n = 0;
+            while b.skip() {
+                n += 1;
+            }
+            skipped.push(n);
+        }
+        assert_eq!(skipped, [1, 2, 4, 8, 16, 32, 64, 64]);
+        b.missed();
+        b.answered();
+        assert!(!b.skip());
+    }
+}
