@@ -179,8 +179,4 @@ export declare class Depot {
 }
 
 /** Cancels the native calls it is passed to (the wrapper makes one per AbortSignal). */
-export declare class CancelToken {
-  constructor()
-  cancel(): void
-  readonly cancelled: boolean
-}
+export { CancelToken } from './binding'

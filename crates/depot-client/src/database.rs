@@ -18,36 +18,10 @@ use crate::control::Control;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::session::Session;
 use crate::worker::{self, Reply, Shared, State, Task};
-use crate::{Admission, Error, ErrorCode};
+use crate::{Admission, Error, ErrorCode, OpenOptions};
 
 /// How long `close()` waits for the worker before reporting ERR_CLOSE_TIMEOUT.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Options of one open database.
-#[derive(Debug, Clone)]
-pub struct OpenOptions {
-    /// Writer generation to claim; `None` claims the next one (fencing every earlier writer).
-    pub generation: Option<u64>,
-    /// Bytes of the VFS page cache (behind SQLite's own cache).
-    pub cache_bytes: usize,
-    /// Calls that may be in flight (accepted, not yet answered); one more is rejected with
-    /// ERR_OVERLOADED.
-    pub max_queue: usize,
-    /// Largest transaction, in bytes of pages written; a larger one fails with ERR_TOO_LARGE and
-    /// leaves the database as it was.
-    pub max_commit_bytes: u64,
-}
-
-impl Default for OpenOptions {
-    fn default() -> Self {
-        OpenOptions {
-            generation: None,
-            cache_bytes: 16 << 20,
-            max_queue: 128,
-            max_commit_bytes: crate::vfs::DEFAULT_MAX_COMMIT_BYTES,
-        }
-    }
-}
 
 struct Inner {
     shared: Arc<Shared>,
