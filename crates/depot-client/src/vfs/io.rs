@@ -10,13 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::ffi;
 
+use super::context::{context, name_of, VfsContext};
 use super::memfile::{self, MemData};
-use super::{context, name_of, VfsContext};
-
-const FCNTL_BEGIN_ATOMIC_WRITE: c_int = 31;
-const FCNTL_COMMIT_ATOMIC_WRITE: c_int = 32;
-const FCNTL_ROLLBACK_ATOMIC_WRITE: c_int = 33;
-const IOCAP_BATCH_ATOMIC: c_int = 0x4000;
 
 enum Kind {
     Main,
@@ -203,18 +198,18 @@ unsafe extern "C" fn x_file_control(f: *mut ffi::sqlite3_file, op: c_int, _arg: 
         return ffi::SQLITE_NOTFOUND;
     }
     guard(&df.ctx, || match op {
-        FCNTL_BEGIN_ATOMIC_WRITE => {
+        ffi::SQLITE_FCNTL_BEGIN_ATOMIC_WRITE => {
             df.ctx.source().begin_batch();
             ffi::SQLITE_OK
         }
-        FCNTL_COMMIT_ATOMIC_WRITE => match df.ctx.source().commit_batch() {
+        ffi::SQLITE_FCNTL_COMMIT_ATOMIC_WRITE => match df.ctx.source().commit_batch() {
             Ok(()) => ffi::SQLITE_OK,
             // Not an IOERR on purpose: on an IOERR SQLite retries the commit through the plain
             // journal path; SQLITE_FULL makes it roll the transaction back, which is what a
             // failed store commit means.
             Err(()) => ffi::SQLITE_FULL,
         },
-        FCNTL_ROLLBACK_ATOMIC_WRITE => {
+        ffi::SQLITE_FCNTL_ROLLBACK_ATOMIC_WRITE => {
             df.ctx.source().rollback_batch();
             ffi::SQLITE_OK
         }
@@ -232,7 +227,7 @@ unsafe extern "C" fn x_device_characteristics(f: *mut ffi::sqlite3_file) -> c_in
         | ffi::SQLITE_IOCAP_POWERSAFE_OVERWRITE
         | ffi::SQLITE_IOCAP_UNDELETABLE_WHEN_OPEN;
     match file(f).kind {
-        Kind::Main => common | IOCAP_BATCH_ATOMIC,
+        Kind::Main => common | ffi::SQLITE_IOCAP_BATCH_ATOMIC,
         Kind::Mem { .. } => common,
     }
 }

@@ -10,45 +10,21 @@
 //! connection is dropped, on the same thread, so a VFS is never unregistered under a running callback.
 
 mod cache;
+mod context;
 mod io;
 mod memfile;
 mod pages;
 mod readahead;
 
-use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use rusqlite::ffi;
 
+pub use context::VfsContext;
+use context::{context, name_of};
 pub use pages::{PageSource, DEFAULT_MAX_COMMIT_BYTES};
-
-/// Everything one database's VFS callbacks share.
-pub struct VfsContext {
-    /// The database name; the only main-database file this VFS opens.
-    pub database: String,
-    source: Mutex<PageSource>,
-    memfiles: Mutex<HashMap<String, memfile::MemData>>,
-    /// Set when a callback caught a panic; the worker then treats the database as dead.
-    pub panicked: AtomicBool,
-}
-
-impl VfsContext {
-    pub fn new(database: String, source: PageSource) -> Arc<VfsContext> {
-        Arc::new(VfsContext {
-            database,
-            source: Mutex::new(source),
-            memfiles: Mutex::new(HashMap::new()),
-            panicked: AtomicBool::new(false),
-        })
-    }
-
-    /// The page source (a poisoned mutex after a caught panic is still readable).
-    pub fn source(&self) -> MutexGuard<'_, PageSource> {
-        self.source.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 /// A registered VFS; unregistered on drop.
 pub struct RegisteredVfs {
@@ -111,15 +87,6 @@ impl Drop for RegisteredVfs {
         // SAFETY: registered in `register`; the connection using it was dropped before this.
         unsafe { ffi::sqlite3_vfs_unregister(&mut *self.raw) };
     }
-}
-
-/// The context of a VFS. SAFETY: `vfs` is one of ours, registered with a live context.
-unsafe fn context<'a>(vfs: *mut ffi::sqlite3_vfs) -> &'a VfsContext {
-    &*((*vfs).pAppData as *const VfsContext)
-}
-
-unsafe fn name_of(z: *const c_char) -> Option<String> {
-    (!z.is_null()).then(|| CStr::from_ptr(z).to_string_lossy().into_owned())
 }
 
 fn default_vfs() -> *mut ffi::sqlite3_vfs {

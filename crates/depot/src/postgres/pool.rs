@@ -12,9 +12,9 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
+use super::fail::{pg_message, retryable_state, Fail};
 use super::schema::Sql;
 use super::tls::{is_certificate_error, RustlsMakeTls};
-use super::{pg_message, retryable_state, Fail};
 use crate::StoreError;
 
 /// The statements of one connection, prepared when it is made.
