@@ -16,7 +16,7 @@ use depot::fault::FaultStore;
 use depot::{DeadlineStore, FileStore, FileStoreOptions, MemoryStore, PageStore};
 use rusqlite::Connection;
 
-use depot_client::{Database, Error, OpenOptions, Params, Value};
+use depot_client::{Database, Error, ErrorCode, OpenOptions, Params, Value};
 
 /// Which store backs the depot side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,7 +246,19 @@ impl Run {
         let dyn_store = store.clone();
         // A small cache so that reads reach the store (and its faults) often.
         let opts = OpenOptions { generation: None, cache_bytes: 64 << 10, ..Default::default() };
-        let db = Database::open(dyn_store, "chaos", opts).expect("open");
+        // No fault is armed here, but a call that an earlier hang fault left sleeping may still
+        // hold the store past the open's deadline (and a loaded machine's fsync may take that
+        // long): an open that runs out of time is tried again, never taken for a divergence.
+        let mut attempts = 0;
+        let db = loop {
+            match Database::open(dyn_store.clone(), "chaos", opts.clone()) {
+                Err(e) if e.code == ErrorCode::StoreUnavailable && attempts < 20 => {
+                    attempts += 1;
+                    std::thread::sleep(DEADLINE);
+                }
+                other => break other.expect("open"),
+            }
+        };
         db.exec("PRAGMA cache_size = 16").expect("pragma");
         db
     }
