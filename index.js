@@ -100,7 +100,11 @@ const toRun = (packed) => {
 
 function rowObject(columns, row) {
   const object = {}
-  for (let i = 0; i < columns.length; i++) object[columns[i]] = row[i]
+  for (let i = 0; i < columns.length; i++) {
+    // A column named `__proto__` is an own property, never the object's prototype.
+    if (columns[i] === '__proto__') Object.defineProperty(object, '__proto__', { value: row[i], writable: true, enumerable: true, configurable: true })
+    else object[columns[i]] = row[i]
+  }
   return object
 }
 

@@ -234,3 +234,21 @@ forEachBackend((backend) => {
     await db.close()
   })
 })
+
+forEachBackend((backend) => {
+  const ctx = useDepot(backend)
+
+  it('a column named __proto__ is a plain property of get, all and iterate rows', async () => {
+    const db = await ctx.depot.openDatabase('proto')
+    const sql = 'SELECT 1 AS a, 3 AS "__proto__"'
+    const rows = [await db.get(sql), ...(await db.all(sql))]
+    for await (const row of db.iterate(sql)) rows.push(row)
+    expect(rows).toHaveLength(3)
+    for (const row of rows as Record<string, unknown>[]) {
+      expect(Object.getPrototypeOf(row)).toBe(Object.prototype)
+      expect(Object.getOwnPropertyDescriptor(row, '__proto__')?.value).toBe(3)
+      expect(Object.keys(row)).toEqual(['a', '__proto__'])
+    }
+    await db.close()
+  })
+})

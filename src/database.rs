@@ -88,6 +88,15 @@ impl NativeDatabaseHandle {
     }
 }
 
+/// The answer of a statement command (`execute`, `executeBatch`, `executeScript`), packed.
+fn packed(answer: Answer, mode: IntMode) -> Result<Packed, ApiError> {
+    match answer {
+        Answer::Statement(result) => Packed::statement(result, mode),
+        Answer::Statements(results) => Packed::statements(results, mode),
+        other => Err(mismatch(other)),
+    }
+}
+
 /// An answer of another kind than the command's: a bug in the core, reported as such.
 fn mismatch(answer: Answer) -> ApiError {
     ApiError::new(
@@ -147,10 +156,7 @@ impl NativeDatabaseHandle {
         let (sql, call) =
             parsed!(env, string_from_js(sql, "sql").and_then(|s| Ok((s, call_from_js(env, options)?))));
         let mode = self.int_mode;
-        self.dispatch(env, Command::Script { sql }, &call, move |answer| match answer {
-            Answer::Statements(results) => Packed::statements(results, mode),
-            other => Err(mismatch(other)),
-        })
+        self.dispatch(env, Command::Script { sql }, &call, move |answer| packed(answer, mode))
     }
 
     /// Runs one statement; resolves with its result packed (index.js makes the `execute`, `query`
@@ -168,10 +174,7 @@ impl NativeDatabaseHandle {
     ) -> napi::Result<PromiseRaw<'env, Packed>> {
         let (sql, params, call) = parsed!(env, statement_args(env, sql, params, options));
         let mode = self.int_mode;
-        self.dispatch(env, Command::Execute { sql, params }, &call, move |answer| match answer {
-            Answer::Statement(result) => Packed::statement(result, mode),
-            other => Err(mismatch(other)),
-        })
+        self.dispatch(env, Command::Execute { sql, params }, &call, move |answer| packed(answer, mode))
     }
 
     /// Runs several statements in one trip to the worker, atomically (a transaction, or a
@@ -189,10 +192,7 @@ impl NativeDatabaseHandle {
         let (statements, call) =
             parsed!(env, statements_from_js(statements).and_then(|s| Ok((s, call_from_js(env, options)?))));
         let mode = self.int_mode;
-        self.dispatch(env, Command::Batch { statements }, &call, move |answer| match answer {
-            Answer::Statements(results) => Packed::statements(results, mode),
-            other => Err(mismatch(other)),
-        })
+        self.dispatch(env, Command::Batch { statements }, &call, move |answer| packed(answer, mode))
     }
 
     /// Begins an interactive transaction pinned to the worker; resolves with its id. Until it
