@@ -161,12 +161,13 @@ pub struct Task {
 }
 
 impl Task {
-    fn run(self, session: &mut Session) {
+    fn run(self, session: &mut Session, call: CallStart) {
         let Task { command, control, reply, .. } = self;
         // Cancelled or expired while queued: never runs.
         let stop = control.check();
         if stop != Stop::None {
             let error = Control::error(stop, &reply.shared.database);
+            call.finish(&reply.shared);
             return reply.send(Err(error));
         }
         let result = session.check_poison().and_then(|()| {
@@ -186,8 +187,8 @@ impl Task {
             }
             (r, _) => r,
         };
-        // Not running any more once the caller can see the answer.
-        reply.shared.metrics.running.store(0, Ordering::SeqCst);
+        // Counted, and not running any more, once the caller can see the answer.
+        call.finish(&reply.shared);
         reply.send(result);
     }
 
@@ -330,25 +331,46 @@ fn spin_for_next(commands: &Receiver<Task>, close: &Receiver<()>) -> Option<Task
 }
 
 fn run_one(job: Task, session: &mut Session, shared: &Shared) {
-    let m = &shared.metrics;
-    let (reads, commits) = (m.get_pages_calls.load(Ordering::Relaxed), m.commits.load(Ordering::Relaxed));
-    let started = Instant::now();
-    m.running.store(1, Ordering::SeqCst);
-    let outcome = catch_unwind(AssertUnwindSafe(|| job.run(session)));
-    m.running.store(0, Ordering::SeqCst);
-    let elapsed = started.elapsed();
+    let outcome = catch_unwind(AssertUnwindSafe(|| job.run(session, CallStart::new(&shared.metrics))));
+    shared.metrics.running.store(0, Ordering::SeqCst);
     if outcome.is_err() || session.ctx.panicked.load(Ordering::SeqCst) {
         tracing::error!(database = %shared.database, "worker panicked; the database is now dead");
         shared.set(State::Dead);
     }
-    let reads = m.get_pages_calls.load(Ordering::Relaxed) - reads;
-    let commits = m.commits.load(Ordering::Relaxed) - commits;
-    Metrics::add(&m.calls, 1);
-    Metrics::set(&m.last_call_get_pages, reads);
-    Metrics::set(&m.last_call_commits, commits);
-    Metrics::set(&m.last_call_micros, elapsed.as_micros() as u64);
-    if elapsed >= SLOW_CALL {
-        Metrics::add(&m.slow_calls, 1);
-        tracing::warn!(database = %shared.database, micros = elapsed.as_micros() as u64, get_pages = reads, commits, "slow call");
+}
+
+/// The counters at the start of a call, to record what the call did when it answers.
+struct CallStart {
+    started: Instant,
+    get_pages: u64,
+    commits: u64,
+}
+
+impl CallStart {
+    fn new(m: &Metrics) -> CallStart {
+        m.running.store(1, Ordering::SeqCst);
+        CallStart {
+            started: Instant::now(),
+            get_pages: m.get_pages_calls.load(Ordering::Relaxed),
+            commits: m.commits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Records the call (`calls`, `lastCall*`, a slow call) before its answer is sent, so that a
+    /// caller reading the metrics after the answer sees the call counted.
+    fn finish(self, shared: &Shared) {
+        let m = &shared.metrics;
+        let elapsed = self.started.elapsed();
+        let reads = m.get_pages_calls.load(Ordering::Relaxed) - self.get_pages;
+        let commits = m.commits.load(Ordering::Relaxed) - self.commits;
+        Metrics::add(&m.calls, 1);
+        Metrics::set(&m.last_call_get_pages, reads);
+        Metrics::set(&m.last_call_commits, commits);
+        Metrics::set(&m.last_call_micros, elapsed.as_micros() as u64);
+        m.running.store(0, Ordering::SeqCst);
+        if elapsed >= SLOW_CALL {
+            Metrics::add(&m.slow_calls, 1);
+            tracing::warn!(database = %shared.database, micros = elapsed.as_micros() as u64, get_pages = reads, commits, "slow call");
+        }
     }
 }

@@ -226,3 +226,16 @@ fn replies_arrive_in_order_from_the_worker() {
     assert_eq!(got, (0..100).map(Value::Integer).collect::<Vec<_>>());
     db.close().unwrap();
 }
+
+#[test]
+fn a_call_is_counted_in_the_metrics_before_its_answer_arrives() {
+    let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
+    let db = open(&store, "counted");
+    let before = db.metrics().counters.calls;
+    for i in 1..=50u64 {
+        db.exec("SELECT 1").unwrap();
+        let m = db.metrics().counters;
+        assert_eq!((m.calls - before, m.running), (i, 0), "call {i}");
+    }
+    db.close().unwrap();
+}
