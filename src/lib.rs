@@ -16,6 +16,7 @@
 //! - [`options`]: the options of `Depot.open` and `openDatabase`, declared and validated once.
 //! - [`call`]: per-call options (`CancelToken`, deadline, transaction).
 //! - [`thread`]: blocking work (store open, close) off the JS thread.
+//! - [`logging`]: the core's `tracing` events to stderr, filtered by `DEPOT_SQLITE_LOG`.
 //! - [`value`]: JavaScript values and parameters to and from the core's `Value`.
 //! - [`result`]: the objects that the promises resolve with.
 //! - [`error`]: errors with a stable `code`, as JavaScript sees them.
@@ -30,6 +31,7 @@ mod call;
 mod database;
 mod depot;
 mod error;
+mod logging;
 mod metrics;
 mod options;
 mod promise;

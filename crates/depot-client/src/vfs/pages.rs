@@ -430,11 +430,20 @@ impl PageSource {
         &mut self,
         mut call: impl FnMut(&mut Self) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let deadline = Instant::now() + self.retry.backoff * self.retry.attempts * 4;
+        let started = Instant::now();
+        let deadline = started + self.retry.backoff * self.retry.attempts * 4;
         let mut attempt = 1;
         loop {
             match call(self) {
                 Err(e) if e.is_transient() && attempt < self.retry.attempts && Instant::now() < deadline => {
+                    // The store's message names no credentials (the stores keep them out).
+                    tracing::warn!(
+                        database = %self.database,
+                        attempt,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        error = %e,
+                        "store call failed transiently; retrying"
+                    );
                     std::thread::sleep(self.retry.backoff * attempt);
                     attempt += 1;
                 }
