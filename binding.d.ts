@@ -34,6 +34,8 @@ export declare class Depot {
    * (never the credentials).
    */
   get location(): string
+  /** Whether the depot was opened with `telemetry: true`. */
+  get telemetry(): boolean
   /** Opens (or creates) the database `name` in this depot; it runs on its own worker thread. */
   openDatabase(name: string, options?: OpenDatabaseOptions): Promise<NativeDatabaseHandle>
   /**
@@ -156,6 +158,12 @@ export interface DepotOptions {
    * (default 10000).
    */
   retryMs?: number
+  /**
+   * `true`: every call of the depot's databases makes an OpenTelemetry CLIENT span and records
+   * `db.client.operation.duration`, through the global `@opentelemetry/api` (an optional peer
+   * dependency; without it nothing is recorded). Default `false`.
+   */
+  telemetry?: boolean
 }
 
 /**

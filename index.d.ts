@@ -171,6 +171,8 @@ export declare class Depot {
   static open(options?: DepotOptions): Promise<Depot>
   /** Where the pages live (credentials never included). */
   readonly location: string
+  /** Whether the depot was opened with `telemetry: true` (its calls are traced when `@opentelemetry/api` is installed). */
+  readonly telemetry: boolean
   /** Opens (or creates) a database; it runs on its own worker thread. */
   openDatabase(name: string, options?: OpenDatabaseOptions): Promise<NativeDatabaseHandle>
   /** Closes every database still open on it, then the store. Idempotent. */

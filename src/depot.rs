@@ -13,7 +13,7 @@ use napi_derive::napi;
 
 use crate::database::NativeDatabaseHandle;
 use crate::error::ApiError;
-use crate::options::{database_options, store_config, JsOptions};
+use crate::options::{database_options, store_config, telemetry, JsOptions};
 use crate::promise::Pending;
 use crate::thread::spawn;
 use crate::value::string_from_js;
@@ -29,6 +29,8 @@ struct DepotState {
 pub struct Depot {
     state: Arc<Mutex<DepotState>>,
     description: String,
+    /// `Depot.open({ telemetry })`: index.js makes a span per call when set.
+    telemetry: bool,
 }
 
 #[napi]
@@ -38,15 +40,16 @@ impl Depot {
     /// opened (and a PostgreSQL schema created or migrated) off the JS thread.
     #[napi(ts_args_type = "options?: DepotOptions", ts_return_type = "Promise<Depot>")]
     pub fn open<'env>(env: &'env Env, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, Depot>> {
-        let config = match store_config(options) {
-            Ok(config) => config,
+        crate::logging::init();
+        let (config, telemetry) = match store_config(options).and_then(|c| Ok((c, telemetry(options)?))) {
+            Ok(parsed) => parsed,
             Err(error) => return Pending::settled(env, Err(error)),
         };
         let (pending, promise) = Pending::new(env)?;
         spawn("depot-sqlite-open", move || {
             pending.settle(config.open().map_err(ApiError::from).map(|opened| {
                 let state = DepotState { store: Some(opened.store), databases: Vec::new() };
-                Depot { state: Arc::new(Mutex::new(state)), description: opened.location }
+                Depot { state: Arc::new(Mutex::new(state)), description: opened.location, telemetry }
             }));
         })?;
         Ok(promise)
@@ -57,6 +60,12 @@ impl Depot {
     #[napi(getter)]
     pub fn location(&self) -> String {
         self.description.clone()
+    }
+
+    /// Whether the depot was opened with `telemetry: true`.
+    #[napi(getter)]
+    pub fn telemetry(&self) -> bool {
+        self.telemetry
     }
 
     /// Opens (or creates) the database `name` in this depot; it runs on its own worker thread.

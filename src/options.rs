@@ -3,6 +3,7 @@
 //! below). The structs document the accepted objects; the readers go property by property so
 //! that a wrong type rejects with `ERR_INVALID_ARGUMENT` naming the option, instead of throwing.
 
+use std::ffi::CStr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -45,6 +46,10 @@ pub struct DepotOptions {
     /// (server restart, connection reset) before it fails with `ERR_STORE_UNAVAILABLE`
     /// (default 10000).
     pub retry_ms: Option<u32>,
+    /// `true`: every call of the depot's databases makes an OpenTelemetry CLIENT span and records
+    /// `db.client.operation.duration`, through the global `@opentelemetry/api` (an optional peer
+    /// dependency; without it nothing is recorded). Default `false`.
+    pub telemetry: Option<bool>,
 }
 
 /// Options of `Depot.openDatabase`.
@@ -99,11 +104,7 @@ pub(crate) fn store_config(options: Option<Unknown>) -> Result<StoreConfig, ApiE
     let Some(object) = options_object(options, "Depot.open options")? else {
         return Ok(file_store(PathBuf::from(DEFAULT_PATH)));
     };
-    let memory = match property(&object, c"memory")? {
-        None => false,
-        Some(value) if value.get_type()? == ValueType::Boolean => unsafe { value.cast::<bool>() }?,
-        Some(_) => return Err(ApiError::invalid_argument("options.memory must be a boolean")),
-    };
+    let memory = boolean(&object, c"memory", "options.memory")?.unwrap_or(false);
     let path = property(&object, c"path")?.map(|value| string_from_js(value, "options.path")).transpose()?;
     let url = property(&object, c"url")?.map(|value| string_from_js(value, "options.url")).transpose()?;
     let postgres = postgres_options(&object)?;
@@ -128,6 +129,22 @@ pub(crate) fn store_config(options: Option<Unknown>) -> Result<StoreConfig, ApiE
         .map(|value| millis(value, "options.storeTimeoutMs"))
         .transpose()?;
     Ok(config)
+}
+
+/// Reads `telemetry` of [`DepotOptions`] (the JS layer makes the spans).
+pub(crate) fn telemetry(options: Option<Unknown>) -> Result<bool, ApiError> {
+    let Some(object) = options_object(options, "Depot.open options")? else { return Ok(false) };
+    Ok(boolean(&object, c"telemetry", "options.telemetry")?.unwrap_or(false))
+}
+
+/// An optional boolean property.
+fn boolean(object: &Object, key: &CStr, what: &str) -> Result<Option<bool>, ApiError> {
+    match property(object, key)? {
+        None => Ok(None),
+        // SAFETY: checked to be a boolean.
+        Some(value) if value.get_type()? == ValueType::Boolean => Ok(Some(unsafe { value.cast::<bool>() }?)),
+        Some(_) => Err(ApiError::invalid_argument(format!("{what} must be a boolean"))),
+    }
 }
 
 fn file_store(path: PathBuf) -> StoreConfig {
