@@ -228,6 +228,30 @@ pub const FAULTS: &[&str] = &[
     "writer-takeover",
 ];
 
+/// Opens that ran past the deadline and were tried again, over the whole process (printed by the
+/// tests and the soak beside the report).
+pub static OPEN_RETRIES: AtomicU32 = AtomicU32::new(0);
+
+/// Opens `chaos` with no fault armed. A call that an earlier hang fault left sleeping may still
+/// hold the store past the open's deadline (and a loaded machine may take that long): an open that
+/// runs out of time is tried again, never taken for a divergence. The abandoned open goes on in the
+/// background and may still claim a writer generation, which would fence the retry's handle: the
+/// retry waits it out first (10 deadlines, over 3 hangs).
+fn open_retrying(store: &Arc<dyn PageStore>, opts: OpenOptions) -> Database {
+    let mut attempts = 0;
+    let db = loop {
+        match Database::open(store.clone(), "chaos", opts.clone()) {
+            Err(e) if e.code == ErrorCode::StoreUnavailable && attempts < 5 => {
+                attempts += 1;
+                std::thread::sleep(DEADLINE * 10);
+            }
+            other => break other.expect("open"),
+        }
+    };
+    OPEN_RETRIES.fetch_add(attempts, Ordering::Relaxed);
+    db
+}
+
 /// Store calls of the harness have this deadline; a hanging call sleeps past it.
 const DEADLINE: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -248,22 +272,9 @@ struct Run {
 
 impl Run {
     fn open(store: &Arc<dyn PageStore>) -> Database {
-        let dyn_store = store.clone();
         // A small cache so that reads reach the store (and its faults) often.
         let opts = OpenOptions { generation: None, cache_bytes: 64 << 10, ..Default::default() };
-        // No fault is armed here, but a call that an earlier hang fault left sleeping may still
-        // hold the store past the open's deadline (and a loaded machine's fsync may take that
-        // long): an open that runs out of time is tried again, never taken for a divergence.
-        let mut attempts = 0;
-        let db = loop {
-            match Database::open(dyn_store.clone(), "chaos", opts.clone()) {
-                Err(e) if e.code == ErrorCode::StoreUnavailable && attempts < 20 => {
-                    attempts += 1;
-                    std::thread::sleep(DEADLINE);
-                }
-                other => break other.expect("open"),
-            }
-        };
+        let db = open_retrying(store, opts);
         db.exec("PRAGMA cache_size = 16").expect("pragma");
         db
     }
@@ -475,8 +486,7 @@ fn run_on(seed: u64, ops: usize, inner: Arc<dyn PageStore>) -> ChaosReport {
             let fault = FAULTS[rng.below(FAULTS.len() as u64) as usize];
             if fault == "writer-takeover" {
                 // Another writer opens with a newer generation (and leaves): ours is fenced.
-                let other =
-                    Database::open(run.bounded.clone(), "chaos", OpenOptions::default()).expect("takeover");
+                let other = open_retrying(&run.bounded, OpenOptions::default());
                 let _ = other.close();
                 // It fires when our next write is refused (now, or at a later write).
                 run.taken_over = true;

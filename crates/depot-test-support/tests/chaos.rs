@@ -1,14 +1,19 @@
 //! Fixed seeds of the chaos harness: random workloads with injected store faults, checked against an
 //! in-memory SQLite oracle after every fault. Any divergence fails.
 
-use depot_test_support::chaos::{run_seed, ChaosBackend, ChaosReport, FAULTS};
+use std::sync::atomic::Ordering;
+
+use depot_test_support::chaos::{run_seed, ChaosBackend, ChaosReport, FAULTS, OPEN_RETRIES};
 
 fn run(backend: ChaosBackend, seeds: std::ops::Range<u64>, ops: usize) -> ChaosReport {
     let mut total = ChaosReport::default();
     for seed in seeds {
         total.merge(run_seed(seed, ops, backend));
     }
-    eprintln!("{backend:?}: {total:?}");
+    eprintln!(
+        "{backend:?}: {total:?}, open retries in this process so far: {}",
+        OPEN_RETRIES.load(Ordering::Relaxed)
+    );
     total
 }
 
@@ -38,7 +43,10 @@ fn chaos_seeds_on_the_postgres_store_never_diverge() {
     for seed in 200..203 {
         total.merge(depot_test_support::chaos::run_seed_postgres(seed, 150, &url));
     }
-    eprintln!("Postgres: {total:?}");
+    eprintln!(
+        "Postgres: {total:?}, open retries in this process so far: {}",
+        OPEN_RETRIES.load(Ordering::Relaxed)
+    );
     assert!(total.divergences.is_empty(), "{:#?}", total.divergences);
     assert!(total.faults.values().sum::<u64>() > 0, "faults fired: {:?}", total.faults);
 }
