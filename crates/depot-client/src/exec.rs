@@ -30,6 +30,8 @@ impl Runner<'_> {
         let changes_before = conn.total_changes();
         if writes {
             // `i64::MIN` marks "no row inserted"; the watch tells a real insert of that rowid apart.
+            // (The update hook cannot tell a trigger's insert from the statement's own: a statement
+            // that inserts nothing but fires a trigger inserting rowid i64::MIN answers that rowid.)
             self.min_rowid.arm();
             unsafe { ffi::sqlite3_set_last_insert_rowid(conn.handle(), i64::MIN) };
         }
