@@ -8,6 +8,7 @@
 // spans of `Depot.open({ telemetry: true })`. Types: index.d.ts.
 
 const binding = require('./binding.js')
+const { codedError, rowMaker } = require('./lib/shared.js')
 
 const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 // Only this module makes Depot, NativeDatabaseHandle and Transaction objects.
@@ -17,12 +18,6 @@ function internalOnly(token, what) {
   if (token !== INTERNAL) throw new TypeError(`${what} cannot be constructed directly; use ${what === 'Depot' ? 'Depot.open()' : 'Depot#openDatabase()'}`)
 }
 const DEFAULT_CHUNK_ROWS = 256
-
-function codedError(code, message) {
-  const error = new Error(`${code}: ${message}`)
-  error.code = code
-  return error
-}
 
 function invalid(message) {
   return Promise.reject(codedError('ERR_INVALID_ARGUMENT', message))
@@ -99,18 +94,8 @@ const toRun = (packed) => {
   return { changes, lastInsertRowId }
 }
 
-function rowObject(columns, row) {
-  const object = {}
-  for (let i = 0; i < columns.length; i++) {
-    // A column named `__proto__` is an own property, never the object's prototype.
-    if (columns[i] === '__proto__') Object.defineProperty(object, '__proto__', { value: row[i], writable: true, enumerable: true, configurable: true })
-    else object[columns[i]] = row[i]
-  }
-  return object
-}
-
-const firstObject = ({ columns, rows }) => (rows.length === 0 ? undefined : rowObject(columns, rows[0]))
-const allObjects = ({ columns, rows }) => rows.map((row) => rowObject(columns, row))
+const firstObject = ({ columns, rows }) => (rows.length === 0 ? undefined : rowMaker(columns)(rows[0]))
+const allObjects = ({ columns, rows }) => rows.map(rowMaker(columns))
 
 /**
  * Runs `call(nativeOptions)` with the per-call options turned into native ones: an AbortSignal
@@ -186,6 +171,10 @@ class Hub {
     }
     return () => {
       this.listeners.delete(listener)
+      // Nobody listens any more: the handles go back to their class's `_call`.
+      if (this.listeners.size === 0) {
+        for (const ref of this.databases) delete ref.deref()?._call
+      }
     }
   }
 
@@ -308,12 +297,13 @@ class Queries {
     const chunkRows = options?.chunkRows ?? DEFAULT_CHUNK_ROWS
     if (!Number.isInteger(chunkRows) || chunkRows < 1) throw codedError('ERR_INVALID_ARGUMENT', 'options.chunkRows must be a positive integer')
     const { id, columns } = await this._call(options, (o) => this.#native.cursorOpen(sql, params, o))
+    const toObject = rowMaker(columns)
     let done = false
     try {
       while (!done) {
         const chunk = await this._call(options, (o) => this.#native.cursorNext(id, chunkRows, o))
         done = chunk.done
-        for (const row of unpackRows(chunk.rows, columns.length)) yield rowObject(columns, row)
+        for (const row of unpackRows(chunk.rows, columns.length)) yield toObject(row)
       }
     } finally {
       if (!done) await this.#native.cursorClose(id, { tx: this.#tx }).catch(() => {})
@@ -640,14 +630,6 @@ function tracedQueries(Base) {
 
     executeScript(sql, options) {
       return this._traced(operationOf(sql), sql, undefined, () => super.executeScript(sql, options), rowsOfResults)
-    }
-
-    get(sql, params, options) {
-      return this._traced(operationOf(sql), sql, undefined, () => super.execute(sql, params, options), rowsOfResult).then(firstObject)
-    }
-
-    all(sql, params, options) {
-      return this._traced(operationOf(sql), sql, undefined, () => super.execute(sql, params, options), rowsOfResult).then(allObjects)
     }
 
     /** One span for the whole iteration, ended when it finishes, fails or is broken out of. */

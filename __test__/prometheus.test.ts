@@ -265,9 +265,12 @@ for (const backend of backends.filter((b) => b.name === 'memory' || b.name === '
       expect(samples.get('actors_errors_total{code="SQLITE_ERROR"}')).toBe(1)
       expect([...samples.keys()].every((key) => key.startsWith('actors_'))).toBe(true)
 
+      expect(Object.hasOwn(db, '_call')).toBe(true)
       collector.unregister()
       collector.unregister()
       expect(await registry.metrics()).toBe('\n')
+      // Nobody listens: the handle's calls take its class's path again, with no reporting step.
+      expect(Object.hasOwn(db, '_call')).toBe(false)
       // Listening stopped: a new collector counts errors from now on.
       await codeOf(db.exec(CREATE))
       depotCollector(depot, { registry, prefix: 'actors_' })

@@ -70,7 +70,8 @@ async function durationPoints(namespace: string) {
     .filter((scope) => scope.scope.name === 'depot-sqlite')
     .flatMap((scope) => scope.metrics)
     .find((m) => m.descriptor.name === 'db.client.operation.duration') as HistogramMetricData | undefined
-  if (metric === undefined) throw new Error('no db.client.operation.duration metric')
+  // None yet: no call of any telemetry depot has recorded a duration.
+  if (metric === undefined) return []
   expect(metric.descriptor.unit).toBe('s')
   return metric.dataPoints.filter((point) => point.attributes['db.namespace'] === namespace)
 }
@@ -343,7 +344,8 @@ describe('telemetry: true', () => {
       },
       (_, value) => (typeof value === 'bigint' ? value.toString() : value),
     )
-    expect(spans().length).toBeGreaterThanOrEqual(9)
+    const ops = ['INSERT', 'SELECT', 'BATCH', 'SELECT', 'INSERT', 'SELECT _ints', 'BEGIN', 'SELECT', 'COMMIT']
+    expect(spans().map((s) => s.name)).toEqual(ops.map((op) => (op.endsWith('_ints') ? `SELECT ${namespace}_ints` : `${op} ${namespace}`)))
     for (const secret of secrets) expect(recorded).not.toContain(String(secret))
     expect(recorded).not.toContain('secret-blob')
   })

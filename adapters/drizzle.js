@@ -27,13 +27,11 @@ try {
   throw missing
 }
 
+const { isHandle, quoteIdentifier } = require('../lib/shared.js')
 const { entityKind, DefaultLogger, extractTablesRelationalConfig, createTableRelationsHelpers } = drizzleOrm
 const { BaseSQLiteDatabase, SQLiteAsyncDialect, SQLiteTransaction } = sqliteCore
 const { SQLiteRemoteSession } = proxySession
 const { readMigrationFiles } = migrator
-
-/** The handle a drizzle database was made from (also readable as `db.$client`). */
-const HANDLE = Symbol.for('depot-sqlite.drizzle.handle')
 
 /**
  * What the proxy session expects back for one statement, from the handle's `ExecuteResult`:
@@ -61,17 +59,6 @@ function callbacks(queries) {
       return results.map((result, i) => shape(result, statements[i].method))
     },
   }
-}
-
-function isHandle(value) {
-  return (
-    value !== null &&
-    typeof value === 'object' &&
-    typeof value.execute === 'function' &&
-    typeof value.executeBatch === 'function' &&
-    typeof value.transaction === 'function' &&
-    typeof value.beginTransaction === 'function'
-  )
 }
 
 /**
@@ -147,17 +134,11 @@ function drizzle(handle, config = {}) {
   const session = new DepotSession(handle, false, dialect, schema, { logger, cache: config.cache })
   const db = new DepotSQLiteDatabase('async', dialect, session, schema)
   db.$client = handle
-  Object.defineProperty(db, HANDLE, { value: handle })
   if (config.cache) {
     db.$cache = config.cache
     db.$cache.invalidate = config.cache.onMutate
   }
   return db
-}
-
-/** `"name"`, quoted as an SQL identifier. */
-function quoteIdentifier(name) {
-  return `"${String(name).replace(/"/g, '""')}"`
 }
 
 /**
@@ -168,7 +149,7 @@ function quoteIdentifier(name) {
  * newest `created_at` recorded.
  */
 async function migrate(db, config) {
-  const handle = isHandle(db) ? db : db?.[HANDLE] ?? db?.$client
+  const handle = isHandle(db) ? db : db?.$client
   if (!isHandle(handle)) {
     throw new TypeError('migrate(db) needs a database made by drizzle() of depot-sqlite/drizzle, or a NativeDatabaseHandle')
   }
@@ -176,7 +157,7 @@ async function migrate(db, config) {
     throw new TypeError('migrate(db, config) needs config.migrationsFolder')
   }
   const migrations = readMigrationFiles(config)
-  const table = quoteIdentifier(config.migrationsTable ?? '__drizzle_migrations')
+  const table = quoteIdentifier(config.migrationsTable ?? '__drizzle_migrations', 'config.migrationsTable')
   await handle.transaction(
     async (tx) => {
       await tx.exec(`CREATE TABLE IF NOT EXISTS ${table} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)`)

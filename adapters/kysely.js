@@ -23,6 +23,7 @@ try {
   if (error?.code !== 'MODULE_NOT_FOUND' || !String(error.message).includes("'kysely'")) throw error
   throw new Error("depot-sqlite/kysely needs the 'kysely' package (npm install kysely)", { cause: error })
 }
+const { codedError, isHandle, quoteIdentifier, rowMaker } = require('../lib/shared.js')
 const { SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler } = kysely
 
 /** Rows per chunk when Kysely streams without saying (the default of its `stream()`). */
@@ -30,12 +31,6 @@ const DEFAULT_CHUNK_SIZE = 100
 
 /** Statements Kysely builds that report affected rows even when they change none. */
 const WRITE_KINDS = new Set(['InsertQueryNode', 'UpdateQueryNode', 'DeleteQueryNode', 'MergeQueryNode'])
-
-function codedError(code, message) {
-  const error = new Error(`${code}: ${message}`)
-  error.code = code
-  return error
-}
 
 /**
  * Kysely's parameters as the handle binds them. A Date becomes ISO 8601 text (the handle binds no
@@ -66,29 +61,10 @@ function callOptions(options) {
   return signal ? { signal } : undefined
 }
 
-/**
- * One row object from a row of values. Where names repeat (`SELECT a.id, b.id ...`), the last
- * column wins, as in better-sqlite3 and the handle's `all`. A column named `__proto__` becomes an
- * own property instead of replacing the object's prototype.
- */
-function rowObject(columns, row) {
-  const object = {}
-  for (let c = 0; c < columns.length; c++) {
-    const name = columns[c]
-    if (name === '__proto__') {
-      Object.defineProperty(object, name, { value: row[c], writable: true, enumerable: true, configurable: true })
-    } else {
-      object[name] = row[c]
-    }
-  }
-  return object
-}
-
 /** The handle's `{ columns, rows, changes, lastInsertRowId }` as Kysely's QueryResult. */
 function queryResult(result, query) {
   const { columns, rows, changes, lastInsertRowId } = result
-  const objects = new Array(rows.length)
-  for (let r = 0; r < rows.length; r++) objects[r] = rowObject(columns, rows[r])
+  const objects = rows.map(rowMaker(columns))
   const kind = query?.kind
   // Kysely's insert/update/delete/merge always report a count (0n included); raw SQL reports one
   // when it is not a query (no result columns) or when it changed rows (`INSERT ... RETURNING`).
@@ -99,13 +75,6 @@ function queryResult(result, query) {
   // decimal string, per its intMode; BigInt() takes each exactly.
   if (lastInsertRowId !== null && lastInsertRowId !== undefined) out.insertId = BigInt(lastInsertRowId)
   return out
-}
-
-/** An identifier as SQL: double-quoted, inner quotes doubled. */
-function quoteIdentifier(name) {
-  if (typeof name !== 'string') throw codedError('ERR_INVALID_ARGUMENT', 'a savepoint name must be a string')
-  if (name.includes('\0')) throw codedError('ERR_INVALID_ARGUMENT', 'a savepoint name cannot hold a NUL character')
-  return `"${name.replaceAll('"', '""')}"`
 }
 
 /**
@@ -183,7 +152,7 @@ class DepotConnection {
   /** `SAVEPOINT name`, `ROLLBACK TO name` or `RELEASE name` on the open transaction. */
   async savepointCommand(command, name) {
     if (this.#tx === null) throw codedError('ERR_CLOSED', `${command} needs an open transaction`)
-    await this.#tx.exec(`${command} ${quoteIdentifier(name)}`)
+    await this.#tx.exec(`${command} ${quoteIdentifier(name, 'a savepoint name')}`)
   }
 
   /** Whether a transaction is open, for the driver's release check. */
@@ -208,7 +177,7 @@ class DepotDriver {
   async init() {
     const { database } = this.#config
     const db = typeof database === 'function' ? await database() : database
-    if (db === null || typeof db !== 'object' || typeof db.execute !== 'function' || typeof db.beginTransaction !== 'function') {
+    if (!isHandle(db)) {
       throw new TypeError('DepotDialect: `database` must be a NativeDatabaseHandle (or a function resolving to one)')
     }
     this.#db = db

@@ -23,6 +23,7 @@
 //   BLOBs as Uint8Array.
 // - Errors of the handle become DriverAdapterErrors shaped as Prisma's SQLite adapters shape them.
 
+const { isHandle } = require('../lib/shared.js')
 let utils
 try {
   utils = require('@prisma/driver-adapter-utils')
@@ -303,17 +304,6 @@ function convertError(error, inTransaction) {
 
 // ---------------------------------------------------------------------------------------------
 // Adapter
-
-function isHandle(value) {
-  return (
-    value !== null &&
-    typeof value === 'object' &&
-    typeof value.execute === 'function' &&
-    typeof value.executeScript === 'function' &&
-    typeof value.beginTransaction === 'function' &&
-    typeof value.close === 'function'
-  )
-}
 
 /** A savepoint name as an SQL identifier: double-quoted, inner quotes doubled. */
 function savepointName(name) {

@@ -10,6 +10,7 @@
 // calls are counted as they happen, by error code. Labels stay bounded: no label per database
 // unless `perDatabase: true` asks for one.
 
+const { codedError } = require('../lib/shared.js')
 let prom
 try {
   prom = require('prom-client')
@@ -45,9 +46,7 @@ function addInto(totals, metrics) {
 }
 
 function invalid(message) {
-  const error = new TypeError(`ERR_INVALID_ARGUMENT: ${message}`)
-  error.code = 'ERR_INVALID_ARGUMENT'
-  return error
+  return codedError('ERR_INVALID_ARGUMENT', message)
 }
 
 /** The collectors of one depot, registered on one registry. */

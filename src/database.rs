@@ -93,16 +93,8 @@ fn packed(answer: Answer, mode: IntMode) -> Result<Packed, ApiError> {
     match answer {
         Answer::Statement(result) => Packed::statement(result, mode),
         Answer::Statements(results) => Packed::statements(results, mode),
-        other => Err(mismatch(other)),
+        other => Err(other.unexpected().into()),
     }
-}
-
-/// An answer of another kind than the command's: a bug in the core, reported as such.
-fn mismatch(answer: Answer) -> ApiError {
-    ApiError::new(
-        depot_client::ErrorCode::WorkerDead,
-        format!("unexpected answer from the worker: {answer:?}"),
-    )
 }
 
 /// `Ok(value)` or a settled rejected promise, for argument parsing.
@@ -134,8 +126,7 @@ impl NativeDatabaseHandle {
         sql: Unknown,
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (sql, call) =
-            parsed!(env, string_from_js(sql, "sql").and_then(|s| Ok((s, call_from_js(env, options)?))));
+        let (sql, call) = parsed!(env, with_call(env, string_from_js(sql, "sql"), options));
         self.dispatch(env, Command::Exec { sql }, &call, |_| Ok(()))
     }
 
@@ -153,8 +144,7 @@ impl NativeDatabaseHandle {
         sql: Unknown,
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, Packed>> {
-        let (sql, call) =
-            parsed!(env, string_from_js(sql, "sql").and_then(|s| Ok((s, call_from_js(env, options)?))));
+        let (sql, call) = parsed!(env, with_call(env, string_from_js(sql, "sql"), options));
         let mode = self.int_mode;
         self.dispatch(env, Command::Script { sql }, &call, move |answer| packed(answer, mode))
     }
@@ -189,8 +179,7 @@ impl NativeDatabaseHandle {
         statements: Unknown,
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, Packed>> {
-        let (statements, call) =
-            parsed!(env, statements_from_js(statements).and_then(|s| Ok((s, call_from_js(env, options)?))));
+        let (statements, call) = parsed!(env, with_call(env, statements_from_js(statements), options));
         let mode = self.int_mode;
         self.dispatch(env, Command::Batch { statements }, &call, move |answer| packed(answer, mode))
     }
@@ -212,7 +201,7 @@ impl NativeDatabaseHandle {
         self.dispatch(env, Command::Begin { behavior, timeout }, &CallOptions::default(), |answer| {
             match answer {
                 Answer::Transaction(TransactionId(id)) => Ok(id as f64),
-                other => Err(mismatch(other)),
+                other => Err(other.unexpected().into()),
             }
         })
     }
@@ -244,7 +233,7 @@ impl NativeDatabaseHandle {
         let (sql, params, call) = parsed!(env, statement_args(env, sql, params, options));
         self.dispatch(env, Command::CursorOpen { sql, params }, &call, |answer| match answer {
             Answer::Cursor { id: CursorId(id), columns } => Ok(CursorInfo { id: id as f64, columns }),
-            other => Err(mismatch(other)),
+            other => Err(other.unexpected().into()),
         })
     }
 
@@ -260,13 +249,12 @@ impl NativeDatabaseHandle {
         max_rows: u32,
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, CursorChunk>> {
-        let (cursor, call) =
-            parsed!(env, id(cursor, "id").and_then(|c| Ok((CursorId(c), call_from_js(env, options)?))));
+        let (cursor, call) = parsed!(env, with_call(env, id(cursor, "id").map(CursorId), options));
         let mode = self.int_mode;
         let command = Command::CursorNext { cursor, max_rows: max_rows.max(1) as usize };
         self.dispatch(env, command, &call, move |answer| match answer {
             Answer::Rows { rows, done } => Ok(CursorChunk { rows: Packed::rows(rows, mode)?, done }),
-            other => Err(mismatch(other)),
+            other => Err(other.unexpected().into()),
         })
     }
 
@@ -281,8 +269,7 @@ impl NativeDatabaseHandle {
         cursor: Unknown,
         options: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (cursor, call) =
-            parsed!(env, id(cursor, "id").and_then(|c| Ok((CursorId(c), call_from_js(env, options)?))));
+        let (cursor, call) = parsed!(env, with_call(env, id(cursor, "id").map(CursorId), options));
         let call = CallOptions { transaction: call.transaction, ..CallOptions::default() };
         self.dispatch(env, Command::CursorClose { cursor }, &call, |_| Ok(()))
     }
@@ -320,6 +307,15 @@ impl NativeDatabaseHandle {
         spawn("depot-sqlite-close", move || pending.settle(inner.close().map_err(ApiError::from)))?;
         Ok(promise)
     }
+}
+
+/// A call's first argument, already read, and its options object.
+fn with_call<T>(
+    env: &Env,
+    first: Result<T, ApiError>,
+    options: Option<Unknown>,
+) -> Result<(T, CallOptions), ApiError> {
+    Ok((first?, call_from_js(env, options)?))
 }
 
 /// The `sql, params, options` arguments of `execute` and `cursorOpen`.

@@ -13,7 +13,7 @@ use napi_derive::napi;
 
 use crate::database::NativeDatabaseHandle;
 use crate::error::ApiError;
-use crate::options::{database_options, store_config, telemetry, JsOptions};
+use crate::options::{database_options, depot_options, JsOptions};
 use crate::promise::Pending;
 use crate::thread::spawn;
 use crate::value::string_from_js;
@@ -41,7 +41,7 @@ impl Depot {
     #[napi(ts_args_type = "options?: DepotOptions", ts_return_type = "Promise<Depot>")]
     pub fn open<'env>(env: &'env Env, options: Option<Unknown>) -> napi::Result<PromiseRaw<'env, Depot>> {
         crate::logging::init();
-        let (config, telemetry) = match store_config(options).and_then(|c| Ok((c, telemetry(options)?))) {
+        let (config, telemetry) = match depot_options(options) {
             Ok(parsed) => parsed,
             Err(error) => return Pending::settled(env, Err(error)),
         };

@@ -99,10 +99,10 @@ impl Default for JsOptions {
 /// awake worker (~5 µs), about the event-loop wake-up it saves.
 const DEFAULT_REPLY_WAIT: Duration = Duration::from_micros(20);
 
-/// Reads [`DepotOptions`] into the store to open.
-pub(crate) fn store_config(options: Option<Unknown>) -> Result<StoreConfig, ApiError> {
+/// Reads [`DepotOptions`]: the store to open, and whether index.js makes telemetry spans.
+pub(crate) fn depot_options(options: Option<Unknown>) -> Result<(StoreConfig, bool), ApiError> {
     let Some(object) = options_object(options, "Depot.open options")? else {
-        return Ok(file_store(PathBuf::from(DEFAULT_PATH)));
+        return Ok((file_store(PathBuf::from(DEFAULT_PATH)), false));
     };
     let memory = boolean(&object, c"memory", "options.memory")?.unwrap_or(false);
     let path = property(&object, c"path")?.map(|value| string_from_js(value, "options.path")).transpose()?;
@@ -128,13 +128,8 @@ pub(crate) fn store_config(options: Option<Unknown>) -> Result<StoreConfig, ApiE
     config.call_timeout = property(&object, c"storeTimeoutMs")?
         .map(|value| millis(value, "options.storeTimeoutMs"))
         .transpose()?;
-    Ok(config)
-}
-
-/// Reads `telemetry` of [`DepotOptions`] (the JS layer makes the spans).
-pub(crate) fn telemetry(options: Option<Unknown>) -> Result<bool, ApiError> {
-    let Some(object) = options_object(options, "Depot.open options")? else { return Ok(false) };
-    Ok(boolean(&object, c"telemetry", "options.telemetry")?.unwrap_or(false))
+    let telemetry = boolean(&object, c"telemetry", "options.telemetry")?.unwrap_or(false);
+    Ok((config, telemetry))
 }
 
 /// An optional boolean property.

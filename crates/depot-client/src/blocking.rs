@@ -55,7 +55,7 @@ impl Database {
     pub fn script(&self, sql: &str) -> Result<Vec<ExecuteResult>, Error> {
         match self.plain(Command::Script { sql: sql.into() })? {
             Answer::Statements(results) => Ok(results),
-            other => Err(unexpected(other)),
+            other => Err(other.unexpected()),
         }
     }
 
@@ -73,7 +73,7 @@ impl Database {
     ) -> Result<ExecuteResult, Error> {
         match self.call_blocking(Command::Execute { sql: sql.into(), params }, options)? {
             Answer::Statement(result) => Ok(result),
-            other => Err(unexpected(other)),
+            other => Err(other.unexpected()),
         }
     }
 
@@ -91,7 +91,7 @@ impl Database {
     pub fn execute_batch(&self, statements: Vec<Statement>) -> Result<Vec<ExecuteResult>, Error> {
         match self.plain(Command::Batch { statements })? {
             Answer::Statements(results) => Ok(results),
-            other => Err(unexpected(other)),
+            other => Err(other.unexpected()),
         }
     }
 
@@ -99,7 +99,7 @@ impl Database {
     pub fn begin(&self, behavior: Behavior, timeout: Option<Duration>) -> Result<TransactionId, Error> {
         match self.plain(Command::Begin { behavior, timeout })? {
             Answer::Transaction(id) => Ok(id),
-            other => Err(unexpected(other)),
+            other => Err(other.unexpected()),
         }
     }
 
@@ -117,7 +117,7 @@ impl Database {
     ) -> Result<(CursorId, Vec<String>), Error> {
         match self.call_blocking(Command::CursorOpen { sql: sql.into(), params }, options)? {
             Answer::Cursor { id, columns } => Ok((id, columns)),
-            other => Err(unexpected(other)),
+            other => Err(other.unexpected()),
         }
     }
 
@@ -125,7 +125,7 @@ impl Database {
     pub fn cursor_next(&self, cursor: CursorId, max_rows: usize) -> Result<(Vec<Vec<Value>>, bool), Error> {
         match self.plain(Command::CursorNext { cursor, max_rows })? {
             Answer::Rows { rows, done } => Ok((rows, done)),
-            other => Err(unexpected(other)),
+            other => Err(other.unexpected()),
         }
     }
 
@@ -139,12 +139,4 @@ impl Database {
     pub fn run_on_worker(&self, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
         self.plain(Command::Hook(Box::new(f))).map(drop)
     }
-}
-
-/// An answer of the wrong kind for its command: a bug in the worker, reported rather than hidden.
-fn unexpected(answer: Answer) -> Error {
-    Error::new(
-        crate::ErrorCode::WorkerDead,
-        format!("the worker answered {answer:?} to a call that expects another kind"),
-    )
 }

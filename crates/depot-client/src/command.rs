@@ -84,6 +84,17 @@ pub struct CallOptions {
 /// The [`Admission`] holds the call's place until the receiver drops it.
 pub type Responder = Box<dyn FnOnce(Result<Answer, Error>, Admission) + Send + 'static>;
 
+impl Answer {
+    /// The error for an answer of another kind than its command's: a bug in the worker, reported
+    /// as a dead worker rather than hidden.
+    pub fn unexpected(self) -> Error {
+        Error::new(
+            crate::ErrorCode::WorkerDead,
+            format!("the worker answered {self:?} to a call that expects another kind"),
+        )
+    }
+}
+
 impl Command {
     /// The transaction this command must run in, given the call's options: `End` names its own.
     pub(crate) fn transaction(&self, options: &CallOptions) -> Option<TransactionId> {

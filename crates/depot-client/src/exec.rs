@@ -95,20 +95,15 @@ impl Runner<'_> {
 
     /// Runs `;`-separated statements in order, each prepared from the previous one's tail (SQLite
     /// splits the text, so strings, comments and triggers holding `;` stay whole). Each statement is
-    /// its own autocommit transaction unless the script opens one; it stops at the first error,
-    /// saying which statement failed. Results are kept when `keep_rows`.
-    pub fn script(
-        &mut self,
-        sql: &str,
-        keep_rows: bool,
-    ) -> Result<Vec<ExecuteResult>, (usize, rusqlite::Error)> {
+    /// its own autocommit transaction unless the script opens one; it stops at the first error.
+    /// Results are kept when `keep_rows`.
+    pub fn script(&mut self, sql: &str, keep_rows: bool) -> Result<Vec<ExecuteResult>, rusqlite::Error> {
         let mut results = Vec::new();
         let mut rest = sql;
         loop {
-            let i = results.len();
-            let (stmt, tail) = RawStatement::prepare_first(self.conn, rest).map_err(|e| (i, e))?;
+            let (stmt, tail) = RawStatement::prepare_first(self.conn, rest)?;
             let Some(mut stmt) = stmt else { return Ok(results) };
-            results.push(self.run(&mut stmt, keep_rows).map_err(|e| (i, e))?);
+            results.push(self.run(&mut stmt, keep_rows)?);
             rest = &rest[tail..];
         }
     }

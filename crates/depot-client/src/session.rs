@@ -186,20 +186,18 @@ impl Session {
     fn batch(&mut self, statements: &[Statement]) -> Result<Vec<ExecuteResult>, Error> {
         let r = self.runner().batch(statements);
         self.count_statements();
-        r.map_err(|(i, e)| self.numbered(e, i, statements.len(), "of the batch"))
+        r.map_err(|(i, e)| {
+            // `i == statements.len()`: the commit failed, not a statement.
+            let mut err = self.map_err(e);
+            if i < statements.len() {
+                err.message = format!("statement {i} of the batch: {}", err.message);
+            }
+            err
+        })
     }
 
     fn script(&mut self, sql: &str, keep_rows: bool) -> Result<Vec<ExecuteResult>, Error> {
-        self.runner().script(sql, keep_rows).map_err(|(_, e)| self.map_err(e))
-    }
-
-    /// The error of statement `i`, its message prefixed with which statement failed.
-    fn numbered(&self, e: rusqlite::Error, i: usize, count: usize, of: &str) -> Error {
-        let mut err = self.map_err(e);
-        if i < count {
-            err.message = format!("statement {i} {of}: {}", err.message);
-        }
-        err
+        self.runner().script(sql, keep_rows).map_err(|e| self.map_err(e))
     }
 
     /// The call running now, for the progress handler.

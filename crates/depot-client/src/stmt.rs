@@ -175,66 +175,7 @@ impl RawStatement {
             Err(error_of(self.db, rc))
         }
     }
-}
 
-impl Drop for RawStatement {
-    fn drop(&mut self) {
-        unsafe { ffi::sqlite3_finalize(self.raw()) };
-    }
-}
-
-/// Prepared statements keyed by SQL text, the least recently used evicted past the capacity.
-pub struct StatementCache {
-    entries: LruCache<String, RawStatement>,
-    pub hits: u64,
-    pub misses: u64,
-}
-
-impl StatementCache {
-    pub fn new(capacity: usize) -> StatementCache {
-        StatementCache { entries: LruCache::new(capacity.max(1)), hits: 0, misses: 0 }
-    }
-
-    /// The statement for `sql`: taken out of the cache (a hit) or prepared (a miss), with its key.
-    /// Give both back with [`Self::put`] once done, so that a statement is never used twice at once
-    /// and a hit allocates nothing.
-    pub fn take(&mut self, conn: &Connection, sql: &str) -> Result<(String, RawStatement), rusqlite::Error> {
-        if let Some(entry) = self.entries.remove_entry(sql) {
-            self.hits += 1;
-            return Ok(entry);
-        }
-        self.misses += 1;
-        Ok((sql.to_string(), RawStatement::prepare(conn, sql)?))
-    }
-
-    /// Returns a statement taken with [`Self::take`], as the most recently used.
-    pub fn put(&mut self, key: String, mut stmt: RawStatement) {
-        stmt.reset();
-        self.entries.insert(key, stmt);
-    }
-
-    pub fn clear(&mut self) {
-        self.entries.clear();
-    }
-}
-
-/// Whether `rest` is only separators, whitespace and comments (SQLite decides when it is not
-/// plainly blank).
-fn holds_no_statement(conn: &Connection, rest: &str) -> bool {
-    rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';').is_empty()
-        || matches!(RawStatement::prepare_first(conn, rest), Ok((None, _)))
-}
-
-fn bare(name: &str) -> &str {
-    name.strip_prefix([':', '@', '$']).unwrap_or(name)
-}
-
-/// Marks an argument error so the worker reports it as ERR_INVALID_ARGUMENT.
-fn invalid(message: String) -> rusqlite::Error {
-    rusqlite::Error::ToSqlConversionFailure(Box::new(Error::invalid(message)))
-}
-
-impl RawStatement {
     /// Binds every parameter or fails naming the one that is wrong.
     pub fn bind(&mut self, params: &Params) -> Result<(), rusqlite::Error> {
         let count = self.parameter_count();
@@ -295,6 +236,63 @@ impl RawStatement {
             }
         }
     }
+}
+
+impl Drop for RawStatement {
+    fn drop(&mut self) {
+        unsafe { ffi::sqlite3_finalize(self.raw()) };
+    }
+}
+
+/// Prepared statements keyed by SQL text, the least recently used evicted past the capacity.
+pub struct StatementCache {
+    entries: LruCache<String, RawStatement>,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl StatementCache {
+    pub fn new(capacity: usize) -> StatementCache {
+        StatementCache { entries: LruCache::new(capacity.max(1)), hits: 0, misses: 0 }
+    }
+
+    /// The statement for `sql`: taken out of the cache (a hit) or prepared (a miss), with its key.
+    /// Give both back with [`Self::put`] once done, so that a statement is never used twice at once
+    /// and a hit allocates nothing.
+    pub fn take(&mut self, conn: &Connection, sql: &str) -> Result<(String, RawStatement), rusqlite::Error> {
+        if let Some(entry) = self.entries.remove_entry(sql) {
+            self.hits += 1;
+            return Ok(entry);
+        }
+        self.misses += 1;
+        Ok((sql.to_string(), RawStatement::prepare(conn, sql)?))
+    }
+
+    /// Returns a statement taken with [`Self::take`], as the most recently used.
+    pub fn put(&mut self, key: String, mut stmt: RawStatement) {
+        stmt.reset();
+        self.entries.insert(key, stmt);
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+/// Whether `rest` is only separators, whitespace and comments (SQLite decides when it is not
+/// plainly blank).
+fn holds_no_statement(conn: &Connection, rest: &str) -> bool {
+    rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';').is_empty()
+        || matches!(RawStatement::prepare_first(conn, rest), Ok((None, _)))
+}
+
+fn bare(name: &str) -> &str {
+    name.strip_prefix([':', '@', '$']).unwrap_or(name)
+}
+
+/// Marks an argument error so the worker reports it as ERR_INVALID_ARGUMENT.
+fn invalid(message: String) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(Error::invalid(message)))
 }
 
 #[cfg(test)]

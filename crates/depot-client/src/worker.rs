@@ -332,8 +332,12 @@ fn spin_for_next(commands: &Receiver<Task>, close: &Receiver<()>) -> Option<Task
 
 fn run_one(job: Task, session: &mut Session, shared: &Shared) {
     let outcome = catch_unwind(AssertUnwindSafe(|| job.run(session, CallStart::new(&shared.metrics))));
-    shared.metrics.running.store(0, Ordering::SeqCst);
     if outcome.is_err() || session.ctx.panicked.load(Ordering::SeqCst) {
+        // A panic unwound past `CallStart::finish`: the call still counts, and runs no more.
+        if outcome.is_err() {
+            Metrics::add(&shared.metrics.calls, 1);
+        }
+        shared.metrics.running.store(0, Ordering::SeqCst);
         tracing::error!(database = %shared.database, "worker panicked; the database is now dead");
         shared.set(State::Dead);
     }
