@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use depot::Clock;
+
 use crate::{Error, ErrorCode};
 
 /// Cancels the calls it was given to. Cheap to clone; thread-safe.
@@ -41,15 +43,16 @@ pub enum Stop {
 #[derive(Debug)]
 pub struct Control {
     cancel: Option<CancelToken>,
-    deadline: Option<Instant>,
+    /// When the call times out, on the store stack's clock.
+    deadline: Option<(Instant, Arc<dyn Clock>)>,
     stopped: AtomicU8,
 }
 
 impl Control {
-    pub fn new(cancel: Option<CancelToken>, timeout: Option<Duration>) -> Arc<Control> {
+    pub fn new(cancel: Option<CancelToken>, timeout: Option<Duration>, clock: &Arc<dyn Clock>) -> Arc<Control> {
         Arc::new(Control {
             cancel,
-            deadline: timeout.map(|t| Instant::now() + t),
+            deadline: timeout.map(|t| (clock.now() + t, clock.clone())),
             stopped: AtomicU8::new(Stop::None as u8),
         })
     }
@@ -64,7 +67,7 @@ impl Control {
     pub fn check(&self) -> Stop {
         let stop = if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
             Stop::Aborted
-        } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
+        } else if self.deadline.as_ref().is_some_and(|(d, clock)| clock.now() >= *d) {
             Stop::TimedOut
         } else {
             return Stop::None;

@@ -25,6 +25,8 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Inner {
     shared: Arc<Shared>,
+    /// The store stack's clock: call deadlines are read on it.
+    clock: Arc<dyn depot::Clock>,
     gate: Arc<Gate>,
     commands: Sender<Task>,
     close: Sender<()>,
@@ -64,7 +66,14 @@ impl Database {
         let shared = Arc::new(Shared::new(name.clone(), metrics.clone()));
         let gate = Gate::new(opts.max_queue as u64);
         let inner =
-            Arc::new(Inner { shared: shared.clone(), gate, commands, close, thread: Mutex::new(None) });
+            Arc::new(Inner {
+            shared: shared.clone(),
+            clock: store.clock(),
+            gate,
+            commands,
+            close,
+            thread: Mutex::new(None),
+        });
         let database = Database { inner: inner.clone() };
         // Shared with this thread so that a failed spawn, which drops the thread's closure, can
         // still answer.
@@ -134,7 +143,7 @@ impl Database {
         };
         let task = Task {
             command,
-            control: Control::new(options.cancel.clone(), options.timeout),
+            control: Control::new(options.cancel.clone(), options.timeout, &self.inner.clock),
             transaction,
             reply: Reply::new(responder, admission, shared.clone()),
         };

@@ -47,6 +47,8 @@ pub struct Session {
     metrics: Arc<crate::metrics::Metrics>,
     open_tx: Option<OpenTx>,
     expired: HashSet<TransactionId>,
+    /// The store stack's clock: transaction deadlines are read on it.
+    clock: Arc<dyn depot::Clock>,
     /// Transaction and cursor ids are drawn from one sequence, so neither is ever reused.
     next_id: u64,
 }
@@ -67,6 +69,7 @@ impl Session {
             );
         }
         let cache_pages = (opts.cache_bytes / depot::PAGE_SIZE).max(16);
+        let clock = store.clock();
         let mut source = PageSource::new(
             store,
             database.to_string(),
@@ -95,6 +98,7 @@ impl Session {
             metrics,
             open_tx: None,
             expired: HashSet::new(),
+            clock,
             next_id: 1,
         })
     }
@@ -205,6 +209,11 @@ impl Session {
         *self.running.lock().unwrap() = control;
     }
 
+    /// The clock deadlines of this session are read on.
+    pub fn clock(&self) -> &dyn depot::Clock {
+        &*self.clock
+    }
+
     /// The open interactive transaction and its deadline.
     pub fn open_transaction(&self) -> Option<(TransactionId, Option<Instant>)> {
         self.open_tx.as_ref().map(|t| (t.id, t.deadline))
@@ -219,7 +228,7 @@ impl Session {
         };
         self.exec(sql)?;
         let id = TransactionId(self.next_id());
-        self.open_tx = Some(OpenTx { id, deadline: timeout.map(|t| Instant::now() + t) });
+        self.open_tx = Some(OpenTx { id, deadline: timeout.map(|t| self.clock.now() + t) });
         Ok(id)
     }
 

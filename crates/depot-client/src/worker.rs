@@ -236,7 +236,9 @@ pub fn run(
             (None, false) => waiting.pop_front().unwrap(),
             (open_tx, _) => {
                 let deadline = open_tx.and_then(|(_, d)| d);
-                let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                // On a virtual clock this is virtual time waited for real: the worker's idle wait
+                // is the one wait that stays on the operating system's clock.
+                let timeout = deadline.map(|d| d.saturating_duration_since(session.clock().now()));
                 let received = match spin_for_next(&commands, &close) {
                     Some(job) => Some(job),
                     None => {

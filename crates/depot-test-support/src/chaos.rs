@@ -4,16 +4,31 @@
 //! must equal the oracle's. A commit whose outcome was unknown must turn out wholly applied or
 //! wholly absent.
 //!
-//! `tests/chaos.rs` runs a fixed set of seeds; `cargo run -p depot-test-support --example soak
-//! -- SEEDS OPS` runs a soak and prints what happened.
+//! Time is simulated: every store stack of a run reads a [`VirtualClock`], so an injected hang, a
+//! store deadline and a retry's backoff cost no wall time, and a store call that is really working
+//! never misses its deadline because the machine is slow (see `depot::clock`). A seed expands into a
+//! [`Plan`] (a list of steps) first; the run executes the plan, so a diverging plan can be shrunk
+//! ([`shrink`]) and written out and replayed ([`Plan::to_text`], [`Plan::from_text`]).
+//!
+//! Each *incarnation* of the writer (every open) gets a store stack of its own over the one backend:
+//! a crash fault kills that stack mid-commit (nothing it does reaches the backend any more, as with
+//! a process that died), and the next incarnation must see exactly the acknowledged commits, plus
+//! the one in flight whole or not at all.
+//!
+//! `tests/chaos.rs` runs a fixed slice of seeds and one chosen by the commit; `npm run soak` (the
+//! `soak` example) runs as many as asked and shrinks any diverging seed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use depot::fault::FaultStore;
-use depot::{DeadlineStore, FileStore, FileStoreOptions, MemoryStore, PageStore};
+use depot::{
+    Clock, CommitOutcome, CommitRequest, DeadlineStore, FileStore, FileStoreOptions, MemoryStore, Opened,
+    Page, PageNo, PageStore, StoreError, Txid, VirtualClock,
+};
 use rusqlite::Connection;
 
 use depot_client::{Database, Error, ErrorCode, OpenOptions, Params, Value};
@@ -23,6 +38,53 @@ use depot_client::{Database, Error, ErrorCode, OpenOptions, Params, Value};
 pub enum ChaosBackend {
     Memory,
     File,
+    Postgres,
+}
+
+impl ChaosBackend {
+    pub fn parse(name: &str) -> Option<ChaosBackend> {
+        match name {
+            "memory" => Some(ChaosBackend::Memory),
+            "file" => Some(ChaosBackend::File),
+            "postgres" => Some(ChaosBackend::Postgres),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ChaosBackend::Memory => "memory",
+            ChaosBackend::File => "file",
+            ChaosBackend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A bug planted on purpose, to show that the harness catches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// The store acknowledges a commit at once and applies it only when its next call comes in (or
+    /// the incarnation ends); a fault that hits that late apply loses the acknowledged commit.
+    AckBeforeApply,
+}
+
+/// Where a run happens.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub backend: ChaosBackend,
+    /// For [`ChaosBackend::Postgres`].
+    pub postgres_url: Option<String>,
+    pub planted: Option<PlantedBug>,
+}
+
+impl Target {
+    pub fn new(backend: ChaosBackend) -> Target {
+        Target { backend, postgres_url: None, planted: None }
+    }
+
+    pub fn postgres(url: &str) -> Target {
+        Target { backend: ChaosBackend::Postgres, postgres_url: Some(url.into()), planted: None }
+    }
 }
 
 /// What one run did.
@@ -36,13 +98,14 @@ pub struct ChaosReport {
     pub unknown_outcomes: u64,
     pub reopens: u64,
     pub checks: u64,
-    /// Calls that failed with ERR_STORE_UNAVAILABLE with no fault armed: a store call ran past the
-    /// harness's deadline (a loaded machine: a slow fsync, a starved thread). Each is recovered like
-    /// a fault, so the state must still be whole before or after the call; only the timing is not
-    /// held against the store.
+    /// Calls that failed with ERR_STORE_UNAVAILABLE with no fault armed. On a virtual clock a store
+    /// call that works is never late, so on the memory and file stores this must stay 0; on
+    /// PostgreSQL a real connection can still fail for real (each is recovered and checked).
     pub deadline_misses: u64,
-    /// Opens that ran past the deadline with no fault armed and were tried again.
+    /// Opens that failed with ERR_STORE_UNAVAILABLE with no fault armed, and were tried again.
     pub open_retries: u64,
+    /// Virtual time the runs simulated.
+    pub simulated: Duration,
     /// Every mismatch with the oracle or failed integrity check; must stay empty.
     pub divergences: Vec<String>,
 }
@@ -59,6 +122,7 @@ impl ChaosReport {
         self.checks += other.checks;
         self.deadline_misses += other.deadline_misses;
         self.open_retries += other.open_retries;
+        self.simulated += other.simulated;
         self.divergences.extend(other.divergences);
     }
 }
@@ -84,16 +148,21 @@ impl Rng {
 }
 
 fn hex_blob(rng: &mut Rng) -> String {
-    let len = match rng.below(4) {
-        0 => 0,
-        1 => rng.below(64),
-        2 => rng.below(4096),
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    // Mostly small values, one in eight spilling into overflow pages (up to four of them): the
+    // database grows about 1.5 KiB an insert, which keeps each check's full read affordable.
+    let len = match rng.below(8) {
+        0 | 1 => 0,
+        2..=4 => rng.below(64),
+        5 | 6 => rng.below(4096),
         _ => 4096 + rng.below(3 * 4096),
     } as usize;
     let mut s = String::with_capacity(3 + 2 * len);
     s.push_str("X'");
     for _ in 0..len {
-        s.push_str(&format!("{:02X}", rng.below(256)));
+        let byte = rng.below(256) as usize;
+        s.push(HEX[byte >> 4] as char);
+        s.push(HEX[byte & 15] as char);
     }
     s.push('\'');
     s
@@ -230,34 +299,160 @@ pub const FAULTS: &[&str] = &[
     "commit-reply-lost",
     "store-call-hangs",
     "writer-takeover",
+    "crash-before-apply",
+    "crash-after-apply",
 ];
 
-/// Opens `chaos` with no fault armed. A call that an earlier hang fault left sleeping may still
-/// hold the store past the open's deadline (and a loaded machine may take that long): an open that
-/// runs out of time is tried again, never taken for a divergence. The abandoned open goes on in the
-/// background and may still claim a writer generation, which would fence the retry's handle: the
-/// retry waits it out first (10 deadlines, over 3 hangs).
-/// Counts each retry in `report.open_retries`.
-fn open_retrying(store: &Arc<dyn PageStore>, opts: OpenOptions, report: &mut ChaosReport) -> Database {
-    for _ in 0..5 {
-        match Database::open(store.clone(), "chaos", opts.clone()) {
-            Err(e) if e.code == ErrorCode::StoreUnavailable => {
-                report.open_retries += 1;
-                std::thread::sleep(DEADLINE * 10);
-            }
-            other => return other.expect("open"),
-        }
-    }
-    Database::open(store.clone(), "chaos", opts).expect("open after 5 retries")
+/// One step of a plan: maybe reopen first, maybe arm a fault, then run one operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub reopen: bool,
+    pub fault: Option<&'static str>,
+    pub sql: String,
 }
 
-/// Store calls of the harness have this deadline; a hanging call sleeps past it.
-const DEADLINE: std::time::Duration = std::time::Duration::from_millis(100);
+/// What a seed does, step by step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    /// The plan of `seed`: `ops` random operations, a reopen before about 4% of them and a fault
+    /// armed for about 12%.
+    pub fn generate(seed: u64, ops: usize) -> Plan {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let (mut next_key, mut extra_columns) = (0u64, 0u32);
+        let steps = (0..ops)
+            .map(|_| {
+                let sql = operation(&mut rng, &mut next_key, &mut extra_columns);
+                let reopen = rng.chance(4);
+                let fault = rng.chance(12).then(|| FAULTS[rng.below(FAULTS.len() as u64) as usize]);
+                Step { reopen, fault, sql }
+            })
+            .collect();
+        Plan { steps }
+    }
+
+    /// One line a step: `reopen|-`, a tab, the fault or `-`, a tab, the SQL (which has neither tabs
+    /// nor newlines).
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for s in &self.steps {
+            out += if s.reopen { "reopen" } else { "-" };
+            out.push('\t');
+            out += s.fault.unwrap_or("-");
+            out.push('\t');
+            out += &s.sql;
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn from_text(text: &str) -> Result<Plan, String> {
+        let mut steps = Vec::new();
+        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let mut parts = line.splitn(3, '\t');
+            let (Some(reopen), Some(fault), Some(sql)) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(format!("line {}: expected three tab-separated fields", n + 1));
+            };
+            let fault = match fault {
+                "-" => None,
+                name => Some(
+                    *FAULTS
+                        .iter()
+                        .find(|f| **f == name)
+                        .ok_or_else(|| format!("line {}: unknown fault '{name}'", n + 1))?,
+                ),
+            };
+            steps.push(Step { reopen: reopen == "reopen", fault, sql: sql.to_string() });
+        }
+        Ok(Plan { steps })
+    }
+}
+
+/// Steps between two full checks when no fault fires (every fault is followed by one).
+const CHECK_EVERY: usize = 50;
+
+/// Store calls of the harness have this deadline (virtual time); a hanging call sleeps past it.
+const DEADLINE: Duration = Duration::from_millis(100);
+
+/// One incarnation's store stack: faults, then deadlines, over the run's backend.
+struct Stack {
+    faults: Arc<FaultStore>,
+    planted: Option<Arc<AckBeforeApply>>,
+    bounded: Arc<dyn PageStore>,
+}
+
+impl Stack {
+    fn new(backend: &Arc<dyn PageStore>, clock: &Arc<dyn Clock>, planted: Option<PlantedBug>) -> Stack {
+        let faults = Arc::new(FaultStore::with_clock(backend.clone(), clock.clone()));
+        let (planted, below): (Option<Arc<AckBeforeApply>>, Arc<dyn PageStore>) = match planted {
+            Some(PlantedBug::AckBeforeApply) => {
+                let bug = Arc::new(AckBeforeApply { inner: faults.clone(), queued: Mutex::new(None) });
+                (Some(bug.clone()), bug)
+            }
+            None => (None, faults.clone()),
+        };
+        let bounded = Arc::new(DeadlineStore::with_clock(below, DEADLINE, clock.clone()));
+        Stack { faults, planted, bounded }
+    }
+}
+
+/// The planted bug [`PlantedBug::AckBeforeApply`].
+struct AckBeforeApply {
+    inner: Arc<FaultStore>,
+    queued: Mutex<Option<CommitRequest>>,
+}
+
+impl AckBeforeApply {
+    /// Applies the acknowledged commit, if any, before anything else; a failure loses it.
+    fn flush(&self) {
+        // Not under the lock: a commit may hang on the clock, and a task blocked on a lock that a
+        // sleeping task holds would hold simulated time still for good.
+        let queued = self.queued.lock().unwrap().take();
+        if let Some(request) = queued {
+            let _ = self.inner.commit(&request);
+        }
+    }
+}
+
+impl PageStore for AckBeforeApply {
+    fn open(&self, database: &str, generation: Option<u64>, preload: &[PageNo]) -> Result<Opened, StoreError> {
+        self.flush();
+        self.inner.open(database, generation, preload)
+    }
+
+    fn get_pages(&self, database: &str, pages: &[PageNo], at: Txid) -> Result<Vec<Option<Page>>, StoreError> {
+        self.flush();
+        self.inner.get_pages(database, pages, at)
+    }
+
+    fn commit(&self, request: &CommitRequest) -> Result<CommitOutcome, StoreError> {
+        self.flush();
+        *self.queued.lock().unwrap() = Some(request.clone());
+        Ok(CommitOutcome { txid: request.expected_txid + 1, replayed: false })
+    }
+
+    fn describe(&self) -> String {
+        format!("ack-before-apply({})", self.inner.describe())
+    }
+
+    fn clock(&self) -> Arc<dyn Clock> {
+        self.inner.clock()
+    }
+
+    fn may_wait_on_clock(&self) -> bool {
+        self.inner.may_wait_on_clock()
+    }
+}
 
 struct Run {
-    store: Arc<FaultStore>,
-    /// `store` behind per-call deadlines: what the database uses.
-    bounded: Arc<dyn PageStore>,
+    backend: Arc<dyn PageStore>,
+    clock: Arc<VirtualClock>,
+    planted: Option<PlantedBug>,
+    /// The current incarnation's stack.
+    stack: Stack,
     db: Database,
     oracle: Connection,
     report: ChaosReport,
@@ -267,35 +462,74 @@ struct Run {
     /// Another writer took over since our handle opened: its next write is refused (ERR_FENCED),
     /// which is then the takeover firing, not a divergence.
     taken_over: bool,
+    /// The last operation failed and [`Run::recover`] compared the reopened database with the
+    /// oracle already: the check after it needs only the integrity check.
+    recovered: bool,
+}
+
+/// Opens `chaos` on `stack`. On a virtual clock an open with no fault armed is never late; on
+/// PostgreSQL a real connection may still fail for real, so an open that fails as unavailable is
+/// tried again (counted in `report.open_retries`).
+fn open_on(stack: &Stack, clock: &dyn Clock, opts: OpenOptions, report: &mut ChaosReport) -> Database {
+    for _ in 0..5 {
+        match Database::open(stack.bounded.clone(), "chaos", opts.clone()) {
+            Err(e) if e.code == ErrorCode::StoreUnavailable => {
+                report.open_retries += 1;
+                clock.sleep(DEADLINE * 10);
+            }
+            other => return other.expect("open"),
+        }
+    }
+    Database::open(stack.bounded.clone(), "chaos", opts).expect("open after 5 retries")
+}
+
+fn trace() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("CHAOS_TRACE").is_some())
 }
 
 impl Run {
-    fn open(store: &Arc<dyn PageStore>, report: &mut ChaosReport) -> Database {
+    fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    fn open(stack: &Stack, clock: &dyn Clock, report: &mut ChaosReport) -> Database {
         // A small cache so that reads reach the store (and its faults) often.
-        let opts = OpenOptions { generation: None, cache_bytes: 64 << 10, ..Default::default() };
-        let db = open_retrying(store, opts, report);
+        let opts = OpenOptions { generation: None, cache_bytes: std::env::var("CHAOS_CACHE").ok().and_then(|s| s.parse().ok()).unwrap_or(64 << 10), ..Default::default() };
+        let db = open_on(stack, clock, opts, report);
         db.exec("PRAGMA cache_size = 16").expect("pragma");
         db
     }
 
+    /// Ends this incarnation and starts the next one, on a new stack.
     fn reopen(&mut self) {
-        if std::env::var_os("CHAOS_TRACE").is_some() {
+        if trace() {
             eprintln!("reopen");
         }
         let _ = self.db.close();
-        self.db = Run::open(&self.bounded, &mut self.report);
+        if let Some(bug) = &self.stack.planted {
+            // The incarnation finishes its background work before it goes: only a fault that hits
+            // the late apply loses the acknowledged commit.
+            bug.flush();
+        }
+        self.stack = Stack::new(&self.backend, &self.clock(), self.planted);
+        self.db = Run::open(&self.stack, &*self.clock, &mut self.report);
         self.taken_over = false;
         self.report.reopens += 1;
     }
 
     fn check(&mut self, context: &str) {
         self.report.checks += 1;
+        let compared = std::mem::take(&mut self.recovered);
         match self.db.query("PRAGMA integrity_check", Params::None) {
             Ok((_, rows)) if rows == vec![vec![Value::Text("ok".into())]] => {}
             other => self
                 .report
                 .divergences
                 .push(format!("seed {}: {context}: integrity_check {other:?}", self.seed)),
+        }
+        if compared {
+            return;
         }
         match depot_dump(&self.db) {
             Ok(d) if d == oracle_dump(&self.oracle) => {}
@@ -318,7 +552,7 @@ impl Run {
     fn apply(&mut self, sql: &str, fault: Option<&str>) {
         self.report.operations += 1;
         let outcome = self.db.exec(sql);
-        if std::env::var_os("CHAOS_TRACE").is_some() {
+        if trace() {
             let shape: String = sql
                 .split(';')
                 .map(|st| st.trim().split(' ').take(3).collect::<Vec<_>>().join(" "))
@@ -338,10 +572,8 @@ impl Run {
                 *self.report.faults.entry("writer-takeover").or_default() += 1;
                 self.recover(sql);
             }
-            // Real time runs on: a store call can miss the deadline with no fault armed when the
-            // machine is loaded (reported as the miss itself, or, once a retry of the same commit
-            // id finds it applied, as a commit whose reply was lost). Recovered (reopened and
-            // checked for a whole state) like a fault, and counted; the tests bound the count.
+            // Only a real store (PostgreSQL) can fail with no fault armed: recovered like a fault,
+            // counted, and bounded by the tests.
             Err(e) if fault.is_none() && e.code() == "ERR_STORE_UNAVAILABLE" => {
                 self.report.deadline_misses += 1;
                 self.recover(sql);
@@ -365,6 +597,7 @@ impl Run {
         let _ = self.db.exec("ROLLBACK");
         self.disarm();
         self.reopen();
+        self.recovered = true;
         let before = oracle_dump(&self.oracle);
         match depot_dump(&self.db) {
             Ok(d) if d == before => {}
@@ -373,8 +606,9 @@ impl Run {
                 let _ = self.oracle.execute_batch(sql);
                 if d != oracle_dump(&self.oracle) {
                     self.report.divergences.push(format!(
-                        "seed {}: after a failed commit the depot is neither before nor after",
-                        self.seed
+                        "seed {}: after a failed commit the depot is neither before nor after: {}",
+                        self.seed,
+                        describe_difference(&d, &oracle_dump(&self.oracle))
                     ));
                 } else {
                     self.report.unknown_outcomes += 1;
@@ -389,19 +623,55 @@ impl Run {
     /// Counts whether the armed fault fired, and disarms it.
     fn disarm(&mut self) {
         if let Some(fault) = self.armed.take() {
-            let (counter, armed) = fault_counter(&self.store, fault);
+            let (counter, armed) = fault_counter(&self.stack.faults, fault);
             if counter.swap(0, Ordering::SeqCst) < armed {
                 *self.report.faults.entry(fault).or_default() += 1;
             }
         }
     }
 
-    /// Arms `fault` on the store: the next calls of its kind fail.
+    /// Arms `fault` on the current stack: the next calls of its kind fail.
     fn arm(&mut self, fault: &'static str) {
         self.armed = Some(fault);
-        self.store.faults.hang_ms.store(DEADLINE.as_millis() as u64 * 3, Ordering::SeqCst);
-        let (counter, armed) = fault_counter(&self.store, fault);
+        let faults = &self.stack.faults.faults;
+        faults.hang_ms.store(DEADLINE.as_millis() as u64 * 3, Ordering::SeqCst);
+        faults.crash_applies.store(fault == "crash-after-apply", Ordering::SeqCst);
+        let (counter, armed) = fault_counter(&self.stack.faults, fault);
         counter.store(armed, Ordering::SeqCst);
+    }
+
+    fn step(&mut self, i: usize, step: &Step) {
+        self.recovered = false;
+        if step.reopen {
+            self.reopen();
+        }
+        match step.fault {
+            Some("writer-takeover") => {
+                // Another writer opens with a newer generation (and leaves): ours is fenced.
+                let stack = Stack::new(&self.backend, &self.clock(), None);
+                let other = open_on(&stack, &*self.clock, OpenOptions::default(), &mut self.report);
+                let _ = other.close();
+                // It fires when our next write is refused (now, or at a later write).
+                self.taken_over = true;
+                self.apply(&step.sql, step.fault);
+            }
+            Some(fault) => {
+                self.arm(fault);
+                self.apply(&step.sql, Some(fault));
+                self.disarm();
+                if self.stack.faults.faults.dead.load(Ordering::SeqCst) {
+                    // A crash that fired on a commit the operation did not wait for (none today),
+                    // or whose error was absorbed: the incarnation is gone all the same.
+                    self.recover(&step.sql);
+                }
+            }
+            None => self.apply(&step.sql, None),
+        }
+        if let Some(fault) = step.fault {
+            self.check(&format!("step {i} after fault {fault}"));
+        } else if i % CHECK_EVERY == CHECK_EVERY - 1 {
+            self.check(&format!("step {i}"));
+        }
     }
 }
 
@@ -415,100 +685,121 @@ fn fault_counter<'a>(store: &'a FaultStore, fault: &str) -> (&'a AtomicU32, u32)
         "store-call-hangs" => (&f.hang_calls, 1),
         "commit-reply-lost-once" => (&f.lose_commit_replies, 1),
         "commit-reply-lost" => (&f.lose_commit_replies, 10),
+        "crash-before-apply" | "crash-after-apply" => (&f.crash_commits, 1),
         other => unreachable!("fault {other} has no counter"),
     }
 }
 
-/// Runs `ops` random operations of seed `seed` on a PostgreSQL store at `url`, in a fresh schema.
-pub fn run_seed_postgres(seed: u64, ops: usize, url: &str) -> ChaosReport {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
-    let options = depot::PostgresStoreOptions {
-        schema: format!("chaos_{}_{seed}_{nanos}", std::process::id()),
-        retry_for: std::time::Duration::from_secs(2),
-        ..Default::default()
-    };
-    let store = depot::PostgresStore::open(url, options).expect("PostgreSQL store for the chaos harness");
-    run_on(seed, ops, Arc::new(store))
-}
+static NEXT_DIR: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Runs `ops` random operations of seed `seed` on `backend`.
-pub fn run_seed(seed: u64, ops: usize, backend: ChaosBackend) -> ChaosReport {
-    let dir: Option<PathBuf> = match backend {
-        ChaosBackend::Memory => None,
+/// A fresh backend for one run, and what to remove after it.
+fn backend(seed: u64, target: &Target) -> (Arc<dyn PageStore>, Option<PathBuf>) {
+    match target.backend {
+        ChaosBackend::Memory => (Arc::new(MemoryStore::new()), None),
         ChaosBackend::File => {
-            let d = std::env::temp_dir().join(format!(
+            let dir = std::env::temp_dir().join(format!(
                 "depot-chaos-{}-{seed}-{}",
                 std::process::id(),
                 NEXT_DIR.fetch_add(1, Ordering::Relaxed)
             ));
-            Some(d)
+            let store = FileStore::open(&dir, FileStoreOptions::default()).expect("file store");
+            (Arc::new(store), Some(dir))
         }
-    };
-    let inner: Arc<dyn PageStore> = match &dir {
-        None => Arc::new(MemoryStore::new()),
-        Some(d) => Arc::new(FileStore::open(d, FileStoreOptions::default()).expect("file store")),
-    };
-    let report = run_on(seed, ops, inner);
-    if let Some(d) = dir {
-        let _ = std::fs::remove_dir_all(d);
+        ChaosBackend::Postgres => {
+            let url = target.postgres_url.as_deref().expect("a PostgreSQL target names its URL");
+            let options = depot::PostgresStoreOptions {
+                schema: format!(
+                    "chaos_{}_{seed}_{}",
+                    std::process::id(),
+                    NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+                ),
+                retry_for: Duration::from_secs(2),
+                ..Default::default()
+            };
+            let store = depot::PostgresStore::open(url, options).expect("PostgreSQL store for the chaos harness");
+            (Arc::new(store), None)
+        }
     }
-    report
 }
 
-fn run_on(seed: u64, ops: usize, inner: Arc<dyn PageStore>) -> ChaosReport {
-    let store = Arc::new(FaultStore::new(inner));
-    let bounded: Arc<dyn PageStore> = Arc::new(DeadlineStore::new(store.clone(), DEADLINE));
+/// Runs `plan` (as seed `seed`, for the messages) on a fresh backend of `target`.
+pub fn run_plan(seed: u64, plan: &Plan, target: &Target) -> ChaosReport {
+    let (store, dir) = backend(seed, target);
+    let clock = Arc::new(VirtualClock::new());
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let stack = Stack::new(&store, &dyn_clock, target.planted);
     let mut report = ChaosReport { seeds: 1, ..Default::default() };
-    let db = Run::open(&bounded, &mut report);
+    let db = Run::open(&stack, &*dyn_clock, &mut report);
     let mut run = Run {
-        store,
-        bounded,
+        backend: store,
+        clock,
+        planted: target.planted,
+        stack,
         db,
         oracle: Connection::open_in_memory().unwrap(),
         report,
         seed,
         armed: None,
         taken_over: false,
+        recovered: false,
     };
     run.db.exec(SCHEMA).unwrap();
     run.oracle.execute_batch(SCHEMA).unwrap();
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let (mut next_key, mut extra_columns) = (0u64, 0u32);
-    for i in 0..ops {
-        let sql = operation(&mut rng, &mut next_key, &mut extra_columns);
-        if rng.chance(4) {
-            run.reopen();
-        }
-        if rng.chance(12) {
-            let fault = FAULTS[rng.below(FAULTS.len() as u64) as usize];
-            if fault == "writer-takeover" {
-                // Another writer opens with a newer generation (and leaves): ours is fenced.
-                let other = open_retrying(&run.bounded, OpenOptions::default(), &mut run.report);
-                let _ = other.close();
-                // It fires when our next write is refused (now, or at a later write).
-                run.taken_over = true;
-                run.apply(&sql, Some(fault));
-            } else {
-                run.arm(fault);
-                run.apply(&sql, Some(fault));
-                run.disarm();
-            }
-            run.check(&format!("op {i} after fault {fault}"));
-        } else {
-            run.apply(&sql, None);
-            if i % 25 == 24 {
-                run.check(&format!("op {i}"));
-            }
-        }
+    for (i, step) in plan.steps.iter().enumerate() {
+        run.step(i, step);
     }
     run.reopen();
     run.check("end, after reopen");
     let _ = run.db.close();
-    std::mem::take(&mut run.report)
+    run.report.simulated = run.clock.elapsed();
+    // Threads that a hang or a crash left parked on the clock wake up and end.
+    run.clock.finish();
+    let report = std::mem::take(&mut run.report);
+    drop(run);
+    if let Some(d) = dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    report
 }
 
-static NEXT_DIR: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Runs `ops` random operations of seed `seed` on `backend`.
+pub fn run_seed(seed: u64, ops: usize, backend: ChaosBackend) -> ChaosReport {
+    run_plan(seed, &Plan::generate(seed, ops), &Target::new(backend))
+}
+
+/// Runs `ops` random operations of seed `seed` on a PostgreSQL store at `url`, in a fresh schema.
+pub fn run_seed_postgres(seed: u64, ops: usize, url: &str) -> ChaosReport {
+    run_plan(seed, &Plan::generate(seed, ops), &Target::postgres(url))
+}
+
+/// A smaller plan that still diverges: removes chunks of steps (halves, then quarters, down to
+/// single steps) as long as the run still diverges, within `runs` runs. `plan` must diverge.
+pub fn shrink(seed: u64, plan: &Plan, target: &Target, mut runs: usize) -> Plan {
+    let mut best = plan.steps.clone();
+    let mut chunk = best.len().div_ceil(2).max(1);
+    while runs > 0 {
+        let mut removed_any = false;
+        let mut start = 0;
+        while start < best.len() && runs > 0 {
+            let end = (start + chunk).min(best.len());
+            let candidate: Vec<Step> = best[..start].iter().chain(&best[end..]).cloned().collect();
+            runs -= 1;
+            if !run_plan(seed, &Plan { steps: candidate.clone() }, target).divergences.is_empty() {
+                best = candidate;
+                removed_any = true;
+            } else {
+                start = end;
+            }
+        }
+        if chunk == 1 && !removed_any {
+            break;
+        }
+        if !removed_any {
+            chunk = chunk.div_ceil(2);
+        }
+    }
+    Plan { steps: best }
+}
 
 /// A value read from the oracle (plain rusqlite) in the core's terms.
 fn oracle_value(v: rusqlite::types::ValueRef<'_>) -> Value {

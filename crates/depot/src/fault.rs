@@ -2,10 +2,11 @@
 //!
 //! Compiled only with the `test-hooks` feature, which release builds of the addon never enable.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::{CommitOutcome, CommitRequest, Opened, Page, PageNo, PageStore, StoreError, Txid};
+use crate::{Clock, CommitOutcome, CommitRequest, Opened, Page, PageNo, PageStore, StoreError, Txid};
 
 /// Faults that fire on the next matching calls; each counter is decremented as it fires.
 #[derive(Default)]
@@ -23,6 +24,14 @@ pub struct Faults {
     /// Calls (any kind) hang for `hang_ms` before going on.
     pub hang_calls: AtomicU32,
     pub hang_ms: AtomicU64,
+    /// `commit` is the last thing its process does: applied (if `crash_applies`) or not, and then
+    /// this store is dead: that call and every later one hang for `hang_ms` (set it past the
+    /// caller's deadline) and then fail without touching the inner store, as a process that died
+    /// mid-commit never answers.
+    pub crash_commits: AtomicU32,
+    pub crash_applies: AtomicBool,
+    /// Set once a crash fault fired.
+    pub dead: AtomicBool,
     /// Calls seen, for assertions.
     pub reads: AtomicU64,
     pub commits: AtomicU64,
@@ -35,18 +44,42 @@ fn take(counter: &AtomicU32) -> bool {
 /// A [`PageStore`] that forwards to `inner` unless a fault is armed.
 pub struct FaultStore {
     inner: Arc<dyn PageStore>,
+    clock: Arc<dyn Clock>,
     pub faults: Arc<Faults>,
 }
 
 impl FaultStore {
+    /// Faults on the inner store's clock (hangs sleep on it).
     pub fn new(inner: Arc<dyn PageStore>) -> FaultStore {
-        FaultStore { inner, faults: Arc::new(Faults::default()) }
+        let clock = inner.clock();
+        FaultStore::with_clock(inner, clock)
     }
 
-    fn maybe_hang(&self) {
+    pub fn with_clock(inner: Arc<dyn PageStore>, clock: Arc<dyn Clock>) -> FaultStore {
+        FaultStore { inner, clock, faults: Arc::new(Faults::default()) }
+    }
+
+    /// Hangs if a hang is armed; a dead store hangs for good and then fails.
+    fn maybe_hang(&self) -> Result<(), StoreError> {
+        self.unless_dead()?;
         if take(&self.faults.hang_calls) {
-            std::thread::sleep(std::time::Duration::from_millis(self.faults.hang_ms.load(Ordering::SeqCst)));
+            self.clock.sleep(Duration::from_millis(self.faults.hang_ms.load(Ordering::SeqCst)));
         }
+        Ok(())
+    }
+
+    /// Opens and hints never hang on purpose, but a dead store answers nothing.
+    fn unless_dead(&self) -> Result<(), StoreError> {
+        if self.faults.dead.load(Ordering::SeqCst) {
+            return self.die();
+        }
+        Ok(())
+    }
+
+    fn die(&self) -> Result<(), StoreError> {
+        self.faults.dead.store(true, Ordering::SeqCst);
+        self.clock.sleep(Duration::from_millis(self.faults.hang_ms.load(Ordering::SeqCst)));
+        Err(StoreError::Unavailable("injected crash: this store's process is gone".into()))
     }
 }
 
@@ -57,12 +90,13 @@ impl PageStore for FaultStore {
         generation: Option<u64>,
         preload: &[PageNo],
     ) -> Result<Opened, StoreError> {
+        self.unless_dead()?;
         self.inner.open(database, generation, preload)
     }
 
     fn get_pages(&self, database: &str, pages: &[PageNo], at: Txid) -> Result<Vec<Option<Page>>, StoreError> {
         self.faults.reads.fetch_add(1, Ordering::SeqCst);
-        self.maybe_hang();
+        self.maybe_hang()?;
         if take(&self.faults.panic_reads) {
             panic!("injected panic in get_pages");
         }
@@ -82,7 +116,13 @@ impl PageStore for FaultStore {
 
     fn commit(&self, request: &CommitRequest) -> Result<CommitOutcome, StoreError> {
         self.faults.commits.fetch_add(1, Ordering::SeqCst);
-        self.maybe_hang();
+        self.maybe_hang()?;
+        if take(&self.faults.crash_commits) {
+            if self.faults.crash_applies.load(Ordering::SeqCst) {
+                let _ = self.inner.commit(request);
+            }
+            self.die()?;
+        }
         if take(&self.faults.fail_commits_before) {
             return Err(StoreError::Unavailable("injected commit failure".into()));
         }
@@ -98,6 +138,19 @@ impl PageStore for FaultStore {
     }
 
     fn save_hints(&self, database: &str, generation: u64, pages: &[PageNo]) -> Result<(), StoreError> {
+        self.unless_dead()?;
         self.inner.save_hints(database, generation, pages)
+    }
+
+    fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    fn may_wait_on_clock(&self) -> bool {
+        let f = &self.faults;
+        f.dead.load(Ordering::SeqCst)
+            || f.hang_calls.load(Ordering::SeqCst) > 0
+            || f.crash_commits.load(Ordering::SeqCst) > 0
+            || self.inner.may_wait_on_clock()
     }
 }

@@ -15,6 +15,7 @@
 //! SQLite file in WAL mode; see its module docs for why), and, with the `postgres` feature,
 //! `PostgresStore` (native tables in PostgreSQL, for actors that move between machines).
 
+pub mod clock;
 mod deadline;
 mod error;
 mod file;
@@ -28,6 +29,7 @@ mod types;
 #[cfg(feature = "test-hooks")]
 pub mod fault;
 
+pub use clock::{Clock, RealClock, VirtualClock};
 pub use deadline::DeadlineStore;
 pub use error::StoreError;
 pub use file::{FileStore, FileStoreOptions};

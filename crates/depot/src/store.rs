@@ -1,9 +1,9 @@
 //! The contract between the depot VFS and a backend.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use crate::{CommitOutcome, CommitRequest, Opened, Page, PageNo, StoreError, Txid};
+use crate::{Clock, CommitOutcome, CommitRequest, Opened, Page, PageNo, StoreError, Txid};
 
 /// What the VFS needs from a page store. Implementations must be safe to call from many worker
 /// threads at once; each call is synchronous (an async backend drives its own runtime).
@@ -34,6 +34,19 @@ pub trait PageStore: Send + Sync + 'static {
     /// the database's writer. The default keeps nothing.
     fn save_hints(&self, _database: &str, _generation: u64, _pages: &[PageNo]) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// The clock this store stack reads time from; the client's retries and timeouts read the same
+    /// one. Backends use the real clock; wrappers built for a simulation carry a virtual one.
+    fn clock(&self) -> Arc<dyn Clock> {
+        crate::clock::real()
+    }
+
+    /// Whether the next call may wait on [`PageStore::clock`] (only fault layers do, to simulate a
+    /// hang). On a simulated clock a deadline can pass only during such a wait, so a call that
+    /// cannot wait runs on the caller's thread (see [`crate::DeadlineStore`]).
+    fn may_wait_on_clock(&self) -> bool {
+        false
     }
 }
 

@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use depot::{CommitRequest, Head, Page, PageNo, PageStore, StoreError, PAGE_SIZE};
+use depot::{Clock, CommitRequest, Head, Page, PageNo, PageStore, StoreError, PAGE_SIZE};
 
 use super::cache::PageCache;
 use super::readahead::ReadAhead;
@@ -45,6 +45,8 @@ pub struct PageSource {
     in_batch: bool,
     metrics: Arc<Metrics>,
     retry: RetryPolicy,
+    /// The store stack's clock: retry backoff sleeps on it.
+    clock: Arc<dyn Clock>,
     /// Largest commit accepted, in bytes; a larger transaction fails with ERR_TOO_LARGE.
     max_commit_bytes: u64,
     /// The store error behind the last failed callback, for the worker to report with its own code.
@@ -83,6 +85,7 @@ impl PageSource {
         }
         Metrics::set(&metrics.size_pages, head.size_pages as u64);
         PageSource {
+            clock: store.clock(),
             store,
             database,
             generation: head.generation,
@@ -430,21 +433,21 @@ impl PageSource {
         &mut self,
         mut call: impl FnMut(&mut Self) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let started = Instant::now();
+        let started = self.clock.now();
         let deadline = started + self.retry.backoff * self.retry.attempts * 4;
         let mut attempt = 1;
         loop {
             match call(self) {
-                Err(e) if e.is_transient() && attempt < self.retry.attempts && Instant::now() < deadline => {
+                Err(e) if e.is_transient() && attempt < self.retry.attempts && self.clock.now() < deadline => {
                     // The store's message names no credentials (the stores keep them out).
                     tracing::warn!(
                         database = %self.database,
                         attempt,
-                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        elapsed_ms = (self.clock.now() - started).as_millis() as u64,
                         error = %e,
                         "store call failed transiently; retrying"
                     );
-                    std::thread::sleep(self.retry.backoff * attempt);
+                    self.clock.sleep(self.retry.backoff * attempt);
                     attempt += 1;
                 }
                 other => return other,
