@@ -7,7 +7,7 @@
 // row objects for `get`/`all`, default timeouts and `Symbol.asyncDispose`, and the OpenTelemetry
 // spans of `Depot.open({ telemetry: true })`. Types: index.d.ts.
 
-const binding = require('./binding.js')
+const binding = require('./lib/load.js').loadBinding()
 const { codedError, rowMaker } = require('./lib/shared.js')
 
 const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')

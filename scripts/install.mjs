@@ -8,10 +8,12 @@
 // Set DEPOT_SQLITE_SKIP_BUILD=1 to skip this step entirely.
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
+const { platformSuffix } = createRequire(import.meta.url)('../lib/load.js')
 
 function addonLoads() {
   const probe = spawnSync(process.execPath, ['-e', "require('./index.js')"], { cwd: root, stdio: 'ignore' })
@@ -22,17 +24,6 @@ function run(command, args) {
   const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' })
   if (result.error) throw result.error
   return result.status === 0
-}
-
-/** The `<platform>-<arch>[-<abi>]` suffix that index.js looks for, e.g. `linux-x64-gnu`. */
-function platformSuffix() {
-  const { platform, arch } = process
-  if (platform === 'linux') {
-    const glibc = process.report?.getReport?.()?.header?.glibcVersionRuntime
-    return `linux-${arch}-${glibc ? 'gnu' : 'musl'}`
-  }
-  if (platform === 'win32') return `win32-${arch}-msvc`
-  return `${platform}-${arch}`
 }
 
 /** Fallback when @napi-rs/cli is absent: cargo build, then copy the library where index.js looks. */
@@ -49,8 +40,20 @@ function buildWithCargo() {
 function main() {
   if (process.env.DEPOT_SQLITE_SKIP_BUILD) return 0
   if (addonLoads()) return 0
+  const suffix = platformSuffix()
   if (!existsSync(join(root, 'Cargo.toml'))) {
-    console.error(`depot-sqlite: no prebuilt binary for ${platformSuffix()} and no Rust sources to build from.`)
+    console.error(
+      `depot-sqlite: no prebuilt binary for ${suffix}: the optional dependency @depot-sqlite/core-${suffix} is not ` +
+        'installed (reinstall without --omit=optional), or no such package exists for this platform; then build ' +
+        'from source in a clone of depot-sqlite with Rust installed (https://rustup.rs).',
+    )
+    return 1
+  }
+  if (spawnSync('cargo', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    console.error(
+      `depot-sqlite: no prebuilt binary for ${suffix}, and building from source needs Rust, which is not ` +
+        'installed (cargo is not on PATH): install it from https://rustup.rs, then run npm install again.',
+    )
     return 1
   }
   console.error('depot-sqlite: no prebuilt binary matches this platform; building from source (needs Rust)...')

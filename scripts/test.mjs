@@ -2,7 +2,8 @@
 // `npm test`: everything, from a fresh clone.
 //
 // 1. Installs the npm dependencies when they are missing (which also builds the addon).
-// 2. Builds the addon (`napi build --platform --release`; incremental, so cheap when up to date).
+// 2. Builds the addon (`napi build --platform --release`; incremental, so cheap when up to date),
+//    then the linux-x64-gnu package and the main package into dist/ (`scripts/package.mjs`).
 // 3. Starts a throwaway PostgreSQL server (`scripts/pg.sh start`, installing Debian's PostgreSQL if
 //    absent) and exports its URL as DEPOT_TEST_PG_URL: the Rust store tests and the vitest matrix run
 //    against it as the third backend. A server that cannot start is a failure, never a skip.
@@ -85,6 +86,15 @@ async function main() {
   console.log('> napi build --platform --release')
   const build = await run(bin('napi'), ['build', '--platform', '--release', '--js', 'binding.js', '--dts', 'binding.d.ts'])
   if (build.code !== 0) problems.push('napi build failed')
+
+  // The install path of users: the linux-x64-gnu platform package and the main package, packed to
+  // dist/ (a second release build, cross-compiled for glibc 2.28 through zig); the package-install
+  // suite installs them into a new project without Rust.
+  if (process.platform === 'linux' && process.arch === 'x64') {
+    console.log('> node scripts/package.mjs --targets linux-x64-gnu')
+    const packaged = await run(process.execPath, [join(root, 'scripts', 'package.mjs'), '--targets', 'linux-x64-gnu'])
+    if (packaged.code !== 0) problems.push('npm run package (linux-x64-gnu) failed')
+  }
 
   // PostgreSQL: reuse a server that already runs (someone else's: left running), else start one
   // and stop it at the end.
