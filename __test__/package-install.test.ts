@@ -126,6 +126,28 @@ describe('installing from the tarballs without Rust', () => {
   }, 10 * 60_000)
 })
 
+describe('with no matching prebuilt package and no Rust', () => {
+  it('npm install stops with one message naming the platform and what to install', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'depot-sqlite-nobinary-'))
+    try {
+      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, version: '1.0.0' }))
+      // Only the main tarball: the platform package is not on the registry either, so nothing matches.
+      const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', mainTarball], { cwd: dir, env: envWithoutRust, encoding: 'utf8' })
+      expect(r.status).not.toBe(0)
+      expect(r.stderr).toContain('depot-sqlite: no prebuilt binary for linux-x64-gnu')
+      expect(r.stderr).toContain('@depot-sqlite/core-linux-x64-gnu')
+      // Installed with scripts off (npm's default for dependencies that were not approved), the
+      // same facts come from require().
+      sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', mainTarball], { cwd: dir, env: envWithoutRust })
+      const load = spawnSync(process.execPath, ['-e', "try { require('depot-sqlite') } catch (e) { console.log(e.code + ': ' + e.message) }"], { cwd: dir, encoding: 'utf8' })
+      expect(load.stdout).toContain('ERR_NATIVE_BINARY_MISSING: depot-sqlite: no native binary for linux-x64-gnu')
+      expect(load.stdout).toContain('https://rustup.rs')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 5 * 60_000)
+})
+
 /** Starts a compiled host; resolves once it printed the port it listens on. */
 function startHost(script: string, url: string, schema: string, name: string) {
   const child = spawn(process.execPath, [script, '--url', url, '--schema', schema, '--name', name], {
