@@ -97,3 +97,29 @@ impl Control {
 
 /// The control of the call running on the worker, read by the progress handler.
 pub type Running = Arc<Mutex<Option<Arc<Control>>>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_deadline_is_read_on_the_store_stacks_clock() {
+        let clock = Arc::new(depot::VirtualClock::new());
+        let dyn_clock: Arc<dyn Clock> = clock.clone();
+        let control = Control::new(None, Some(Duration::from_millis(100)), &dyn_clock);
+        assert_eq!(control.check(), Stop::None);
+        // Simulated time passes (no wall time does): the call is now past its deadline.
+        clock.sleep(Duration::from_millis(99));
+        assert_eq!(control.check(), Stop::None);
+        clock.sleep(Duration::from_millis(1));
+        assert_eq!(control.check(), Stop::TimedOut);
+    }
+
+    #[test]
+    fn a_call_without_a_timeout_never_reads_the_clock() {
+        let clock: Arc<dyn Clock> = Arc::new(depot::VirtualClock::new());
+        let control = Control::new(None, None, &clock);
+        assert!(!control.can_stop());
+        assert_eq!(control.check(), Stop::None);
+    }
+}
