@@ -49,7 +49,11 @@ pub struct Control {
 }
 
 impl Control {
-    pub fn new(cancel: Option<CancelToken>, timeout: Option<Duration>, clock: &Arc<dyn Clock>) -> Arc<Control> {
+    pub fn new(
+        cancel: Option<CancelToken>,
+        timeout: Option<Duration>,
+        clock: &Arc<dyn Clock>,
+    ) -> Arc<Control> {
         Arc::new(Control {
             cancel,
             deadline: timeout.map(|t| (clock.now() + t, clock.clone())),

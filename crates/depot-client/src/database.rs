@@ -65,8 +65,7 @@ impl Database {
         let metrics = Arc::new(Metrics::default());
         let shared = Arc::new(Shared::new(name.clone(), metrics.clone()));
         let gate = Gate::new(opts.max_queue as u64);
-        let inner =
-            Arc::new(Inner {
+        let inner = Arc::new(Inner {
             shared: shared.clone(),
             clock: store.clock(),
             gate,

@@ -102,7 +102,8 @@ fn main() {
     let args = parse();
     let started = Instant::now();
     if let Some(file) = &args.replay {
-        let text = std::fs::read_to_string(file).unwrap_or_else(|e| usage(&format!("cannot read {file}: {e}")));
+        let text =
+            std::fs::read_to_string(file).unwrap_or_else(|e| usage(&format!("cannot read {file}: {e}")));
         let plan = Plan::from_text(&text).unwrap_or_else(|e| usage(&format!("{file}: {e}")));
         let report = run_plan(args.first, &plan, &args.target);
         println!("replayed {} steps of {file} on the {} store", plan.steps.len(), args.target.backend.name());
@@ -128,7 +129,11 @@ fn main() {
                 }
                 let report = run_plan(seed, &Plan::generate(seed, args.ops), &args.target);
                 if !report.divergences.is_empty() {
-                    eprintln!("seed {seed}: {} divergences; first: {}", report.divergences.len(), report.divergences[0]);
+                    eprintln!(
+                        "seed {seed}: {} divergences; first: {}",
+                        report.divergences.len(),
+                        report.divergences[0]
+                    );
                     diverging.lock().unwrap().push(seed);
                 }
                 let mut total = total.lock().unwrap();
@@ -154,13 +159,20 @@ fn main() {
     summary(&total, started);
     println!("faults fired: {:?}", total.faults);
     println!("unknown commit outcomes resolved: {}", total.unknown_outcomes);
-    println!("calls failed unavailable with no fault armed: {}, open retries: {}", total.deadline_misses, total.open_retries);
+    println!(
+        "calls failed unavailable with no fault armed: {}, open retries: {}",
+        total.deadline_misses, total.open_retries
+    );
     println!("divergences: {}", total.divergences.len());
     let mut diverging = diverging.into_inner().unwrap();
     diverging.sort_unstable();
     for seed in diverging.iter().take(3) {
         let plan = Plan::generate(*seed, args.ops);
-        eprintln!("seed {seed}: shrinking its {} steps (at most {} runs)...", plan.steps.len(), args.shrink_runs);
+        eprintln!(
+            "seed {seed}: shrinking its {} steps (at most {} runs)...",
+            plan.steps.len(),
+            args.shrink_runs
+        );
         let small = shrink(*seed, &plan, &args.target, args.shrink_runs);
         let file = format!("target/soak-repro-{seed}.txt");
         let _ = std::fs::create_dir_all("target");

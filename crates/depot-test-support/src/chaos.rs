@@ -418,7 +418,12 @@ impl AckBeforeApply {
 }
 
 impl PageStore for AckBeforeApply {
-    fn open(&self, database: &str, generation: Option<u64>, preload: &[PageNo]) -> Result<Opened, StoreError> {
+    fn open(
+        &self,
+        database: &str,
+        generation: Option<u64>,
+        preload: &[PageNo],
+    ) -> Result<Opened, StoreError> {
         self.flush();
         self.inner.open(database, generation, preload)
     }
@@ -495,7 +500,11 @@ impl Run {
 
     fn open(stack: &Stack, clock: &dyn Clock, report: &mut ChaosReport) -> Database {
         // A small cache so that reads reach the store (and its faults) often.
-        let opts = OpenOptions { generation: None, cache_bytes: std::env::var("CHAOS_CACHE").ok().and_then(|s| s.parse().ok()).unwrap_or(64 << 10), ..Default::default() };
+        let opts = OpenOptions {
+            generation: None,
+            cache_bytes: std::env::var("CHAOS_CACHE").ok().and_then(|s| s.parse().ok()).unwrap_or(64 << 10),
+            ..Default::default()
+        };
         let db = open_on(stack, clock, opts, report);
         db.exec("PRAGMA cache_size = 16").expect("pragma");
         db
@@ -716,7 +725,8 @@ fn backend(seed: u64, target: &Target) -> (Arc<dyn PageStore>, Option<PathBuf>) 
                 retry_for: Duration::from_secs(2),
                 ..Default::default()
             };
-            let store = depot::PostgresStore::open(url, options).expect("PostgreSQL store for the chaos harness");
+            let store =
+                depot::PostgresStore::open(url, options).expect("PostgreSQL store for the chaos harness");
             (Arc::new(store), None)
         }
     }

@@ -127,14 +127,25 @@ fn hangs_cost_no_wall_time() {
 #[test]
 fn the_ci_slice_catches_a_commit_acknowledged_before_it_was_applied() {
     let target = Target { planted: Some(PlantedBug::AckBeforeApply), ..Target::new(ChaosBackend::Memory) };
-    let diverging: Vec<u64> =
-        (1..13).filter(|&seed| !run_plan(seed, &Plan::generate(seed, 250), &target).divergences.is_empty()).collect();
+    let diverging: Vec<u64> = (1..13)
+        .filter(|&seed| !run_plan(seed, &Plan::generate(seed, 250), &target).divergences.is_empty())
+        .collect();
     assert!(!diverging.is_empty(), "no seed of the slice caught the planted bug");
     let seed = diverging[0];
     let plan = Plan::generate(seed, 250);
     let small = shrink(seed, &plan, &target, 150);
-    eprintln!("{} of 12 seeds caught it; seed {seed} shrunk from {} to {} steps", diverging.len(), plan.steps.len(), small.steps.len());
-    assert!(small.steps.len() < plan.steps.len() / 4, "shrunk to {} of {} steps", small.steps.len(), plan.steps.len());
+    eprintln!(
+        "{} of 12 seeds caught it; seed {seed} shrunk from {} to {} steps",
+        diverging.len(),
+        plan.steps.len(),
+        small.steps.len()
+    );
+    assert!(
+        small.steps.len() < plan.steps.len() / 4,
+        "shrunk to {} of {} steps",
+        small.steps.len(),
+        plan.steps.len()
+    );
     // Losing an acknowledged commit takes a fault on its late apply: the reproduction keeps one.
     assert!(small.steps.iter().any(|s| s.fault.is_some()), "{}", small.to_text());
     let replayed = Plan::from_text(&small.to_text()).unwrap();

@@ -155,7 +155,12 @@ impl Default for VirtualClock {
 
 impl VirtualClock {
     pub fn new() -> VirtualClock {
-        VirtualClock { origin: Instant::now(), state: Mutex::default(), cv: Condvar::new(), task_cv: Condvar::new() }
+        VirtualClock {
+            origin: Instant::now(),
+            state: Mutex::default(),
+            cv: Condvar::new(),
+            task_cv: Condvar::new(),
+        }
     }
 
     /// Virtual time since the clock was made.
@@ -270,6 +275,21 @@ impl Clock for VirtualClock {
 mod tests {
     use super::*;
 
+    /// Starts `body` as a task of `clock` on another thread; `done` is set when it ends.
+    fn spawn_task(
+        clock: &Arc<VirtualClock>,
+        done: &Arc<Done>,
+        body: impl FnOnce(&VirtualClock) + Send + 'static,
+    ) -> std::thread::JoinHandle<()> {
+        clock.task_started();
+        let (c, d) = (clock.clone(), done.clone());
+        std::thread::spawn(move || {
+            run_as_task(|| body(&c));
+            d.set();
+            c.task_finished();
+        })
+    }
+
     #[test]
     fn a_virtual_sleep_costs_no_wall_time_and_moves_time_exactly() {
         let clock = VirtualClock::new();
@@ -284,13 +304,7 @@ mod tests {
     fn a_running_task_holds_time_until_it_finishes() {
         let clock = Arc::new(VirtualClock::new());
         let done = Arc::new(Done::default());
-        clock.task_started();
-        let (c, d) = (clock.clone(), done.clone());
-        let worker = std::thread::spawn(move || {
-            run_as_task(|| std::thread::sleep(Duration::from_millis(50)));
-            d.set();
-            c.task_finished();
-        });
+        let worker = spawn_task(&clock, &done, |_| std::thread::sleep(Duration::from_millis(50)));
         // The task takes 50 ms of real time; a 1 ms virtual deadline must still not pass meanwhile.
         assert!(clock.wait_done(&done, clock.now() + Duration::from_millis(1)));
         assert_eq!(clock.elapsed(), Duration::ZERO);
@@ -301,13 +315,7 @@ mod tests {
     fn a_task_sleeping_on_the_clock_lets_the_waiters_deadline_pass() {
         let clock = Arc::new(VirtualClock::new());
         let done = Arc::new(Done::default());
-        clock.task_started();
-        let (c, d) = (clock.clone(), done.clone());
-        let worker = std::thread::spawn(move || {
-            run_as_task(|| c.sleep(Duration::from_millis(300)));
-            d.set();
-            c.task_finished();
-        });
+        let worker = spawn_task(&clock, &done, |c| c.sleep(Duration::from_millis(300)));
         assert!(!clock.wait_done(&done, clock.now() + Duration::from_millis(100)));
         assert_eq!(clock.elapsed(), Duration::from_millis(100));
         // The hung task wakes once somebody waits past its wake-up.

@@ -92,7 +92,8 @@ impl DeadlineStore {
         let started = POOL.run(Box::new(move || {
             // A panicking store (a bug) must still end the task, or a virtual clock would wait on
             // it forever; the caller sees "failed without an answer".
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_as_task(|| f(&*inner))));
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_as_task(|| f(&*inner))));
             *slot.1.lock().unwrap() = result.ok();
             slot.0.set();
             clock.task_finished();
@@ -108,7 +109,9 @@ impl DeadlineStore {
             )));
         }
         let result = answer.1.lock().unwrap().take();
-        result.unwrap_or_else(|| Err(StoreError::Unavailable(format!("store call {what} failed without an answer"))))
+        result.unwrap_or_else(|| {
+            Err(StoreError::Unavailable(format!("store call {what} failed without an answer")))
+        })
     }
 }
 

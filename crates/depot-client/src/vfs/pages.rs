@@ -438,7 +438,9 @@ impl PageSource {
         let mut attempt = 1;
         loop {
             match call(self) {
-                Err(e) if e.is_transient() && attempt < self.retry.attempts && self.clock.now() < deadline => {
+                Err(e)
+                    if e.is_transient() && attempt < self.retry.attempts && self.clock.now() < deadline =>
+                {
                     // The store's message names no credentials (the stores keep them out).
                     tracing::warn!(
                         database = %self.database,
