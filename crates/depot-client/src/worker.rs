@@ -170,16 +170,24 @@ impl Task {
             call.finish(&reply.shared);
             return reply.send(Err(error));
         }
-        let result = session.check_poison().and_then(|()| {
-            // The progress handler's mutex is taken only for a call it could stop.
-            if !control.can_stop() {
-                return session.run(command);
+        let result = match session.check_poison() {
+            Err(e) => {
+                // A stopped writer still ends its transaction when asked (rolled back: the store is
+                // not asked anything), or the calls queued behind it would wait for good.
+                if let Command::End { transaction, .. } = command {
+                    let _ = session.run(Command::End { transaction, commit: false });
+                }
+                Err(e)
             }
-            session.set_running(Some(control.clone()));
-            let r = session.run(command);
-            session.set_running(None);
-            r
-        });
+            // The progress handler's mutex is taken only for a call it could stop.
+            Ok(()) if !control.can_stop() => session.run(command),
+            Ok(()) => {
+                session.set_running(Some(control.clone()));
+                let r = session.run(command);
+                session.set_running(None);
+                r
+            }
+        };
         let result = match (result, control.stopped()) {
             _ if session.ctx.panicked.load(Ordering::SeqCst) => Err(Error::dead(&reply.shared.database)),
             (Err(e), stop) if stop != Stop::None && e.code == ErrorCode::Sqlite("SQLITE_INTERRUPT") => {
@@ -235,9 +243,10 @@ pub fn run(
         let job = match (session.open_transaction(), waiting.is_empty()) {
             (None, false) => waiting.pop_front().unwrap(),
             (open_tx, _) => {
-                let deadline = open_tx.and_then(|(_, d)| d);
-                // On a virtual clock this is virtual time waited for real: the worker's idle wait
-                // is the one wait that stays on the operating system's clock.
+                // On a simulated clock nothing moves time while the worker waits, so the deadline
+                // is checked when the next call arrives instead (below); on the real clock the
+                // wait ends at the deadline.
+                let deadline = open_tx.and_then(|(_, d)| d).filter(|_| !session.clock().is_simulated());
                 let timeout = deadline.map(|d| d.saturating_duration_since(session.clock().now()));
                 let received = match spin_for_next(&commands, &close) {
                     Some(job) => Some(job),
@@ -264,6 +273,13 @@ pub fn run(
                 }
             }
         };
+        if transaction_expired(&session) {
+            // The deadline passed before this call arrived: the transaction ends first, and this
+            // call queues behind the calls that waited for it.
+            session.expire_transaction();
+            waiting.push_back(job);
+            continue;
+        }
         if shared.state() == State::Dead {
             job.reject(Error::dead(&shared.database));
             continue;
@@ -329,6 +345,14 @@ fn spin_for_next(commands: &Receiver<Task>, close: &Receiver<()>) -> Option<Task
         } else {
             std::thread::yield_now();
         }
+    }
+}
+
+/// Whether the open interactive transaction is past its deadline on the session's clock.
+fn transaction_expired(session: &Session) -> bool {
+    match session.open_transaction() {
+        Some((_, Some(deadline))) => session.clock().now() >= deadline,
+        _ => false,
     }
 }
 

@@ -159,6 +159,7 @@ fn main() {
     summary(&total, started);
     println!("faults fired: {:?}", total.faults);
     println!("unknown commit outcomes resolved: {}", total.unknown_outcomes);
+    println!("interactive transactions timed out (simulated clock): {}", total.timeouts);
     println!(
         "calls failed unavailable with no fault armed: {}, open retries: {}",
         total.deadline_misses, total.open_retries

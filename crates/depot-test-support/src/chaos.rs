@@ -31,7 +31,7 @@ use depot::{
 };
 use rusqlite::Connection;
 
-use depot_client::{Database, Error, ErrorCode, OpenOptions, Params, Value};
+use depot_client::{Behavior, CallOptions, Command, Database, Error, ErrorCode, OpenOptions, Params, Value};
 
 /// Which store backs the depot side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +96,8 @@ pub struct ChaosReport {
     pub faults: BTreeMap<&'static str, u64>,
     /// Commits whose outcome was unknown, then resolved (applied or absent).
     pub unknown_outcomes: u64,
+    /// Interactive transactions that ran past their timeout and were rolled back.
+    pub timeouts: u64,
     pub reopens: u64,
     pub checks: u64,
     /// Calls that failed with ERR_STORE_UNAVAILABLE with no fault armed. On a virtual clock a store
@@ -118,6 +120,7 @@ impl ChaosReport {
             *self.faults.entry(k).or_default() += v;
         }
         self.unknown_outcomes += other.unknown_outcomes;
+        self.timeouts += other.timeouts;
         self.reopens += other.reopens;
         self.checks += other.checks;
         self.deadline_misses += other.deadline_misses;
@@ -193,10 +196,20 @@ fn statement(rng: &mut Rng, next_key: &mut u64, extra_columns: &mut u32) -> Stri
     }
 }
 
-/// One unit of work: a whole transaction (committed or rolled back), or VACUUM.
+/// One unit of work: a whole transaction (committed or rolled back), VACUUM, or an interactive
+/// transaction (see [`Interactive`]).
 fn operation(rng: &mut Rng, next_key: &mut u64, extra_columns: &mut u32) -> String {
     if rng.chance(3) {
         return "VACUUM".into();
+    }
+    if rng.chance(6) {
+        let timeout_ms = [50, 1_000, 60_000][rng.below(3) as usize];
+        // Never exactly at the deadline: the pause ends well inside it or well past it.
+        let pause_ms = if rng.chance(70) { timeout_ms / 2 } else { timeout_ms * 2 };
+        let statements: Vec<String> =
+            (0..1 + rng.below(3)).map(|_| statement(rng, next_key, extra_columns)).collect();
+        let end = if rng.chance(15) { "ROLLBACK" } else { "COMMIT" };
+        return format!("{INTERACTIVE} {timeout_ms} {pause_ms}; {}; {end};", statements.join("; "));
     }
     let mut sql = String::from("BEGIN;");
     for _ in 0..1 + rng.below(4) {
@@ -215,6 +228,46 @@ fn operation(rng: &mut Rng, next_key: &mut u64, extra_columns: &mut u32) -> Stri
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS t(k INTEGER PRIMARY KEY, v BLOB);
                       CREATE TABLE IF NOT EXISTS log(id INTEGER PRIMARY KEY, n INTEGER);";
+
+/// The first word of an interactive step's text.
+const INTERACTIVE: &str = "INTERACTIVE";
+
+/// An interactive transaction: `BEGIN IMMEDIATE` with a timeout, its statements one call each, a
+/// pause on the simulated clock, then COMMIT or ROLLBACK. A pause past the timeout must end it
+/// with ERR_TIMEOUT and nothing applied. Written `INTERACTIVE timeout_ms pause_ms; stmt; ...; END;`.
+struct Interactive<'a> {
+    timeout: Duration,
+    pause: Duration,
+    statements: Vec<&'a str>,
+    commit: bool,
+}
+
+impl<'a> Interactive<'a> {
+    fn parse(sql: &'a str) -> Option<Interactive<'a>> {
+        let mut parts: Vec<&str> = sql.strip_prefix(INTERACTIVE)?.split(';').map(str::trim).collect();
+        if parts.last() == Some(&"") {
+            parts.pop();
+        }
+        let mut times = parts.first()?.split(' ').map(|n| n.parse::<u64>().ok());
+        let (Some(Some(timeout)), Some(Some(pause))) = (times.next(), times.next()) else { return None };
+        let commit = match *parts.last()? {
+            "COMMIT" => true,
+            "ROLLBACK" => false,
+            _ => return None,
+        };
+        Some(Interactive {
+            timeout: Duration::from_millis(timeout),
+            pause: Duration::from_millis(pause),
+            statements: parts[1..parts.len() - 1].to_vec(),
+            commit,
+        })
+    }
+
+    /// The same work as one script, for the oracle.
+    fn script(&self) -> String {
+        format!("BEGIN; {}; {};", self.statements.join("; "), if self.commit { "COMMIT" } else { "ROLLBACK" })
+    }
+}
 
 type Dump = Vec<(String, Vec<Vec<Value>>)>;
 
@@ -560,7 +613,18 @@ impl Run {
     /// reopen) whether the depot holds the state before or after `sql`, and brings the oracle along.
     fn apply(&mut self, sql: &str, fault: Option<&str>) {
         self.report.operations += 1;
-        let outcome = self.db.exec(sql);
+        let (outcome, sql) = match Interactive::parse(sql) {
+            Some(tx) => match self.interactive(&tx) {
+                // Ran past its timeout: rolled back, as the oracle's script that rolls back.
+                Err(e) if tx.pause > tx.timeout && e.code == ErrorCode::Timeout => {
+                    self.report.timeouts += 1;
+                    (Ok(()), "SELECT 1".to_string())
+                }
+                other => (other, tx.script()),
+            },
+            None => (self.db.exec(sql), sql.to_string()),
+        };
+        let sql = sql.as_str();
         if trace() {
             let shape: String = sql
                 .split(';')
@@ -598,6 +662,32 @@ impl Run {
             }
             Err(_) => self.recover(sql),
         }
+    }
+
+    /// Runs an interactive transaction; on any error it is rolled back (so no call queues behind
+    /// it) and the error returned. A pause past the timeout must fail the END with ERR_TIMEOUT.
+    fn interactive(&mut self, tx: &Interactive) -> Result<(), Error> {
+        let id = self.db.begin(Behavior::Immediate, Some(tx.timeout))?;
+        let in_tx = CallOptions { transaction: Some(id), ..Default::default() };
+        let body = tx.statements.iter().try_for_each(|sql| {
+            self.db.call_blocking(Command::Exec { sql: sql.to_string() }, &in_tx).map(drop)
+        });
+        if let Err(e) = body {
+            let ended = self.db.end(id, false);
+            if trace() {
+                eprintln!("interactive body failed: {e}; rollback: {ended:?}");
+            }
+            return Err(e);
+        }
+        self.clock.sleep(tx.pause);
+        let ended = self.db.end(id, tx.commit);
+        if tx.pause > tx.timeout && ended.is_ok() {
+            self.report.divergences.push(format!(
+                "seed {}: a transaction paused {:?}, past its {:?} timeout, still ended",
+                self.seed, tx.pause, tx.timeout
+            ));
+        }
+        ended
     }
 
     /// After a failed `sql`: reopens, and finds out whether the depot holds the state before or

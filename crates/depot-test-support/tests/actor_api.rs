@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use crossbeam_channel::unbounded;
-use depot::{MemoryStore, PageStore};
+use depot::{Clock, DeadlineStore, MemoryStore, PageStore, VirtualClock};
 use depot_client::{
-    Behavior, CallOptions, CancelToken, Command, Database, Error, Params, TransactionId, Value,
+    Behavior, CallOptions, CancelToken, Command, Database, Error, OpenOptions, Params, TransactionId, Value,
 };
 
 fn begin(db: &Database, timeout: Option<Duration>) -> TransactionId {
@@ -69,6 +69,68 @@ fn transaction_timeout_rolls_back_and_releases_the_waiters() {
     db.exec("INSERT INTO t VALUES (3)").unwrap();
     assert_eq!(int(&db, "SELECT count(*) FROM t"), 1);
     db.close().unwrap();
+}
+
+#[test]
+fn transaction_timeout_follows_a_simulated_clock() {
+    // An hour of simulated time: the test would hang if the worker waited it out for real.
+    let clock = Arc::new(VirtualClock::new());
+    let store: Arc<dyn PageStore> = Arc::new(DeadlineStore::with_clock(
+        Arc::new(MemoryStore::new()),
+        Duration::from_secs(5),
+        clock.clone(),
+    ));
+    let db = open(&store, "tx-virtual-timeout");
+    db.exec("CREATE TABLE t(v)").unwrap();
+    let hour = Duration::from_secs(3600);
+
+    // Within its timeout, a transaction commits however much simulated time passed.
+    let tx = begin(&db, Some(hour));
+    tx_exec(&db, tx, "INSERT INTO t VALUES ('kept')").unwrap();
+    clock.sleep(hour - Duration::from_secs(1));
+    db.end(tx, true).unwrap();
+
+    // Past it: rolled back when the next call arrives; a call that waited behind it runs first.
+    let tx = begin(&db, Some(hour));
+    tx_exec(&db, tx, "INSERT INTO t VALUES ('lost')").unwrap();
+    let behind = submit(
+        &db,
+        Command::Execute { sql: "SELECT count(*) FROM t".into(), params: Params::None },
+        &CallOptions::default(),
+    );
+    clock.sleep(hour);
+    assert_eq!(tx_exec(&db, tx, "INSERT INTO t VALUES ('late')").unwrap_err().code(), "ERR_TIMEOUT");
+    let waited = statement(behind.recv().unwrap()).unwrap();
+    assert_eq!(waited.rows, vec![vec![Value::Integer(1)]], "the waiting call saw the rollback");
+    assert_eq!(db.end(tx, true).unwrap_err().code(), "ERR_TIMEOUT");
+    assert_eq!(int(&db, "SELECT count(*) FROM t"), 1);
+    assert_eq!(clock.elapsed(), hour * 2 - Duration::from_secs(1));
+    db.close().unwrap();
+    clock.finish();
+}
+
+#[test]
+fn a_fenced_writer_still_ends_its_transaction_and_answers_the_calls_behind_it() {
+    let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
+    // A cache far smaller than the table, so that a read inside the transaction reaches the store.
+    let opts = OpenOptions { cache_bytes: 64 << 10, ..Default::default() };
+    let old = Database::open(store.clone(), "fenced-tx", opts).unwrap();
+    old.exec("PRAGMA cache_size = 16; CREATE TABLE t(v)").unwrap();
+    old.exec("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000) INSERT INTO t SELECT randomblob(1000) FROM c").unwrap();
+    let newer = open(&store, "fenced-tx");
+    newer.exec("INSERT INTO t VALUES ('moved the head')").unwrap();
+
+    let tx = begin(&old, None);
+    let read = tx_exec(&old, tx, "SELECT sum(length(v)) FROM t");
+    assert_eq!(read.unwrap_err().code(), "ERR_FENCED", "the read found the head moved");
+    // Queued behind the open transaction until it ends.
+    let behind = submit(&old, Command::Exec { sql: "SELECT 1".into() }, &CallOptions::default());
+    assert_eq!(old.end(tx, false).unwrap_err().code(), "ERR_FENCED");
+    let answer = behind.recv_timeout(Duration::from_secs(30)).expect("the queued call was answered");
+    assert_eq!(answer.unwrap_err().code(), "ERR_FENCED");
+    old.close().unwrap();
+    assert_eq!(int(&newer, "SELECT count(*) FROM t"), 2001);
+    newer.close().unwrap();
 }
 
 #[test]

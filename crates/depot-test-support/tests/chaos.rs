@@ -39,6 +39,8 @@ fn assert_every_fault_fired(r: &ChaosReport) {
     for kind in FAULTS {
         assert!(r.faults.get(*kind).copied().unwrap_or(0) > 0, "fault {kind} never fired: {:?}", r.faults);
     }
+    // Interactive transactions paused past their timeout (on the simulated clock) were rolled back.
+    assert!(r.timeouts > 0, "no interactive transaction timed out: {r:?}");
 }
 
 /// The first seed of this commit's slice: from the commit hash (`DEPOT_SOAK_COMMIT`, else `git
