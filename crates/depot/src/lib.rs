@@ -25,6 +25,7 @@ mod name;
 mod postgres;
 mod store;
 mod types;
+mod versions;
 
 #[cfg(feature = "test-hooks")]
 pub mod fault;

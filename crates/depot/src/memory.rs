@@ -1,9 +1,10 @@
 //! An in-process store for tests: the same semantics as the durable backends, nothing on disk.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use crate::store::{check_commit, checked_page, claim_generation, with_hints, COMMIT_LOG_KEEP, MAX_HINTS};
+use crate::versions::Versions;
 use crate::{
     validate_name, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, StoreError, Txid,
     PAGE_SIZE,
@@ -12,13 +13,9 @@ use crate::{
 #[derive(Default)]
 struct Database {
     head: Option<Head>,
-    /// (page, txid) -> version. Only the newest version of each page is kept (no snapshot readers yet).
-    versions: BTreeMap<(PageNo, Txid), Page>,
+    versions: Versions<Page>,
     commits: HashMap<u128, Txid>,
     commit_order: VecDeque<u128>,
-    /// With a history window: pages written per txid, and shrinks, waiting to be compacted.
-    written: BTreeMap<Txid, Vec<PageNo>>,
-    shrinks: BTreeMap<Txid, u32>,
     /// Pages the last session used first.
     hints: Vec<PageNo>,
 }
@@ -28,32 +25,8 @@ impl Database {
         self.head.unwrap_or(Head { txid: 0, size_pages: 0, page_size: PAGE_SIZE as u32, generation: 0 })
     }
 
-    /// Drops what no read at `horizon` or later can see: versions superseded at or before the
-    /// horizon, and pages past an end that shrank at or before it.
-    fn compact(&mut self, horizon: Txid) {
-        while let Some(entry) = self.written.first_entry() {
-            if *entry.key() > horizon {
-                break;
-            }
-            let (t, pages) = entry.remove_entry();
-            for no in pages {
-                let older: Vec<_> = self.versions.range((no, 0)..(no, t)).map(|(k, _)| *k).collect();
-                for k in older {
-                    self.versions.remove(&k);
-                }
-            }
-            if let Some(size) = self.shrinks.remove(&t) {
-                let dropped: Vec<_> =
-                    self.versions.range((size + 1, 0)..).filter(|(k, _)| k.1 < t).map(|(k, _)| *k).collect();
-                for k in dropped {
-                    self.versions.remove(&k);
-                }
-            }
-        }
-    }
-
     fn newest(&self, no: PageNo, at: Txid) -> Option<Page> {
-        self.versions.range((no, 0)..=(no, at)).next_back().map(|(_, p)| p.clone())
+        self.versions.newest(no, at).cloned()
     }
 }
 
@@ -146,14 +119,9 @@ impl PageStore for MemoryStore {
         let txid = head.txid + 1;
         // Versions are immutable: a new txid gets a new entry. Older ones go once nothing may read
         // them: at once without a history window, else when they fall out of it.
-        for page in &request.pages {
-            db.versions.insert((page.no, txid), page.clone());
-        }
-        db.written.insert(txid, request.pages.iter().map(|p| p.no).collect());
-        if request.size_pages < head.size_pages {
-            db.shrinks.insert(txid, request.size_pages);
-        }
-        db.compact(txid.saturating_sub(self.history));
+        let shrank = (request.size_pages < head.size_pages).then_some(request.size_pages);
+        db.versions.insert_commit(txid, request.pages.iter().map(|p| (p.no, p.clone())), shrank);
+        db.versions.compact(txid.saturating_sub(self.history), drop);
         head.txid = txid;
         head.size_pages = request.size_pages;
         db.head = Some(head);

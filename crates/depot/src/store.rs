@@ -54,6 +54,7 @@ pub trait PageStore: Send + Sync + 'static {
 pub const MAX_HINTS: usize = 256;
 
 /// The row id a store recorded for `database` when it was opened (stores keyed by id).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn opened_id(ids: &Mutex<HashMap<String, i64>>, database: &str) -> Result<i64, StoreError> {
     ids.lock()
         .unwrap()
@@ -73,11 +74,7 @@ pub(crate) fn with_hints(preload: &[PageNo], hints: &[PageNo]) -> Vec<PageNo> {
     all
 }
 
-/// Hint lists are stored as little-endian u32s.
-pub(crate) fn encode_hints(pages: &[PageNo]) -> Vec<u8> {
-    pages.iter().take(MAX_HINTS).flat_map(|p| p.to_le_bytes()).collect()
-}
-
+/// Hint lists were stored as little-endian u32s (the SQLite-based file store).
 pub(crate) fn decode_hints(bytes: &[u8]) -> Vec<PageNo> {
     bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }

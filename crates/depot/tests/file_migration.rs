@@ -1,5 +1,6 @@
-//! A depot written by an older build opens with this one: the file store migrates its schema in
-//! place and every page reads back as it was committed.
+//! A depot written by an older build opens with this one: the file store migrates the SQLite-based
+//! layout's schema in place, imports it into its log-structured files, and every page reads back as
+//! it was committed.
 
 mod support;
 
@@ -45,8 +46,7 @@ fn fills(store: &FileStore, db: &str, pages: &[u32], at: u64) -> Vec<u8> {
 fn a_version_4_depot_migrates_and_reads_back_the_newest_versions() {
     let dir = tempfile::tempdir().unwrap();
     write_v4(dir.path());
-    let store =
-        FileStore::open(dir.path(), FileStoreOptions { history_txids: 10, ..Default::default() }).unwrap();
+    let store = FileStore::open(dir.path(), FileStoreOptions { history_txids: 10 }).unwrap();
     let opened = store.open("old", Some(1), &[2]).unwrap();
     assert_eq!((opened.head.txid, opened.head.size_pages), (3, 3));
     assert_eq!(opened.pages[0].data[0], 23, "the newest version of page 2");
@@ -54,6 +54,7 @@ fn a_version_4_depot_migrates_and_reads_back_the_newest_versions() {
     assert_eq!(store.version_count("old"), 3 + 2, "3 newest versions, 2 superseded ones kept for the window");
     store.open("other", Some(1), &[]).unwrap();
     assert_eq!(fills(&store, "other", &[1], 1), [99]);
+    assert!(!dir.path().join("depot.sqlite3").exists(), "the imported SQLite file is removed");
     // The migrated store takes commits like a new one.
     store.commit(&commit("old", 1, 3, 77, vec![page(3, 32)], 3)).unwrap();
     assert_eq!(fills(&store, "old", &[1, 2, 3], 4), [11, 23, 32]);
