@@ -76,12 +76,20 @@ impl BaseWriter {
         }
         self.out.write_all(&meta_start.to_le_bytes()).map_err(io)?;
         self.out.write_all(FOOTER_MAGIC).map_err(io)?;
-        let file = self.out.into_inner().map_err(|e| io(e.into_error()))?;
+        self.out.flush().map_err(io)?;
+        let file = self.out.get_ref();
         file.sync_all().map_err(io)?;
         std::fs::rename(&path, &self.final_path).map_err(io)?;
         sync_dir(self.final_path.parent().unwrap())?;
-        let number = self.segment.number;
-        Segment::open(self.final_path, number, Kind::Base)
+        Segment::open(self.final_path.clone(), self.segment.number, Kind::Base)
+    }
+}
+
+impl Drop for BaseWriter {
+    /// A base that was not finished (a full disk, a failed read) leaves no temporary file behind;
+    /// after `finish` the temporary name is gone already.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.segment.path);
     }
 }
 
