@@ -1,8 +1,12 @@
 #!/usr/bin/env node
-// A/B of two builds on the awaited point select (the latency-bound path that every call takes):
-// `node bench/ab.mjs DIR_A DIR_B [--rounds 8] [--calls 20000]`, where each DIR is a checkout with its
-// addon built (`npm run build`). The two run in turns, each round in a fresh process, so machine
-// noise falls on both; prints each round and the median µs per call of each side.
+// A/B of two builds on one latency-bound workload:
+// `node bench/ab.mjs DIR_A DIR_B [--rounds 8] [--calls N] [--workload point|insert|scan]`, where each DIR
+// is a checkout with its addon built (`npm run build`). `point` (the default, 20,000 calls): awaited
+// point selects on a memory depot, the path every call takes. `insert` (2,000): awaited single-row
+// autocommit inserts on a file depot, one store commit each. `scan` (20): a full scan of a 20 MiB
+// table after closing and reopening the file depot, so every page comes from the store. The two
+// sides run in turns, each round in a fresh process, so machine noise falls on both; prints each
+// round and the median µs per call of each side.
 import { execFileSync } from 'node:child_process'
 import { resolve } from 'node:path'
 
@@ -17,10 +21,12 @@ if (!a || !b) {
   process.exit(2)
 }
 const rounds = flag('rounds', 8)
-const calls = flag('calls', 20000)
+const workloadIndex = args.indexOf('--workload')
+const workload = workloadIndex >= 0 ? args[workloadIndex + 1] : 'point'
+const calls = flag('calls', { point: 20000, insert: 2000, scan: 20 }[workload])
 
 // One round in a child process: a memory depot, 1,000 rows, a warm-up, then `calls` awaited selects.
-const child = `
+const point = `
 const { Depot } = require(process.argv[1] + '/index.js')
 ;(async () => {
   const depot = await Depot.open({ memory: true })
@@ -36,6 +42,59 @@ const { Depot } = require(process.argv[1] + '/index.js')
   console.log(micros.toFixed(2))
 })()
 `
+
+// One round: a fresh file depot, a warm-up of 200 inserts, then `calls` awaited inserts.
+const insert = `
+const { Depot } = require(process.argv[1] + '/index.js')
+const fs = require('node:fs'), os = require('node:os'), path = require('node:path')
+;(async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'depot-ab-'))
+  const depot = await Depot.open({ path: dir })
+  const db = await depot.openDatabase('ab')
+  await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)')
+  const v = 'x'.repeat(100)
+  for (let i = 0; i < 200; i++) await db.run('INSERT INTO t(v) VALUES (?)', [v])
+  const start = process.hrtime.bigint()
+  for (let i = 0; i < ${calls}; i++) await db.run('INSERT INTO t(v) VALUES (?)', [v])
+  const micros = Number(process.hrtime.bigint() - start) / 1000 / ${calls}
+  await db.close()
+  await depot.close()
+  fs.rmSync(dir, { recursive: true, force: true })
+  console.log(micros.toFixed(2))
+})()
+`
+
+// One round: a fresh file depot with a 20 MiB table, then the given number of cold scans (each after closing
+// and reopening the depot).
+const scan = `
+const { Depot } = require(process.argv[1] + '/index.js')
+const fs = require('node:fs'), os = require('node:os'), path = require('node:path')
+;(async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'depot-ab-'))
+  let depot = await Depot.open({ path: dir })
+  let db = await depot.openDatabase('ab')
+  await db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20480) INSERT INTO t SELECT x, randomblob(1000) FROM c")
+  let total = 0n
+  for (let i = 0; i < ${calls}; i++) {
+    await db.close()
+    await depot.close()
+    depot = await Depot.open({ path: dir })
+    db = await depot.openDatabase('ab')
+    const start = process.hrtime.bigint()
+    await db.query('SELECT sum(length(v)) FROM t')
+    total += process.hrtime.bigint() - start
+  }
+  await db.close()
+  await depot.close()
+  fs.rmSync(dir, { recursive: true, force: true })
+  console.log((Number(total) / 1000 / ${calls}).toFixed(2))
+})()
+`
+const child = { point, insert, scan }[workload]
+if (!child) {
+  console.error(`unknown workload '${workload}': point, insert or scan`)
+  process.exit(2)
+}
 const results = { a: [], b: [] }
 for (let r = 0; r < rounds; r++) {
   for (const [side, dir] of r % 2 ? [['b', b], ['a', a]] : [['a', a], ['b', b]]) {
@@ -44,4 +103,4 @@ for (let r = 0; r < rounds; r++) {
   console.log(`round ${r + 1}: A ${results.a.at(-1)} µs, B ${results.b.at(-1)} µs`)
 }
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]
-console.log(`median µs per awaited point select: A ${median(results.a)} (${a}), B ${median(results.b)} (${b}); B/A ${(median(results.b) / median(results.a)).toFixed(2)}`)
+console.log(`median µs per ${workload} call: A ${median(results.a)} (${a}), B ${median(results.b)} (${b}); B/A ${(median(results.b) / median(results.a)).toFixed(2)}`)

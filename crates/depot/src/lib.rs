@@ -11,8 +11,9 @@
 //! * **Immutable versions.** The bytes of (database, page, txid) never change once committed; versions
 //!   that nothing can read any more are pruned so the store stays about the size of the data.
 //!
-//! Backends: [`MemoryStore`] (tests) and [`FileStore`], the embedded default (one directory holding a
-//! SQLite file in WAL mode; see its module docs for why), and, with the `postgres` feature,
+//! Backends: [`MemoryStore`] (tests) and [`FileStore`], the embedded default (one directory holding an
+//! append-only log and a base file, indexed in memory; see its module docs for why), and, with the
+//! `postgres` feature,
 //! `PostgresStore` (native tables in PostgreSQL, for actors that move between machines).
 
 pub mod clock;
