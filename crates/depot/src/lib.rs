@@ -13,8 +13,8 @@
 //!
 //! Backends: [`MemoryStore`] (tests) and [`FileStore`], the embedded default (one directory holding an
 //! append-only log and a base file, indexed in memory; see its module docs for why), and, with the
-//! `postgres` feature,
-//! `PostgresStore` (native tables in PostgreSQL, for actors that move between machines).
+//! `postgres` feature, `PostgresStore` (native tables in PostgreSQL, for actors that move between
+//! machines).
 
 pub mod clock;
 mod deadline;
