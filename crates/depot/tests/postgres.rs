@@ -381,3 +381,38 @@ fn tls_connections_are_encrypted_and_verified_against_sslrootcert() {
         eprintln!("bad sslrootcert: {message}");
     }
 }
+
+#[test]
+fn a_cold_open_is_one_statement_and_a_commit_one() {
+    let _g = shared();
+    let schema = fresh_schema();
+    let a = store(&schema);
+    a.open("db", Some(1), &[]).unwrap();
+    let before = a.statements_sent();
+    a.commit(&commit("db", 1, 0, 1, vec![page(1, 11), page(2, 22)], 2)).unwrap();
+    assert_eq!(a.statements_sent() - before, 1, "a commit is one statement");
+    a.save_hints("db", 1, &[2]).unwrap();
+
+    // Another store (another process): the open claims the generation and reads the preload and
+    // the hinted pages in one statement.
+    let b = store(&schema);
+    let o = b.open("db", Some(2), &[1]).unwrap();
+    assert_eq!(b.statements_sent(), 1, "a cold open is one statement");
+    assert_eq!((o.head.txid, o.head.generation, o.head.size_pages), (1, 2, 2));
+    let mut got: Vec<(u32, u8)> = o.pages.iter().map(|p| (p.no, p.data[0])).collect();
+    got.sort();
+    assert_eq!(got, [(1, 11), (2, 22)], "the preload and the hint, at the head");
+    assert!(o.pages.iter().all(|p| p.verify()));
+
+    // A new database: created by the same statement.
+    let before = b.statements_sent();
+    let o = b.open("fresh", None, &[1]).unwrap();
+    assert_eq!((b.statements_sent() - before, o.head.txid, o.head.generation), (1, 0, 1));
+    assert!(o.pages.is_empty());
+
+    // A refused claim says which generation holds the database.
+    match a.open("db", Some(1), &[]) {
+        Err(StoreError::Fenced { generation: 1, current: 2, .. }) => {}
+        other => panic!("expected a fenced open, got {other:?}"),
+    }
+}

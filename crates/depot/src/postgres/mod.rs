@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::Config;
 
-use crate::store::{check_commit, checked_page, claim_generation, opened_id, with_hints, COMMIT_LOG_KEEP};
+use crate::store::{check_commit, checked_page, claim_generation, opened_id, COMMIT_LOG_KEEP, MAX_HINTS};
 use crate::{
     validate_name, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, StoreError, Txid,
     PAGE_SIZE,
@@ -318,6 +318,12 @@ impl PostgresStore {
         }
     }
 
+    /// Statements this store's calls sent to the server (opens, reads, commits, hints), each one
+    /// round trip; tests and benchmarks read it.
+    pub fn statements_sent(&self) -> u64 {
+        self.pool.statements_sent()
+    }
+
     /// Number of page versions stored for `database` (tests use it to check pruning).
     pub fn version_count(&self, database: &str) -> Result<usize, StoreError> {
         let id = self.id_of(database)?;
@@ -345,27 +351,36 @@ impl Drop for PostgresStore {
     }
 }
 
-/// The open transaction: create the head row if needed, claim the generation, read the preload.
-async fn open_tx(
+/// The whole open in one statement (see `Sql::open`): create the head row or claim the generation,
+/// and read the preload and hints at the head. A preload page missing below the end is not an
+/// error here: the read that needs it fetches it and reports it.
+async fn open_one(
     c: &mut Conn,
     database: &str,
     wanted: Option<u64>,
     preload: &[PageNo],
 ) -> Result<(i64, Opened), Fail> {
-    let tx = c
-        .client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .start()
+    let wanted_i = wanted.map(to_i64).transpose()?;
+    let preload: Vec<i64> = preload.iter().map(|&no| no as i64).collect();
+    let rows = c
+        .query(&c.stmts.open, &[&database, &(PAGE_SIZE as i32), &wanted_i, &preload, &(MAX_HINTS as i32)])
         .await?;
-    tx.execute(&c.stmts.open_insert, &[&database, &(PAGE_SIZE as i32)]).await?;
-    let row = tx.query_one(&c.stmts.open_lock, &[&database]).await?;
-    let id: i64 = row.get(0);
-    let mut head = Head {
-        generation: row.get::<_, i64>(1) as u64,
-        txid: row.get::<_, i64>(2) as u64,
-        size_pages: row.get::<_, i64>(3) as u32,
-        page_size: row.get::<_, i32>(4) as u32,
+    let Some(first) = rows.first() else {
+        // Refused: a newer generation holds the database.
+        let current: i64 = c.query_one(&c.stmts.open_refused, &[&database]).await?.get(0);
+        claim_generation(database, current as u64, wanted)?;
+        return Err(Fail::Store(StoreError::Fenced {
+            database: database.into(),
+            generation: wanted.unwrap_or(0),
+            current: current as u64,
+        }));
+    };
+    let id: i64 = first.get(0);
+    let head = Head {
+        generation: first.get::<_, i64>(1) as u64,
+        txid: first.get::<_, i64>(2) as u64,
+        size_pages: first.get::<_, i64>(3) as u32,
+        page_size: first.get::<_, i32>(4) as u32,
     };
     if head.page_size as usize != PAGE_SIZE {
         return Err(Fail::Store(StoreError::Corrupt(format!(
@@ -373,32 +388,15 @@ async fn open_tx(
             head.page_size
         ))));
     }
-    let hints: Vec<PageNo> =
-        row.get::<_, Option<Vec<i64>>>(5).unwrap_or_default().into_iter().map(|p| p as PageNo).collect();
-    let current = head.generation;
-    head.generation = claim_generation(database, current, wanted)?;
-    if head.generation != current {
-        tx.execute(&c.stmts.open_claim, &[&id, &to_i64(head.generation)?]).await?;
-    }
-    let wanted_pages: Vec<i64> = with_hints(preload, &hints)
-        .into_iter()
-        .filter(|&no| no >= 1 && no <= head.size_pages)
-        .map(|no| no as i64)
-        .collect();
+    let seen = first.get::<_, Option<i64>>(5).unwrap_or(0) as u64;
     let mut pages = Vec::new();
-    if !wanted_pages.is_empty() {
-        let rows = tx
-            .query(&c.stmts.pages_at, &[&id, &wanted_pages, &(head.txid as i64), &(head.size_pages as i64)])
-            .await?;
-        let mut found: HashMap<i64, Page> =
-            rows.iter().map(|r| (r.get::<_, i64>(0), page_from_row(r.get(0), r.get(1), r.get(2)))).collect();
-        for no in wanted_pages {
-            if let Some(p) = checked_page(database, no as PageNo, found.remove(&no), head.size_pages)? {
-                pages.push(p);
+    if seen == head.txid {
+        for r in &rows {
+            if let Some(no) = r.get::<_, Option<i64>>(6) {
+                pages.push(page_from_row(no, r.get(7), r.get(8)));
             }
         }
     }
-    tx.commit().await?;
     Ok((id, Opened { head, pages }))
 }
 
@@ -416,7 +414,7 @@ impl PageStore for PostgresStore {
         // Retrying an open whose reply was lost is harmless: claiming the same generation again
         // is allowed, and claiming "the next" again fences only the lost attempt.
         let (id, opened) = self.block_on(self.retrying(true, async || {
-            self.on_conn(async |c| open_tx(c, database, generation, preload).await).await
+            self.on_conn(async |c| open_one(c, database, generation, preload).await).await
         }))?;
         self.ids.lock().unwrap().insert(database.to_string(), id);
         Ok(opened)
@@ -428,7 +426,7 @@ impl PageStore for PostgresStore {
         let wanted: Vec<i64> = pages.iter().map(|&no| no as i64).collect();
         self.block_on(self.retrying(true, async || {
             self.on_conn(async |c| {
-                let rows = c.client.query(&c.stmts.get_pages, &[&id, &wanted, &at_i]).await?;
+                let rows = c.query(&c.stmts.get_pages, &[&id, &wanted, &at_i]).await?;
                 let Some(first) = rows.first() else {
                     return Err(Fail::Store(StoreError::Corrupt(format!(
                         "database '{database}' has no head row"
@@ -487,7 +485,6 @@ impl PageStore for PostgresStore {
                     let applied = self
                         .on_conn(async |c| {
                             let row = c
-                                .client
                                 .query_one(
                                     &c.stmts.commit,
                                     &[
@@ -538,7 +535,7 @@ impl PageStore for PostgresStore {
                 let (prev, head) = self
                     .retrying(true, async || {
                         self.on_conn(async |c| {
-                            let row = c.client.query_one(&c.stmts.resolve, &[&id, &&commit_id[..]]).await?;
+                            let row = c.query_one(&c.stmts.resolve, &[&id, &&commit_id[..]]).await?;
                             let head = Head {
                                 generation: row.get::<_, i64>(1) as u64,
                                 txid: row.get::<_, i64>(2) as u64,
@@ -571,10 +568,8 @@ impl PageStore for PostgresStore {
         let generation = to_i64(generation)?;
         let pages: Vec<i64> = pages.iter().take(crate::MAX_HINTS).map(|&p| p as i64).collect();
         self.block_on(self.retrying(false, async || {
-            self.on_conn(async |c| {
-                Ok(c.client.execute(&c.stmts.save_hints, &[&id, &pages, &generation]).await?)
-            })
-            .await
+            self.on_conn(async |c| Ok(c.execute(&c.stmts.save_hints, &[&id, &pages, &generation]).await?))
+                .await
         }))?;
         Ok(())
     }

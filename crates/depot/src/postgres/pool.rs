@@ -5,12 +5,13 @@
 //! runtimes, managers and features. A semaphore bounds the connections; idle ones wait in a stack
 //! (the most recently used first, so spare ones can time out server-side without hurting).
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
-use tokio_postgres::types::Type;
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use super::fail::{pg_message, retryable_state, Fail};
 use super::schema::Sql;
@@ -19,10 +20,8 @@ use crate::StoreError;
 
 /// The statements of one connection, prepared when it is made.
 pub(crate) struct Statements {
-    pub open_insert: Statement,
-    pub open_lock: Statement,
-    pub open_claim: Statement,
-    pub pages_at: Statement,
+    pub open: Statement,
+    pub open_refused: Statement,
     pub get_pages: Statement,
     pub commit: Statement,
     pub resolve: Statement,
@@ -33,6 +32,8 @@ pub(crate) struct Statements {
 pub(crate) struct Conn {
     pub client: Client,
     pub stmts: Statements,
+    /// The pool's count of statements sent (each one round trip).
+    sent: Arc<AtomicU64>,
 }
 
 /// Bounded set of connections to one server.
@@ -46,6 +47,38 @@ pub(crate) struct Pool {
     acquire_timeout: Duration,
     connect_timeout: Duration,
     describe: String,
+    /// Statements the store's calls sent through this pool's connections.
+    sent: Arc<AtomicU64>,
+}
+
+impl Conn {
+    /// Runs a prepared statement (one round trip), counted.
+    pub(crate) async fn query(
+        &self,
+        stmt: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        self.client.query(stmt, params).await
+    }
+
+    pub(crate) async fn query_one(
+        &self,
+        stmt: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, tokio_postgres::Error> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        self.client.query_one(stmt, params).await
+    }
+
+    pub(crate) async fn execute(
+        &self,
+        stmt: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        self.client.execute(stmt, params).await
+    }
 }
 
 impl Pool {
@@ -68,7 +101,13 @@ impl Pool {
             acquire_timeout,
             connect_timeout,
             describe,
+            sent: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Statements sent by the store's calls (opens, reads, commits, hints), each one round trip.
+    pub(crate) fn statements_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// Waits (boundedly) for a free connection, making one if none is idle.
@@ -141,36 +180,40 @@ impl Pool {
         let prepare = async {
             use Type as T;
             let s = &self.sql;
+            let commit_types = [
+                T::INT8,
+                T::BYTEA,
+                T::INT8,
+                T::INT8,
+                T::INT8,
+                T::INT8_ARRAY,
+                T::INT8_ARRAY,
+                T::BYTEA_ARRAY,
+                T::INT8,
+            ];
+            // Prepared all at once: the driver pipelines them, one round trip for the lot.
+            let mut prepared = join_all(vec![
+                client.prepare_typed(&s.open, &[T::TEXT, T::INT4, T::INT8, T::INT8_ARRAY, T::INT4]),
+                client.prepare_typed(&s.open_refused, &[T::TEXT]),
+                client.prepare_typed(&s.get_pages, &[T::INT8, T::INT8_ARRAY, T::INT8]),
+                client.prepare_typed(&s.commit, &commit_types),
+                client.prepare_typed(&s.resolve, &[T::INT8, T::BYTEA]),
+                client.prepare_typed(&s.save_hints, &[T::INT8, T::INT8_ARRAY, T::INT8]),
+            ])
+            .await
+            .into_iter();
+            let mut next = || prepared.next().expect("one statement per future");
             Ok::<_, tokio_postgres::Error>(Statements {
-                open_insert: client.prepare_typed(&s.open_insert, &[T::TEXT, T::INT4]).await?,
-                open_lock: client.prepare_typed(&s.open_lock, &[T::TEXT]).await?,
-                open_claim: client.prepare_typed(&s.open_claim, &[T::INT8, T::INT8]).await?,
-                pages_at: client
-                    .prepare_typed(&s.pages_at, &[T::INT8, T::INT8_ARRAY, T::INT8, T::INT8])
-                    .await?,
-                get_pages: client.prepare_typed(&s.get_pages, &[T::INT8, T::INT8_ARRAY, T::INT8]).await?,
-                commit: client
-                    .prepare_typed(
-                        &s.commit,
-                        &[
-                            T::INT8,
-                            T::BYTEA,
-                            T::INT8,
-                            T::INT8,
-                            T::INT8,
-                            T::INT8_ARRAY,
-                            T::INT8_ARRAY,
-                            T::BYTEA_ARRAY,
-                            T::INT8,
-                        ],
-                    )
-                    .await?,
-                resolve: client.prepare_typed(&s.resolve, &[T::INT8, T::BYTEA]).await?,
-                save_hints: client.prepare_typed(&s.save_hints, &[T::INT8, T::INT8_ARRAY, T::INT8]).await?,
+                open: next()?,
+                open_refused: next()?,
+                get_pages: next()?,
+                commit: next()?,
+                resolve: next()?,
+                save_hints: next()?,
             })
         };
         match tokio::time::timeout(self.connect_timeout, prepare).await {
-            Ok(Ok(stmts)) => Ok(Conn { client, stmts }),
+            Ok(Ok(stmts)) => Ok(Conn { client, stmts, sent: self.sent.clone() }),
             Ok(Err(e)) => Err(connect_failure(&e)),
             Err(_) => {
                 Err(Fail::Connect { message: "preparing statements timed out".into(), transient: true })
@@ -218,4 +261,29 @@ impl Drop for Lease<'_> {
             }
         }
     }
+}
+
+/// Polls every future until all are done (they make progress together: the driver sends their
+/// requests back to back) and returns their outputs in order.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *out = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("every future finished")).collect()
 }

@@ -99,10 +99,8 @@ pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<i64, to
 
 /// The SQL of the statements every pooled connection prepares once.
 pub(crate) struct Sql {
-    pub open_insert: String,
-    pub open_lock: String,
-    pub open_claim: String,
-    pub pages_at: String,
+    pub open: String,
+    pub open_refused: String,
     pub get_pages: String,
     pub commit: String,
     pub resolve: String,
@@ -112,21 +110,35 @@ pub(crate) struct Sql {
 impl Sql {
     pub(crate) fn new(s: &str) -> Sql {
         Sql {
-            open_insert: format!(
-                "INSERT INTO \"{s}\".databases(name, generation, head_txid, size_pages, page_size)
-                 VALUES ($1, 0, 0, 0, $2) ON CONFLICT (name) DO NOTHING"
+            // The whole open in one statement (one round trip): create the head row or claim the
+            // generation on it, and read the preload and hints at the head. $1 name, $2 page size,
+            // $3 generation wanted (NULL: the next), $4 preload, $5 most hints kept. A refused claim
+            // returns no row. `seen` is the head as the statement's snapshot has it: when a commit
+            // of another writer landed while the claim waited for its row lock, the claim returns
+            // the newer head but the pages read are of the snapshot, so they are dropped (the
+            // preload is only a hint; the pages are read at the head later).
+            open: format!(
+                "WITH claimed AS (
+                     INSERT INTO \"{s}\".databases(name, generation, head_txid, size_pages, page_size)
+                     VALUES ($1, COALESCE($3, 1), 0, 0, $2)
+                     ON CONFLICT (name) DO UPDATE SET generation = COALESCE($3, databases.generation + 1)
+                     WHERE $3::bigint IS NULL OR $3 >= databases.generation
+                     RETURNING id, generation, head_txid, size_pages, page_size, hints
+                 ), wanted AS (
+                     SELECT DISTINCT w.no FROM claimed c,
+                         unnest($4::bigint[] || COALESCE(c.hints[1:$5], '{{}}')) AS w(no)
+                     WHERE w.no >= 1 AND w.no <= c.size_pages
+                 )
+                 SELECT c.id, c.generation, c.head_txid, c.size_pages, c.page_size,
+                        (SELECT d.head_txid FROM \"{s}\".databases d WHERE d.id = c.id) AS seen,
+                        p.page, p.checksum, p.data
+                 FROM claimed c LEFT JOIN LATERAL (
+                     SELECT DISTINCT ON (v.page) v.page, v.checksum, v.data FROM \"{s}\".pages v
+                     WHERE v.db = c.id AND v.page IN (SELECT no FROM wanted) AND v.txid <= c.head_txid
+                     ORDER BY v.page, v.txid DESC) p ON true"
             ),
-            open_lock: format!(
-                "SELECT id, generation, head_txid, size_pages, page_size, hints FROM \"{s}\".databases
-                 WHERE name = $1 FOR UPDATE"
-            ),
-            open_claim: format!("UPDATE \"{s}\".databases SET generation = $2 WHERE id = $1"),
-            // $1 db, $2 pages, $3 at, $4 size: the newest version of each page at `at`.
-            pages_at: format!(
-                "SELECT DISTINCT ON (page) page, checksum, data FROM \"{s}\".pages
-                 WHERE db = $1 AND page = ANY($2) AND page <= $4 AND txid <= $3
-                 ORDER BY page, txid DESC"
-            ),
+            // Why a claim was refused: the generation that holds the database.
+            open_refused: format!("SELECT generation FROM \"{s}\".databases WHERE name = $1"),
             // One statement, so one snapshot: the head check and the pages agree even while a
             // concurrent commit prunes the versions this read would otherwise miss.
             get_pages: format!(
