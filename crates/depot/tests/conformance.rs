@@ -178,6 +178,9 @@ fn a_history_window_keeps_exactly_the_versions_it_covers() {
     let dir = tempfile::tempdir().unwrap();
     let file = FileStore::open(dir.path(), FileStoreOptions { history_txids: 10 }).unwrap();
     assert_eq!(versions_after_updates(&file, &|| file.version_count("h"), 50), 2 * 11);
+    let at = file.get_pages_at("h", &[1, 2], 45).unwrap();
+    assert_eq!((at[0].as_ref().unwrap().data[0], at[1].as_ref().unwrap().data[0]), (44, 7));
+    assert!(file.get_pages_at("h", &[1], 39).is_err(), "txid 39 is outside the window");
     let none = MemoryStore::new();
     assert_eq!(versions_after_updates(&none, &|| none.version_count("h"), 50), 2, "no window: newest only");
 }

@@ -104,6 +104,8 @@ fn a_compaction_keeps_every_readable_version_and_survives_a_restart() {
     assert_eq!(files(dir.path(), "log").len(), 1, "only the new, empty log is left");
     assert_eq!(s.version_count("a"), versions);
     assert_eq!((fill(&s, "a", 1, 20), fill(&s, "a", 2, 20), fill(&s, "b", 1, 20)), (20, 200, 20));
+    let older = |s: &FileStore, at| s.get_pages_at("a", &[1], at).unwrap()[0].as_ref().unwrap().data[0];
+    assert_eq!(older(&s, 16), 16, "versions inside the window stay readable at their txid");
     // A retry of a commit applied before the compaction is still recognised.
     let again = s.commit(&commit("a", 1, 19, 20, vec![page(1, 20)], 2)).unwrap();
     assert_eq!((again.txid, again.replayed), (20, true));
@@ -118,6 +120,7 @@ fn a_compaction_keeps_every_readable_version_and_survives_a_restart() {
     assert_eq!(hinted, [1, 2], "hints survive the compaction");
     assert_eq!((fill(&s, "a", 1, 23), fill(&s, "a", 2, 23)), (23, 200));
     assert_eq!(s.version_count("a"), 6 + 1);
+    assert_eq!(older(&s, 19), 19);
     s.open("b", Some(1), &[]).unwrap();
     assert_eq!(fill(&s, "b", 1, 20), 20);
 }

@@ -184,9 +184,27 @@ impl FileStore {
         }
     }
 
-    /// Reads the newest versions of `pages` at `at`, the head of `database` (under the state lock
-    /// only long enough to find where they lie).
-    fn read(&self, database: &str, pages: &[PageNo], at: Txid) -> Result<Vec<Option<Page>>, StoreError> {
+    /// Reads pages as of an older `at` within the history window: the versions the index keeps
+    /// for it (what reads at a bookmark and snapshot readers stand on).
+    pub fn get_pages_at(
+        &self,
+        database: &str,
+        pages: &[PageNo],
+        at: Txid,
+    ) -> Result<Vec<Option<Page>>, StoreError> {
+        self.read(database, pages, at, false)
+    }
+
+    /// Reads the newest versions of `pages` at `at`: the head of `database` when `at_head`, else
+    /// any txid the history window covers (under the state lock only long enough to find where the
+    /// versions lie).
+    fn read(
+        &self,
+        database: &str,
+        pages: &[PageNo],
+        at: Txid,
+        at_head: bool,
+    ) -> Result<Vec<Option<Page>>, StoreError> {
         let mut found: Vec<Option<(Arc<Segment>, Loc)>> = Vec::with_capacity(pages.len());
         {
             let state = self.inner.state.read().unwrap();
@@ -194,16 +212,22 @@ impl FileStore {
                 StoreError::InvalidArgument(format!("database '{database}' was never opened"))
             })?;
             let head = db.head;
-            if at != head.txid {
+            let size_pages = if at == head.txid {
+                head.size_pages
+            } else if at_head {
                 return Err(StoreError::HeadMoved {
                     database: database.into(),
                     expected: at,
                     actual: head.txid,
                 });
-            }
+            } else {
+                db.size_at(at, state.history).ok_or_else(|| {
+                    StoreError::InvalidArgument(format!("txid {at} is outside the history window"))
+                })?
+            };
             for &no in pages {
-                let inside = no >= 1 && no <= head.size_pages;
-                match db.versions.newest(no, head.txid).filter(|_| inside) {
+                let inside = no >= 1 && no <= size_pages;
+                match db.versions.newest(no, at).filter(|_| inside) {
                     Some(&loc) => {
                         let segment = state.segments.get(&loc.file).cloned().ok_or_else(|| {
                             StoreError::Corrupt(format!(
@@ -214,7 +238,7 @@ impl FileStore {
                         found.push(Some((segment, loc)));
                     }
                     None => {
-                        checked_page(database, no, None, head.size_pages)?;
+                        checked_page(database, no, None, size_pages)?;
                         found.push(None);
                     }
                 }
@@ -574,7 +598,7 @@ impl PageStore for FileStore {
             (db.head, with_hints(preload, &db.hints))
         };
         let wanted: Vec<PageNo> = wanted.into_iter().filter(|&no| no >= 1 && no <= head.size_pages).collect();
-        let pages = match self.read(database, &wanted, head.txid) {
+        let pages = match self.read(database, &wanted, head.txid, true) {
             // Another handle committed since: the preload is only a hint, and this writer is fenced.
             Err(StoreError::HeadMoved { .. }) => Vec::new(),
             other => other?.into_iter().flatten().collect(),
@@ -583,7 +607,7 @@ impl PageStore for FileStore {
     }
 
     fn get_pages(&self, database: &str, pages: &[PageNo], at: Txid) -> Result<Vec<Option<Page>>, StoreError> {
-        self.read(database, pages, at)
+        self.read(database, pages, at, true)
     }
 
     fn commit(&self, request: &CommitRequest) -> Result<CommitOutcome, StoreError> {

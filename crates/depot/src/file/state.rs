@@ -56,6 +56,23 @@ impl Db {
         }
     }
 
+    /// The size of the database at `at`, if the history window (`history` txids behind the head)
+    /// covers it and the commit log still knows it.
+    pub fn size_at(&self, at: Txid, history: u64) -> Option<u32> {
+        if at > self.head.txid || at.saturating_add(history) < self.head.txid {
+            return None;
+        }
+        if at == self.head.txid {
+            return Some(self.head.size_pages);
+        }
+        if at == 0 {
+            return Some(0);
+        }
+        let first = self.commits.front()?.txid;
+        let meta = self.commits.get(at.checked_sub(first)? as usize)?;
+        (meta.txid == at).then_some(meta.size_pages)
+    }
+
     fn remember(&mut self, meta: CommitMeta, keep: usize) {
         self.commit_ids.insert(meta.commit_id, meta.txid);
         self.commits.push_back(meta);
