@@ -37,6 +37,8 @@ const SCAN_ROWS = Math.round((SCAN_MIB * 1024 * 1024) / SCAN_ROW_BYTES)
 const SCAN_REPS = 3
 /** Each timed workload runs in this many rounds per side, the sides taking turns. */
 const ROUNDS = 4
+// Sporadic calls: [interval in ms, calls per side].
+const SPORADIC = args.quick ? [[1, 50], [10, 10]] : [[1, 1000], [10, 200]]
 const dataDir = join(here, '.data')
 const ACTORS = 4
 const ACTOR_ROWS = 1000
@@ -341,6 +343,28 @@ function summed(rounds) {
   return total
 }
 
+/** Sporadic calls: one point select every `intervalMs` (an actor answering requests now and then),
+ * timed one by one from the call to its answer; the sides take turns, sample by sample, so that a
+ * slow spell falls on all of them. Returns, per side, the sorted latencies in µs. */
+async function sporadic(sides, intervalMs, samples) {
+  const latencies = new Map(sides.map((side) => [side.name, []]))
+  const next = rng(7 + intervalMs)
+  for (let i = 0; i < samples; i++) {
+    for (const side of sides) {
+      await new Promise((resolve) => setTimeout(resolve, intervalMs))
+      const id = randomId(next)
+      const t0 = process.hrtime.bigint()
+      if (isOurs(side)) await side.db.query(SQL.point, [id])
+      else side.prepare(SQL.point).raw().get(id)
+      latencies.get(side.name).push(Number(process.hrtime.bigint() - t0) / 1000)
+    }
+  }
+  for (const list of latencies.values()) list.sort((a, b) => a - b)
+  return latencies
+}
+
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+
 async function coldScan(side) {
   const runs = []
   for (let i = 0; i < SCAN_REPS; i++) {
@@ -419,6 +443,11 @@ async function main() {
       results.set(workload.id, row)
       log(`${workload.name}: ${sides.map((s) => `${fmt(perSec(row.get(s.name)))}/s`).join(', ')}`)
     }
+    for (const [intervalMs, samples] of SPORADIC) {
+      results.set(`sporadic-${intervalMs}`, await sporadic(sides, intervalMs, samples))
+      const l = results.get(`sporadic-${intervalMs}`)
+      log(`sporadic, every ${intervalMs} ms: p50 ${sides.map((s) => `${fmt(percentile(l.get(s.name), 50), 1)} µs`).join(', ')}`)
+    }
     const scan = new Map()
     for (const side of sides) scan.set(side.name, await coldScan(side))
     results.set('scan', scan)
@@ -476,6 +505,17 @@ function report(results, sides, totalSeconds, loadMs) {
     `Cold open before the scan (not in the scan time): better-sqlite3 ${fmt(t.openMs, 1)} ms, file store ${fmt(scan.get(file).openMs, 1)} ms (close and reopen the depot), memory store ${fmt(scan.get(memory).openMs, 1)} ms (close and reopen the database). ` +
     `Scan times of the ${SCAN_REPS} runs (ms): ${[native, file, memory].map((n) => `${n.split(' (')[0].replace(' 12', '')}${n === file ? ' file' : n === memory ? ' memory' : ''} ${scan.get(n).all.map((x) => fmt(x)).join('/')}`).join('; ')}. ` +
     `Loading the data: ${Object.entries(loadMs).map(([n, ms]) => `${n.split(' (')[0].replace(' 12', '')}${n === file ? ' file' : n === memory ? ' memory' : ''} ${fmt(ms)} ms`).join(', ')}.`)
+  lines.push('')
+  lines.push('Sporadic calls: one awaited point select every 1 ms and every 10 ms (an actor answering requests now and then), each timed from the call to its answer; the sides take turns sample by sample. Latency, lower is better; **ratio = ours / theirs** at the median.')
+  lines.push('')
+  lines.push('| workload | better-sqlite3 p50 / p99 | depot file p50 / p99 | p50 ratio | depot memory p50 / p99 | p50 ratio |')
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: |')
+  for (const [intervalMs, samples] of SPORADIC) {
+    const l = results.get(`sporadic-${intervalMs}`)
+    const pp = (name) => `${fmt(percentile(l.get(name), 50), 1)} / ${fmt(percentile(l.get(name), 99), 1)} µs`
+    const r50 = (name) => (percentile(l.get(name), 50) / percentile(l.get(native), 50)).toFixed(2)
+    lines.push(`| point select every ${intervalMs} ms (${samples} calls) | ${pp(native)} | ${pp(file)} | ${r50(file)} | ${pp(memory)} | ${r50(memory)} |`)
+  }
   lines.push('')
   lines.push('Our store round trips per workload (from `db.metrics()` deltas over the timed part; the warm-up is excluded):')
   lines.push('')
