@@ -20,6 +20,7 @@ pub enum ErrorCode {
     InvalidArgument,
     IntegerOverflow,
     TooLarge,
+    HistoryUnavailable,
 }
 
 impl ErrorCode {
@@ -39,6 +40,7 @@ impl ErrorCode {
             ErrorCode::InvalidArgument => "ERR_INVALID_ARGUMENT",
             ErrorCode::IntegerOverflow => "ERR_INTEGER_OVERFLOW",
             ErrorCode::TooLarge => "ERR_TOO_LARGE",
+            ErrorCode::HistoryUnavailable => "ERR_HISTORY_UNAVAILABLE",
         }
     }
 }
@@ -91,6 +93,7 @@ impl From<StoreError> for Error {
             StoreError::Corrupt(_) => ErrorCode::StoreCorrupt,
             StoreError::InvalidArgument(_) => ErrorCode::InvalidArgument,
             StoreError::TooLarge { .. } => ErrorCode::TooLarge,
+            StoreError::HistoryUnavailable(_) => ErrorCode::HistoryUnavailable,
         };
         Error::new(code, e.to_string())
     }

@@ -13,7 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::{run_as_task, Clock, Done};
-use crate::{CommitOutcome, CommitRequest, Opened, Page, PageNo, PageStore, StoreError, Txid};
+use crate::{
+    CommitInfo, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, Restored, StoreError,
+    Txid,
+};
 
 /// Idle pool threads kept for the next calls; more than that exit once their call is done.
 const MAX_IDLE: usize = 16;
@@ -151,5 +154,40 @@ impl PageStore for DeadlineStore {
     fn save_hints(&self, database: &str, generation: u64, pages: &[PageNo]) -> Result<(), StoreError> {
         let (database, pages) = (database.to_string(), pages.to_vec());
         self.call("save_hints", move |s| s.save_hints(&database, generation, &pages))
+    }
+
+    fn history(
+        &self,
+        database: &str,
+        limit: usize,
+        before: Option<Txid>,
+    ) -> Result<Vec<CommitInfo>, StoreError> {
+        let database = database.to_string();
+        self.call("history", move |s| s.history(&database, limit, before))
+    }
+
+    fn txid_at_time(&self, database: &str, time_ms: u64) -> Result<Txid, StoreError> {
+        let database = database.to_string();
+        self.call("txid_at_time", move |s| s.txid_at_time(&database, time_ms))
+    }
+
+    fn read_at(
+        &self,
+        database: &str,
+        pages: &[PageNo],
+        at: Txid,
+    ) -> Result<(u32, Vec<Option<Page>>), StoreError> {
+        let (database, pages) = (database.to_string(), pages.to_vec());
+        self.call("read_at", move |s| s.read_at(&database, &pages, at))
+    }
+
+    fn restore(&self, database: &str, at: Txid, generation: Option<u64>) -> Result<Restored, StoreError> {
+        let database = database.to_string();
+        self.call("restore", move |s| s.restore(&database, at, generation))
+    }
+
+    fn fork(&self, source: &str, target: &str, at: Option<Txid>) -> Result<Head, StoreError> {
+        let (source, target) = (source.to_string(), target.to_string());
+        self.call("fork", move |s| s.fork(&source, &target, at))
     }
 }

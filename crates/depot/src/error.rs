@@ -17,6 +17,8 @@ pub enum StoreError {
     InvalidArgument(String),
     /// A commit larger than the store accepts.
     TooLarge { bytes: u64, limit: u64 },
+    /// A point outside the history the store retains (or a store that keeps none).
+    HistoryUnavailable(String),
 }
 
 impl StoreError {
@@ -43,6 +45,7 @@ impl fmt::Display for StoreError {
             StoreError::TooLarge { bytes, limit } => {
                 write!(f, "commit of {bytes} bytes exceeds the store limit of {limit} bytes")
             }
+            StoreError::HistoryUnavailable(msg) => write!(f, "history unavailable: {msg}"),
         }
     }
 }

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Clock, CommitOutcome, CommitRequest, Opened, Page, PageNo, PageStore, StoreError, Txid};
+use crate::{
+    Clock, CommitInfo, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, Restored,
+    StoreError, Txid,
+};
 
 /// Faults that fire on the next matching calls; each counter is decremented as it fires.
 #[derive(Default)]
@@ -140,6 +143,42 @@ impl PageStore for FaultStore {
     fn save_hints(&self, database: &str, generation: u64, pages: &[PageNo]) -> Result<(), StoreError> {
         self.unless_dead()?;
         self.inner.save_hints(database, generation, pages)
+    }
+
+    // History calls pass through; a dead store answers none of them.
+    fn history(
+        &self,
+        database: &str,
+        limit: usize,
+        before: Option<Txid>,
+    ) -> Result<Vec<CommitInfo>, StoreError> {
+        self.unless_dead()?;
+        self.inner.history(database, limit, before)
+    }
+
+    fn txid_at_time(&self, database: &str, time_ms: u64) -> Result<Txid, StoreError> {
+        self.unless_dead()?;
+        self.inner.txid_at_time(database, time_ms)
+    }
+
+    fn read_at(
+        &self,
+        database: &str,
+        pages: &[PageNo],
+        at: Txid,
+    ) -> Result<(u32, Vec<Option<Page>>), StoreError> {
+        self.unless_dead()?;
+        self.inner.read_at(database, pages, at)
+    }
+
+    fn restore(&self, database: &str, at: Txid, generation: Option<u64>) -> Result<Restored, StoreError> {
+        self.unless_dead()?;
+        self.inner.restore(database, at, generation)
+    }
+
+    fn fork(&self, source: &str, target: &str, at: Option<Txid>) -> Result<Head, StoreError> {
+        self.unless_dead()?;
+        self.inner.fork(source, target, at)
     }
 
     fn clock(&self) -> Arc<dyn Clock> {

@@ -20,6 +20,7 @@ pub mod clock;
 mod deadline;
 mod error;
 mod file;
+mod history;
 mod memory;
 mod name;
 #[cfg(feature = "postgres")]
@@ -35,9 +36,10 @@ pub use clock::{Clock, RealClock, VirtualClock};
 pub use deadline::DeadlineStore;
 pub use error::StoreError;
 pub use file::{FileStore, FileStoreOptions};
+pub use history::{CommitInfo, Retention};
 pub use memory::MemoryStore;
 pub use name::validate_name;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, PostgresStoreOptions};
-pub use store::{PageStore, MAX_HINTS};
+pub use store::{PageStore, Restored, MAX_HINTS};
 pub use types::{page_checksum, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, Txid, PAGE_SIZE};

@@ -1,32 +1,44 @@
 //! An in-process store for tests: the same semantics as the durable backends, nothing on disk.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::store::{check_commit, checked_page, claim_generation, with_hints, COMMIT_LOG_KEEP, MAX_HINTS};
-use crate::versions::Versions;
+use crate::history::{internal_commit_id, now_ms, Applied, Timeline};
+use crate::store::{check_commit, checked_page, claim_generation, with_hints, MAX_HINTS};
 use crate::{
-    validate_name, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, StoreError, Txid,
-    PAGE_SIZE,
+    validate_name, CommitInfo, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, Restored,
+    Retention, StoreError, Txid,
 };
 
 #[derive(Default)]
 struct Database {
-    head: Option<Head>,
-    versions: Versions<Page>,
-    commits: HashMap<u128, Txid>,
-    commit_order: VecDeque<u128>,
+    timeline: Timeline<Page>,
     /// Pages the last session used first.
     hints: Vec<PageNo>,
 }
 
 impl Database {
     fn head(&self) -> Head {
-        self.head.unwrap_or(Head { txid: 0, size_pages: 0, page_size: PAGE_SIZE as u32, generation: 0 })
+        self.timeline.head
     }
 
     fn newest(&self, no: PageNo, at: Txid) -> Option<Page> {
-        self.versions.newest(no, at).cloned()
+        self.timeline.versions.newest(no, at).cloned()
+    }
+
+    /// `pages` as they were at `at`, sized `size_pages` there.
+    fn read(
+        &self,
+        name: &str,
+        pages: &[PageNo],
+        at: Txid,
+        size_pages: u32,
+    ) -> Result<Vec<Option<Page>>, StoreError> {
+        let inside = |no: PageNo| no >= 1 && no <= size_pages;
+        pages
+            .iter()
+            .map(|&no| checked_page(name, no, self.newest(no, at).filter(|_| inside(no)), size_pages))
+            .collect()
     }
 }
 
@@ -34,8 +46,11 @@ impl Database {
 #[derive(Default)]
 pub struct MemoryStore {
     databases: Mutex<HashMap<String, Database>>,
-    /// Txids of history kept readable behind the head (0: prune at once).
-    history: u64,
+    retention: Retention,
+}
+
+fn no_database(database: &str) -> StoreError {
+    StoreError::InvalidArgument(format!("database '{database}' was never opened"))
 }
 
 impl MemoryStore {
@@ -45,7 +60,12 @@ impl MemoryStore {
 
     /// A store that keeps every version readable for `history` txids behind the head.
     pub fn with_history(history: u64) -> MemoryStore {
-        MemoryStore { history, ..MemoryStore::default() }
+        MemoryStore::with_retention(Retention { ms: 0, txids: history })
+    }
+
+    /// A store that keeps what `retention` asks for.
+    pub fn with_retention(retention: Retention) -> MemoryStore {
+        MemoryStore { retention, ..MemoryStore::default() }
     }
 
     /// Reads pages as of an older `at` within the history window (tests of the window use it).
@@ -55,20 +75,21 @@ impl MemoryStore {
         pages: &[PageNo],
         at: Txid,
     ) -> Result<Vec<Option<Page>>, StoreError> {
-        let dbs = self.databases.lock().unwrap();
-        let db = dbs
-            .get(database)
-            .ok_or_else(|| StoreError::InvalidArgument(format!("no database '{database}'")))?;
-        let head = db.head();
-        if at > head.txid || at + self.history < head.txid {
-            return Err(StoreError::InvalidArgument(format!("txid {at} is outside the history window")));
-        }
-        Ok(pages.iter().map(|&no| db.newest(no, at)).collect())
+        self.read_at(database, pages, at).map(|(_, pages)| pages)
     }
 
     /// Number of page versions stored for `database` (tests use it to check pruning).
     pub fn version_count(&self, database: &str) -> usize {
-        self.databases.lock().unwrap().get(database).map_or(0, |d| d.versions.len())
+        self.databases.lock().unwrap().get(database).map_or(0, |d| d.timeline.versions.len())
+    }
+
+    /// Applies a commit of `pages` (already checked) to `db` as its next txid.
+    fn apply(&self, db: &mut Database, commit_id: u128, pages: Vec<Page>, size_pages: u32) -> Txid {
+        let txid = db.timeline.head.txid + 1;
+        let versions = pages.into_iter().map(|p| (p.no, p));
+        let commit = Applied { txid, commit_id, time_ms: now_ms(), size_pages, pages: versions };
+        db.timeline.apply(commit, self.retention, drop);
+        txid
     }
 }
 
@@ -84,7 +105,7 @@ impl PageStore for MemoryStore {
         let db = dbs.entry(database.to_string()).or_default();
         let mut head = db.head();
         head.generation = claim_generation(database, head.generation, generation)?;
-        db.head = Some(head);
+        db.timeline.head = head;
         let mut pages = Vec::new();
         for &no in with_hints(preload, &db.hints).iter().filter(|&&no| no >= 1 && no <= head.size_pages) {
             if let Some(p) = checked_page(database, no, db.newest(no, head.txid), head.size_pages)? {
@@ -96,41 +117,24 @@ impl PageStore for MemoryStore {
 
     fn get_pages(&self, database: &str, pages: &[PageNo], at: Txid) -> Result<Vec<Option<Page>>, StoreError> {
         let dbs = self.databases.lock().unwrap();
-        let db = dbs
-            .get(database)
-            .ok_or_else(|| StoreError::InvalidArgument(format!("database '{database}' was never opened")))?;
+        let db = dbs.get(database).ok_or_else(|| no_database(database))?;
         let head = db.head();
         if head.txid != at {
             return Err(StoreError::HeadMoved { database: database.into(), expected: at, actual: head.txid });
         }
-        pages.iter().map(|&no| checked_page(database, no, db.newest(no, at), head.size_pages)).collect()
+        db.read(database, pages, at, head.size_pages)
     }
 
     fn commit(&self, request: &CommitRequest) -> Result<CommitOutcome, StoreError> {
         let mut dbs = self.databases.lock().unwrap();
-        let db = dbs.get_mut(&request.database).ok_or_else(|| {
-            StoreError::InvalidArgument(format!("database '{}' was never opened", request.database))
-        })?;
-        if let Some(&txid) = db.commits.get(&request.commit_id) {
+        let db = dbs.get_mut(&request.database).ok_or_else(|| no_database(&request.database))?;
+        if let Some(txid) = db.timeline.applied(request.commit_id) {
             return Ok(CommitOutcome { txid, replayed: true });
         }
-        let mut head = db.head();
-        check_commit(&head, request)?;
-        let txid = head.txid + 1;
+        check_commit(&db.head(), request)?;
         // Versions are immutable: a new txid gets a new entry. Older ones go once nothing may read
-        // them: at once without a history window, else when they fall out of it.
-        let shrank = (request.size_pages < head.size_pages).then_some(request.size_pages);
-        db.versions.insert_commit(txid, request.pages.iter().map(|p| (p.no, p.clone())), shrank);
-        db.versions.compact(txid.saturating_sub(self.history), drop);
-        head.txid = txid;
-        head.size_pages = request.size_pages;
-        db.head = Some(head);
-        db.commits.insert(request.commit_id, txid);
-        db.commit_order.push_back(request.commit_id);
-        if db.commit_order.len() > COMMIT_LOG_KEEP {
-            let old = db.commit_order.pop_front().unwrap();
-            db.commits.remove(&old);
-        }
+        // them: at once without history, else when they fall out of the retained window.
+        let txid = self.apply(db, request.commit_id, request.pages.clone(), request.size_pages);
         Ok(CommitOutcome { txid, replayed: false })
     }
 
@@ -146,5 +150,72 @@ impl PageStore for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    fn history(
+        &self,
+        database: &str,
+        limit: usize,
+        before: Option<Txid>,
+    ) -> Result<Vec<CommitInfo>, StoreError> {
+        let dbs = self.databases.lock().unwrap();
+        let db = dbs.get(database).ok_or_else(|| no_database(database))?;
+        let horizon = self.retention.horizon(db.head().txid, &db.timeline.log, now_ms());
+        let mut out = db.timeline.log.newest_first(limit, before);
+        out.retain(|c| c.txid >= horizon);
+        Ok(out)
+    }
+
+    fn txid_at_time(&self, database: &str, time_ms: u64) -> Result<Txid, StoreError> {
+        let dbs = self.databases.lock().unwrap();
+        let db = dbs.get(database).ok_or_else(|| no_database(database))?;
+        let txid = db.timeline.log.txid_at_time(time_ms).ok_or_else(|| {
+            StoreError::HistoryUnavailable(format!("no commit of '{database}' the history keeps is that old"))
+        })?;
+        db.timeline.size_at(txid, self.retention, now_ms())?;
+        Ok(txid)
+    }
+
+    fn read_at(
+        &self,
+        database: &str,
+        pages: &[PageNo],
+        at: Txid,
+    ) -> Result<(u32, Vec<Option<Page>>), StoreError> {
+        let dbs = self.databases.lock().unwrap();
+        let db = dbs.get(database).ok_or_else(|| no_database(database))?;
+        let size = db.timeline.size_at(at, self.retention, now_ms())?;
+        Ok((size, db.read(database, pages, at, size)?))
+    }
+
+    fn restore(&self, database: &str, at: Txid, generation: Option<u64>) -> Result<Restored, StoreError> {
+        let mut dbs = self.databases.lock().unwrap();
+        let db = dbs.get_mut(database).ok_or_else(|| no_database(database))?;
+        let size = db.timeline.size_at(at, self.retention, now_ms())?;
+        let generation = claim_generation(database, db.head().generation, generation)?;
+        db.timeline.head.generation = generation;
+        let previous = db.head().txid;
+        let pages = db.timeline.changed_since(at, size);
+        let id = internal_commit_id();
+        let txid = self.apply(db, id, pages.into_iter().map(|(_, p)| p).collect(), size);
+        Ok(Restored { txid, previous, generation })
+    }
+
+    fn fork(&self, source: &str, target: &str, at: Option<Txid>) -> Result<Head, StoreError> {
+        validate_name(target)?;
+        let mut dbs = self.databases.lock().unwrap();
+        if dbs.contains_key(target) {
+            return Err(StoreError::InvalidArgument(format!("database '{target}' exists already")));
+        }
+        let src = dbs.get(source).ok_or_else(|| no_database(source))?;
+        let at = at.unwrap_or(src.head().txid);
+        let size = src.timeline.size_at(at, self.retention, now_ms())?;
+        let pages: Vec<Page> = src.timeline.visible_at(at, size).into_iter().map(|(_, p)| p).collect();
+        let mut fork = Database::default();
+        let id = internal_commit_id();
+        self.apply(&mut fork, id, pages, size);
+        let head = fork.head();
+        dbs.insert(target.to_string(), fork);
+        Ok(head)
     }
 }

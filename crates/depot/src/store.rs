@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::{Clock, CommitOutcome, CommitRequest, Opened, Page, PageNo, StoreError, Txid};
+use crate::{Clock, CommitInfo, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, StoreError, Txid};
 
 /// What the VFS needs from a page store. Implementations must be safe to call from many worker
 /// threads at once; each call is synchronous (an async backend drives its own runtime).
@@ -42,12 +42,72 @@ pub trait PageStore: Send + Sync + 'static {
         crate::clock::real()
     }
 
+    /// The commits of `database` its history still covers, newest first: at most `limit`, and only
+    /// those older than `before` when given. A store that keeps no history has only the head's.
+    fn history(
+        &self,
+        database: &str,
+        limit: usize,
+        before: Option<Txid>,
+    ) -> Result<Vec<CommitInfo>, StoreError> {
+        let _ = (database, limit, before);
+        Err(no_history(self))
+    }
+
+    /// The txid of the newest commit of `database` at or before `time_ms` (ms since the Unix
+    /// epoch); [`StoreError::HistoryUnavailable`] when the retained history does not reach it.
+    fn txid_at_time(&self, database: &str, time_ms: u64) -> Result<Txid, StoreError> {
+        let _ = (database, time_ms);
+        Err(no_history(self))
+    }
+
+    /// Reads `pages` as `database` was at `at` (the head, or a point the history retains), and
+    /// its size in pages there. Needs no open: a read-only reader uses it.
+    fn read_at(
+        &self,
+        database: &str,
+        pages: &[PageNo],
+        at: Txid,
+    ) -> Result<(u32, Vec<Option<Page>>), StoreError> {
+        let _ = (database, pages, at);
+        Err(no_history(self))
+    }
+
+    /// Makes `database` what it was at `at`, as a new commit written with the claimed `generation`
+    /// (as [`PageStore::open`] claims it: the current writer is fenced).
+    fn restore(&self, database: &str, at: Txid, generation: Option<u64>) -> Result<Restored, StoreError> {
+        let _ = (database, at, generation);
+        Err(no_history(self))
+    }
+
+    /// Creates `target` (which must not exist) as `source` was at `at` (default: its head),
+    /// sharing the versions instead of copying them where the store can. Returns the new head.
+    fn fork(&self, source: &str, target: &str, at: Option<Txid>) -> Result<Head, StoreError> {
+        let _ = (source, target, at);
+        Err(no_history(self))
+    }
+
     /// Whether the next call may wait on [`PageStore::clock`] (only fault layers do, to simulate a
     /// hang). On a simulated clock a deadline can pass only during such a wait, so a call that
     /// cannot wait runs on the caller's thread (see [`crate::DeadlineStore`]).
     fn may_wait_on_clock(&self) -> bool {
         false
     }
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restored {
+    /// The commit that restored the content.
+    pub txid: Txid,
+    /// The head just before it: restoring to it undoes the restore.
+    pub previous: Txid,
+    /// The generation the restore claimed.
+    pub generation: u64,
+}
+
+fn no_history<S: PageStore + ?Sized>(store: &S) -> StoreError {
+    StoreError::HistoryUnavailable(format!("the {} store keeps no history", store.describe()))
 }
 
 /// Most pages a hint list keeps: 1 MiB of 4 KiB pages preloaded at open.

@@ -89,7 +89,12 @@ impl<T> Versions<T> {
 
     /// The newest version of page `no` at or before `at`.
     pub fn newest(&self, no: PageNo, at: Txid) -> Option<&T> {
-        self.versions.range((no, 0)..=(no, at)).next_back().map(|(_, v)| v)
+        self.newest_entry(no, at).map(|(_, v)| v)
+    }
+
+    /// The newest version of page `no` at or before `at`, with the txid that wrote it.
+    pub fn newest_entry(&self, no: PageNo, at: Txid) -> Option<(Txid, &T)> {
+        self.versions.range((no, 0)..=(no, at)).next_back().map(|(&(_, txid), v)| (txid, v))
     }
 
     pub fn len(&self) -> usize {

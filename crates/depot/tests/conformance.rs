@@ -176,7 +176,8 @@ fn a_history_window_keeps_exactly_the_versions_it_covers() {
     let at = memory.get_pages_at("h", &[1], 45).unwrap();
     assert_eq!(at[0].as_ref().unwrap().data[0], 44, "a read inside the window sees that txid's bytes");
     let dir = tempfile::tempdir().unwrap();
-    let file = FileStore::open(dir.path(), FileStoreOptions { history_txids: 10 }).unwrap();
+    let file =
+        FileStore::open(dir.path(), FileStoreOptions { history_txids: 10, ..Default::default() }).unwrap();
     assert_eq!(versions_after_updates(&file, &|| file.version_count("h"), 50), 2 * 11);
     let at = file.get_pages_at("h", &[1, 2], 45).unwrap();
     assert_eq!((at[0].as_ref().unwrap().data[0], at[1].as_ref().unwrap().data[0]), (44, 7));
@@ -226,7 +227,9 @@ fn saved_hints_are_preloaded_by_the_next_open_of_the_same_writer_only() {
 #[test]
 fn a_file_store_window_made_smaller_or_turned_off_still_drops_the_pages_a_shrink_cut_off() {
     let dir = tempfile::tempdir().unwrap();
-    let opened = |history_txids| FileStore::open(dir.path(), FileStoreOptions { history_txids }).unwrap();
+    let opened = |history_txids| {
+        FileStore::open(dir.path(), FileStoreOptions { history_txids, ..Default::default() }).unwrap()
+    };
     let s = opened(10);
     s.open("s", Some(1), &[]).unwrap();
     s.commit(&commit("s", 1, 0, 1, (1..=4).map(|n| page(n, n as u8)).collect(), 4)).unwrap();

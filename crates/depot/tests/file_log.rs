@@ -24,7 +24,7 @@ fn fill(store: &FileStore, db: &str, no: u32, at: u64) -> u8 {
 }
 
 fn open(dir: &Path, history_txids: u64) -> Result<FileStore, StoreError> {
-    FileStore::open(dir, FileStoreOptions { history_txids })
+    FileStore::open(dir, FileStoreOptions { history_txids, ..Default::default() })
 }
 
 /// Commits txids 1..=n to `db`, each rewriting page 1 with the txid as its bytes and page 2 once.

@@ -46,7 +46,8 @@ fn fills(store: &FileStore, db: &str, pages: &[u32], at: u64) -> Vec<u8> {
 fn a_version_4_depot_migrates_and_reads_back_the_newest_versions() {
     let dir = tempfile::tempdir().unwrap();
     write_v4(dir.path());
-    let store = FileStore::open(dir.path(), FileStoreOptions { history_txids: 10 }).unwrap();
+    let store =
+        FileStore::open(dir.path(), FileStoreOptions { history_txids: 10, ..Default::default() }).unwrap();
     let opened = store.open("old", Some(1), &[2]).unwrap();
     assert_eq!((opened.head.txid, opened.head.size_pages), (3, 3));
     assert_eq!(opened.pages[0].data[0], 23, "the newest version of page 2");

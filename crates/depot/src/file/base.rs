@@ -61,6 +61,11 @@ impl BaseWriter {
         Ok(())
     }
 
+    /// Adds a version whose bytes another version of this base holds at `offset` already.
+    pub fn shared(&mut self, id: u32, no: PageNo, txid: Txid, checksum: u32, offset: u64) {
+        self.meta.push(Record::Version { id, no, txid, checksum, offset });
+    }
+
     /// Writes `records` (every database's state), then the versions, the footer; syncs the file,
     /// renames it into place and syncs the directory. Returns the finished file, opened.
     pub fn finish(mut self, records: Vec<Record>) -> Result<Segment, StoreError> {

@@ -38,16 +38,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base::{sync_dir, BaseWriter};
 use record::{encode_frame, CommitHeader, Record};
 use segment::{file_name, io_error, parse_name, scan, Kind, Segment, HEADER};
 use state::{Loc, State};
 
+use crate::history::{internal_commit_id, now_ms};
 use crate::store::{check_commit, checked_page, claim_generation, with_hints, MAX_HINTS};
 use crate::{
-    validate_name, CommitOutcome, CommitRequest, Opened, Page, PageNo, PageStore, StoreError, Txid, PAGE_SIZE,
+    validate_name, CommitInfo, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, Restored,
+    Retention, StoreError, Txid, PAGE_SIZE,
 };
 
 const LOCK_FILE: &str = "LOCK";
@@ -65,8 +66,11 @@ const COMPACT_MIN: u64 = 64 << 20;
 #[derive(Debug, Clone, Default)]
 pub struct FileStoreOptions {
     /// Txids of history kept readable behind each database's head (0, the default: a superseded
-    /// version is dropped by the commit that supersedes it). The history features build on it.
+    /// version is dropped by the commit that supersedes it, unless `history_ms` keeps it).
     pub history_txids: u64,
+    /// Milliseconds of history kept: every point of that window stays readable, restorable and
+    /// forkable (0, the default: none).
+    pub history_ms: u64,
 }
 
 /// The embedded, durable [`PageStore`].
@@ -101,10 +105,6 @@ struct Writer {
     buf: Vec<u8>,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 impl FileStore {
     /// Opens (creating if needed) the depot in directory `dir`.
     pub fn open(dir: &Path, options: FileStoreOptions) -> Result<FileStore, StoreError> {
@@ -117,7 +117,8 @@ impl FileStore {
                 dir.display()
             ))
         })?;
-        let (state, writer) = recover(dir, options.history_txids)?;
+        let retention = Retention { ms: options.history_ms, txids: options.history_txids };
+        let (state, writer) = recover(dir, retention)?;
         let inner = Inner {
             dir: dir.to_path_buf(),
             state: RwLock::new(state),
@@ -130,7 +131,7 @@ impl FileStore {
 
     /// Number of page versions stored for `database` (tests use it to check pruning).
     pub fn version_count(&self, database: &str) -> usize {
-        self.inner.state.read().unwrap().db(database).map_or(0, |d| d.versions.len())
+        self.inner.state.read().unwrap().db(database).map_or(0, |d| d.timeline.versions.len())
     }
 
     /// Bytes of the store's files on disk (tests and reports use it).
@@ -192,26 +193,26 @@ impl FileStore {
         pages: &[PageNo],
         at: Txid,
     ) -> Result<Vec<Option<Page>>, StoreError> {
-        self.read(database, pages, at, false)
+        self.read(database, pages, at, false).map(|(_, pages)| pages)
     }
 
-    /// Reads the newest versions of `pages` at `at`: the head of `database` when `at_head`, else
-    /// any txid the history window covers (under the state lock only long enough to find where the
-    /// versions lie).
+    /// Reads the newest versions of `pages` at `at`, and the database's size there: the head of
+    /// a database this process opened when `at_head`, else any txid the history covers (under the
+    /// state lock only long enough to find where the versions lie).
     fn read(
         &self,
         database: &str,
         pages: &[PageNo],
         at: Txid,
         at_head: bool,
-    ) -> Result<Vec<Option<Page>>, StoreError> {
+    ) -> Result<(u32, Vec<Option<Page>>), StoreError> {
         let mut found: Vec<Option<(Arc<Segment>, Loc)>> = Vec::with_capacity(pages.len());
-        {
+        let size_pages = {
             let state = self.inner.state.read().unwrap();
-            let db = state.db(database).filter(|d| d.opened).ok_or_else(|| {
+            let db = state.db(database).filter(|d| d.opened || !at_head).ok_or_else(|| {
                 StoreError::InvalidArgument(format!("database '{database}' was never opened"))
             })?;
-            let head = db.head;
+            let head = db.timeline.head;
             let size_pages = if at == head.txid {
                 head.size_pages
             } else if at_head {
@@ -221,13 +222,11 @@ impl FileStore {
                     actual: head.txid,
                 });
             } else {
-                db.size_at(at, state.history).ok_or_else(|| {
-                    StoreError::InvalidArgument(format!("txid {at} is outside the history window"))
-                })?
+                db.timeline.size_at(at, state.retention, now_ms())?
             };
             for &no in pages {
                 let inside = no >= 1 && no <= size_pages;
-                match db.versions.newest(no, at).filter(|_| inside) {
+                match db.timeline.versions.newest(no, at).filter(|_| inside) {
                     Some(&loc) => {
                         let segment = state.segments.get(&loc.file).cloned().ok_or_else(|| {
                             StoreError::Corrupt(format!(
@@ -243,8 +242,22 @@ impl FileStore {
                     }
                 }
             }
+            size_pages
+        };
+        Ok((size_pages, read_bytes(pages, found)?))
+    }
+
+    /// Appends `records` and applies them once they are durable (the writer lock held throughout).
+    fn write(&self, w: &mut Writer, records: &[Record]) -> Result<(), StoreError> {
+        let framed: Vec<(&Record, &[&[u8]])> = records.iter().map(|r| (r, &[][..])).collect();
+        let offsets = w.append(&self.inner.dir, &framed)?;
+        let file = w.log.number;
+        let mut state = self.inner.state.write().unwrap();
+        state.segments.entry(file).or_insert_with(|| w.log.clone());
+        for (record, at) in records.iter().zip(offsets) {
+            state.apply(file, at, record)?;
         }
-        read_bytes(pages, found)
+        Ok(())
     }
 }
 
@@ -388,12 +401,20 @@ impl Inner {
         let files: HashMap<u32, &Arc<Segment>> = replaced.iter().map(|s| (s.number, s)).collect();
         let mut page = vec![0u8; PAGE_SIZE];
         let mut moved = HashMap::with_capacity(versions.len());
+        // Versions shared by a restore or a fork are copied once and stay shared.
+        let mut copied: HashMap<(u32, u64), u64> = HashMap::with_capacity(versions.len());
         for (id, no, txid, loc) in versions {
+            if let Some(&offset) = copied.get(&(loc.file, loc.offset)) {
+                moved.insert((id, no, txid), offset);
+                base.shared(id, no, txid, loc.checksum, offset);
+                continue;
+            }
             let source = files
                 .get(&loc.file)
                 .ok_or_else(|| StoreError::Corrupt(format!("compaction: no file {}", loc.file)))?;
             source.read_exact_at(&mut page, loc.offset)?;
             moved.insert((id, no, txid), base.offset());
+            copied.insert((loc.file, loc.offset), base.offset());
             base.page(id, no, txid, loc.checksum, &page)?;
         }
         let segment = Arc::new(base.finish(records)?);
@@ -404,7 +425,7 @@ impl Inner {
             state.segments.insert(number, segment.clone());
             for db in state.dbs.values_mut() {
                 let id = db.id;
-                for (no, txid, loc) in db.versions.iter_mut() {
+                for (no, txid, loc) in db.timeline.versions.iter_mut() {
                     if loc.file < number {
                         if let Some(offset) = moved.remove(&(id, no, txid)) {
                             *loc = Loc { file: number, offset, checksum: loc.checksum };
@@ -440,35 +461,39 @@ fn snapshot(state: &State) -> Snapshot {
     ids.sort_unstable();
     for id in ids {
         let db = &state.dbs[&id];
+        let (head, t) = (db.timeline.head, &db.timeline);
         records.push(Record::Database { id, name: db.name.clone() });
         records.push(Record::Head {
             id,
-            txid: db.head.txid,
-            size_pages: db.head.size_pages,
-            generation: db.head.generation,
+            txid: head.txid,
+            size_pages: head.size_pages,
+            generation: head.generation,
         });
         if !db.hints.is_empty() {
             records.push(Record::Hints { id, pages: db.hints.clone() });
         }
-        for c in &db.commits {
-            records.push(Record::CommitMeta {
+        for c in t.log.iter() {
+            records.push(Record::Logged {
                 id,
                 txid: c.txid,
-                commit_id: c.commit_id,
                 time_ms: c.time_ms,
+                pages: c.pages,
                 size_pages: c.size_pages,
             });
         }
-        for (txid, size_pages) in db.versions.shrinks() {
+        for (commit_id, txid) in t.log.ids() {
+            records.push(Record::CommitMeta { id, txid, commit_id, time_ms: 0, size_pages: 0 });
+        }
+        for (txid, size_pages) in t.versions.shrinks() {
             records.push(Record::Shrink { id, txid, size_pages });
         }
-        versions.extend(db.versions.iter().map(|(no, txid, loc)| (id, no, txid, *loc)));
+        versions.extend(t.versions.iter().map(|(no, txid, loc)| (id, no, txid, *loc)));
     }
     (records, versions)
 }
 
 /// Rebuilds the state from the directory's files and returns it with a writer ready to append.
-fn recover(dir: &Path, history: u64) -> Result<(State, Writer), StoreError> {
+fn recover(dir: &Path, retention: Retention) -> Result<(State, Writer), StoreError> {
     let mut files: Vec<(u32, Kind)> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| io_error("cannot list", dir, e))? {
         let entry = entry.map_err(|e| io_error("cannot list", dir, e))?;
@@ -484,7 +509,7 @@ fn recover(dir: &Path, history: u64) -> Result<(State, Writer), StoreError> {
         files.push((1, Kind::Base));
     }
     files.sort_unstable_by_key(|f| f.0);
-    let mut state = State::new(history);
+    let mut state = State::new(retention);
     let base = files.iter().filter(|f| f.1 == Kind::Base).map(|f| f.0).max();
     let mut base_bytes = 0;
     if let Some(b) = base {
@@ -521,7 +546,7 @@ fn recover(dir: &Path, history: u64) -> Result<(State, Writer), StoreError> {
             last = Some((segment, end, sealed));
         }
     }
-    state.compact_all();
+    state.compact_all(now_ms());
     let max_number = files.iter().map(|f| f.0).max().unwrap_or(0);
     let writer = match last {
         Some((log, end, false)) => {
@@ -571,7 +596,7 @@ impl PageStore for FileStore {
             let (existing, current) = {
                 let state = self.inner.state.read().unwrap();
                 match state.db(database) {
-                    Some(db) => (Some(db.id), db.head.generation),
+                    Some(db) => (Some(db.id), db.timeline.head.generation),
                     None => (None, 0),
                 }
             };
@@ -582,32 +607,26 @@ impl PageStore for FileStore {
                 records.push(Record::Database { id, name: database.to_string() });
             }
             records.push(Record::Generation { id, generation: claimed });
-            let framed: Vec<(&Record, &[&[u8]])> = records.iter().map(|r| (r, &[][..])).collect();
-            let offsets = w.append(&self.inner.dir, &framed)?;
-            let file = w.log.number;
+            self.write(&mut w, &records)?;
             let mut state = self.inner.state.write().unwrap();
-            state.segments.entry(file).or_insert_with(|| w.log.clone());
-            for (record, at) in records.iter().zip(offsets) {
-                state.apply(file, at, record)?;
-            }
             state.db_mut(database).unwrap().opened = true;
         }
         let (head, wanted) = {
             let state = self.inner.state.read().unwrap();
             let db = state.db(database).unwrap();
-            (db.head, with_hints(preload, &db.hints))
+            (db.timeline.head, with_hints(preload, &db.hints))
         };
         let wanted: Vec<PageNo> = wanted.into_iter().filter(|&no| no >= 1 && no <= head.size_pages).collect();
         let pages = match self.read(database, &wanted, head.txid, true) {
             // Another handle committed since: the preload is only a hint, and this writer is fenced.
             Err(StoreError::HeadMoved { .. }) => Vec::new(),
-            other => other?.into_iter().flatten().collect(),
+            other => other?.1.into_iter().flatten().collect(),
         };
         Ok(Opened { head, pages })
     }
 
     fn get_pages(&self, database: &str, pages: &[PageNo], at: Txid) -> Result<Vec<Option<Page>>, StoreError> {
-        self.read(database, pages, at, true)
+        self.read(database, pages, at, true).map(|(_, pages)| pages)
     }
 
     fn commit(&self, request: &CommitRequest) -> Result<CommitOutcome, StoreError> {
@@ -618,11 +637,11 @@ impl PageStore for FileStore {
                 let db = state.db(&request.database).filter(|d| d.opened).ok_or_else(|| {
                     StoreError::InvalidArgument(format!("database '{}' was never opened", request.database))
                 })?;
-                if let Some(&txid) = db.commit_ids.get(&request.commit_id) {
+                if let Some(txid) = db.timeline.applied(request.commit_id) {
                     return Ok(CommitOutcome { txid, replayed: true });
                 }
-                check_commit(&db.head, request)?;
-                (db.id, db.head.txid + 1)
+                check_commit(&db.timeline.head, request)?;
+                (db.id, db.timeline.head.txid + 1)
             };
             let record = Record::Commit(CommitHeader {
                 id,
@@ -649,23 +668,90 @@ impl PageStore for FileStore {
         format!("file:{}", self.inner.dir.display())
     }
 
+    fn history(
+        &self,
+        database: &str,
+        limit: usize,
+        before: Option<Txid>,
+    ) -> Result<Vec<CommitInfo>, StoreError> {
+        let state = self.inner.state.read().unwrap();
+        let t = &state.db(database).ok_or_else(|| no_database(database))?.timeline;
+        let horizon = state.retention.horizon(t.head.txid, &t.log, now_ms());
+        let mut out = t.log.newest_first(limit, before);
+        out.retain(|c| c.txid >= horizon);
+        Ok(out)
+    }
+
+    fn txid_at_time(&self, database: &str, time_ms: u64) -> Result<Txid, StoreError> {
+        let state = self.inner.state.read().unwrap();
+        let t = &state.db(database).ok_or_else(|| no_database(database))?.timeline;
+        let txid = t.log.txid_at_time(time_ms).ok_or_else(|| {
+            StoreError::HistoryUnavailable(format!("no commit of '{database}' the history keeps is that old"))
+        })?;
+        t.size_at(txid, state.retention, now_ms())?;
+        Ok(txid)
+    }
+
+    fn read_at(
+        &self,
+        database: &str,
+        pages: &[PageNo],
+        at: Txid,
+    ) -> Result<(u32, Vec<Option<Page>>), StoreError> {
+        self.read(database, pages, at, false)
+    }
+
+    fn restore(&self, database: &str, at: Txid, generation: Option<u64>) -> Result<Restored, StoreError> {
+        let mut w = self.inner.writer.lock().unwrap();
+        let (id, head, claimed) = {
+            let state = self.inner.state.read().unwrap();
+            let db = state.db(database).ok_or_else(|| no_database(database))?;
+            db.timeline.size_at(at, state.retention, now_ms())?;
+            let head = db.timeline.head;
+            (db.id, head, claim_generation(database, head.generation, generation)?)
+        };
+        let txid = head.txid + 1;
+        let restore = Record::Restore { id, at, txid, commit_id: internal_commit_id(), time_ms: now_ms() };
+        self.write(&mut w, &[Record::Generation { id, generation: claimed }, restore])?;
+        Ok(Restored { txid, previous: head.txid, generation: claimed })
+    }
+
+    fn fork(&self, source: &str, target: &str, at: Option<Txid>) -> Result<Head, StoreError> {
+        validate_name(target)?;
+        let mut w = self.inner.writer.lock().unwrap();
+        let (id, source_id, at) = {
+            let state = self.inner.state.read().unwrap();
+            if state.db(target).is_some() {
+                return Err(StoreError::InvalidArgument(format!("database '{target}' exists already")));
+            }
+            let src = state.db(source).ok_or_else(|| no_database(source))?;
+            let at = at.unwrap_or(src.timeline.head.txid);
+            src.timeline.size_at(at, state.retention, now_ms())?;
+            (state.next_id(), src.id, at)
+        };
+        let fork =
+            Record::Fork { id, source: source_id, at, commit_id: internal_commit_id(), time_ms: now_ms() };
+        self.write(&mut w, &[Record::Database { id, name: target.to_string() }, fork])?;
+        Ok(self.inner.state.read().unwrap().dbs[&id].timeline.head)
+    }
+
     fn save_hints(&self, database: &str, generation: u64, pages: &[PageNo]) -> Result<(), StoreError> {
         let mut w = self.inner.writer.lock().unwrap();
         let id = {
             let state = self.inner.state.read().unwrap();
             match state.db(database) {
                 // Written only while `generation` is still the database's writer.
-                Some(db) if db.head.generation == generation => db.id,
+                Some(db) if db.timeline.head.generation == generation => db.id,
                 _ => return Ok(()),
             }
         };
         let record = Record::Hints { id, pages: pages.iter().copied().take(MAX_HINTS).collect() };
         // Synced like every frame: a frame that does not read back is then always the last one
         // written (a torn write), never one with acknowledged frames after it.
-        let at = w.append(&self.inner.dir, &[(&record, &[])])?[0];
-        let file = w.log.number;
-        let mut state = self.inner.state.write().unwrap();
-        state.segments.entry(file).or_insert_with(|| w.log.clone());
-        state.apply(file, at, &record)
+        self.write(&mut w, &[record])
     }
+}
+
+fn no_database(database: &str) -> StoreError {
+    StoreError::InvalidArgument(format!("no database '{database}'"))
 }

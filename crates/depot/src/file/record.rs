@@ -35,6 +35,13 @@ pub enum Record {
     Shrink { id: u32, txid: Txid, size_pages: u32 },
     /// Base files: a page version whose bytes lie at `offset` of the same file.
     Version { id: u32, no: PageNo, txid: Txid, checksum: u32, offset: u64 },
+    /// Base files: a commit the history window covers.
+    Logged { id: u32, txid: Txid, time_ms: u64, pages: u32, size_pages: u32 },
+    /// Database `id` becomes what it was at `at`, as commit `txid` (the versions are shared, not
+    /// copied).
+    Restore { id: u32, at: Txid, txid: Txid, commit_id: u128, time_ms: u64 },
+    /// Database `id` (new) starts as database `source` was at `at` (the versions are shared).
+    Fork { id: u32, source: u32, at: Txid, commit_id: u128, time_ms: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +65,9 @@ const HEAD: u8 = 6;
 const COMMIT_META: u8 = 7;
 const SHRINK: u8 = 8;
 const VERSION: u8 = 9;
+const LOGGED: u8 = 10;
+const RESTORE: u8 = 11;
+const FORK: u8 = 12;
 
 /// Bytes of a commit record's fields before the page list.
 const COMMIT_FIXED: usize = 1 + 4 + 8 + 8 + 16 + 4 + 8 + 4;
@@ -137,6 +147,30 @@ impl Record {
                 put32(out, *checksum);
                 put64(out, *offset);
             }
+            Record::Logged { id, txid, time_ms, pages, size_pages } => {
+                out.push(LOGGED);
+                put32(out, *id);
+                put64(out, *txid);
+                put64(out, *time_ms);
+                put32(out, *pages);
+                put32(out, *size_pages);
+            }
+            Record::Restore { id, at, txid, commit_id, time_ms } => {
+                out.push(RESTORE);
+                put32(out, *id);
+                put64(out, *at);
+                put64(out, *txid);
+                out.extend_from_slice(&commit_id.to_le_bytes());
+                put64(out, *time_ms);
+            }
+            Record::Fork { id, source, at, commit_id, time_ms } => {
+                out.push(FORK);
+                put32(out, *id);
+                put32(out, *source);
+                put64(out, *at);
+                out.extend_from_slice(&commit_id.to_le_bytes());
+                put64(out, *time_ms);
+            }
         }
     }
 
@@ -192,6 +226,27 @@ impl Record {
                 txid: r.u64()?,
                 checksum: r.u32()?,
                 offset: r.u64()?,
+            },
+            LOGGED => Record::Logged {
+                id: r.u32()?,
+                txid: r.u64()?,
+                time_ms: r.u64()?,
+                pages: r.u32()?,
+                size_pages: r.u32()?,
+            },
+            RESTORE => Record::Restore {
+                id: r.u32()?,
+                at: r.u64()?,
+                txid: r.u64()?,
+                commit_id: r.u128()?,
+                time_ms: r.u64()?,
+            },
+            FORK => Record::Fork {
+                id: r.u32()?,
+                source: r.u32()?,
+                at: r.u64()?,
+                commit_id: r.u128()?,
+                time_ms: r.u64()?,
             },
             _ => return None,
         };
@@ -296,6 +351,9 @@ mod tests {
         roundtrip(Record::CommitMeta { id: 3, txid: 12, commit_id: 1, time_ms: 2, size_pages: 40 }, &[]);
         roundtrip(Record::Shrink { id: 3, txid: 12, size_pages: 2 }, &[]);
         roundtrip(Record::Version { id: 3, no: 2, txid: 12, checksum: 1, offset: 32 }, &[]);
+        roundtrip(Record::Logged { id: 3, txid: 12, time_ms: 5, pages: 2, size_pages: 40 }, &[]);
+        roundtrip(Record::Restore { id: 3, at: 7, txid: 13, commit_id: 9, time_ms: 6 }, &[]);
+        roundtrip(Record::Fork { id: 4, source: 3, at: 7, commit_id: 10, time_ms: 6 }, &[]);
     }
 
     #[test]

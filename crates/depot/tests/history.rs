@@ -1,0 +1,195 @@
+//! History at the store level, on every store that keeps it (memory, file): the commit log, the
+//! commit at a time, reads at a past point without an open, restore (a new commit, undoable,
+//! fencing the writer) and fork (isolated both ways, sharing versions), also through the deadline
+//! wrapper. The file store keeps all of it across a restart and a compaction.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use depot::{DeadlineStore, FileStore, FileStoreOptions, MemoryStore, PageStore, Retention, StoreError};
+use support::{commit, page};
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// The stores that keep history, with `retention`.
+fn stores(retention: Retention) -> Vec<(&'static str, Arc<dyn PageStore>, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let options = FileStoreOptions { history_txids: retention.txids, history_ms: retention.ms };
+    let file = FileStore::open(dir.path(), options).unwrap();
+    let memory = || Arc::new(MemoryStore::with_retention(retention));
+    let bounded = DeadlineStore::new(memory(), Duration::from_secs(30));
+    vec![
+        ("memory", memory(), tempfile::tempdir().unwrap()),
+        ("file", Arc::new(file), dir),
+        ("memory behind a deadline", Arc::new(bounded), tempfile::tempdir().unwrap()),
+    ]
+}
+
+const HOUR: Retention = Retention { ms: 3_600_000, txids: 0 };
+
+/// Commits txids 1..=n: page 1 holds the txid, page 2 is written once; commit 3 grows the
+/// database to 3 pages and commit 4 shrinks it back to 2.
+fn write(s: &dyn PageStore, db: &str, n: u64) -> Vec<u64> {
+    s.open(db, Some(1), &[]).unwrap();
+    let mut times = Vec::new();
+    for txid in 1..=n {
+        let mut pages = vec![page(1, txid as u8)];
+        if txid == 1 {
+            pages.push(page(2, 200));
+        }
+        if txid == 3 {
+            pages.push(page(3, 33));
+        }
+        let size = if txid == 3 { 3 } else { 2 };
+        s.commit(&commit(db, 1, txid - 1, txid as u128, pages, size)).unwrap();
+        times.push(now_ms());
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+    times
+}
+
+/// Page 1's byte and the size of `db` at `at`.
+fn state_at(s: &dyn PageStore, db: &str, at: u64) -> (u8, u32) {
+    let (size, pages) = s.read_at(db, &[1], at).unwrap();
+    (pages[0].as_ref().unwrap().data[0], size)
+}
+
+#[test]
+fn history_lists_commits_newest_first_and_finds_the_commit_at_any_time() {
+    for (name, s, _dir) in stores(HOUR) {
+        let times = write(&*s, "h", 5);
+        let h = s.history("h", 10, None).unwrap();
+        assert_eq!(h.iter().map(|c| c.txid).collect::<Vec<_>>(), [5, 4, 3, 2, 1], "{name}");
+        assert_eq!((h[2].pages, h[2].size_pages, h[4].pages), (2, 3, 2), "{name}");
+        assert_eq!(h[0].bytes(), 4096, "{name}");
+        let older: Vec<u64> = s.history("h", 2, Some(4)).unwrap().iter().map(|c| c.txid).collect();
+        assert_eq!(older, [3, 2], "{name}: a page of history before a point");
+        for (i, &t) in times.iter().enumerate() {
+            assert_eq!(s.txid_at_time("h", t).unwrap(), i as u64 + 1, "{name}: exact to the commit");
+        }
+        assert!(
+            matches!(s.txid_at_time("h", times[0] - 60_000), Err(StoreError::HistoryUnavailable(_))),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn reads_at_a_past_point_need_no_open_and_stop_at_the_window() {
+    for (name, s, _dir) in stores(Retention { ms: 0, txids: 3 }) {
+        write(&*s, "r", 10);
+        assert_eq!(state_at(&*s, "r", 7), (7, 2), "{name}");
+        assert_eq!(state_at(&*s, "r", 10), (10, 2), "{name}");
+        assert!(
+            matches!(s.read_at("r", &[1], 6), Err(StoreError::HistoryUnavailable(_))),
+            "{name}: outside the window"
+        );
+        assert!(
+            matches!(s.read_at("r", &[1], 11), Err(StoreError::InvalidArgument(_))),
+            "{name}: past the head"
+        );
+    }
+}
+
+#[test]
+fn a_restore_is_a_new_commit_that_fences_the_writer_and_can_be_undone() {
+    for (name, s, _dir) in stores(HOUR) {
+        write(&*s, "u", 5);
+        let r = s.restore("u", 3, None).unwrap();
+        assert_eq!((r.txid, r.previous, r.generation), (6, 5, 2), "{name}");
+        assert_eq!(state_at(&*s, "u", 6), (3, 3), "{name}: the content and size of txid 3");
+        assert_eq!(s.read_at("u", &[3], 6).unwrap().1[0].as_ref().unwrap().data[0], 33, "{name}");
+        let fenced = s.commit(&commit("u", 1, 6, 100, vec![page(1, 1)], 2));
+        assert!(matches!(fenced, Err(StoreError::Fenced { .. })), "{name}: the old writer is fenced");
+        // Undo: back to the state just before the restore.
+        let undo = s.restore("u", r.previous, None).unwrap();
+        assert_eq!((undo.txid, undo.previous), (7, 6), "{name}");
+        assert_eq!(state_at(&*s, "u", 7), (5, 2), "{name}");
+        // Twice to the same point: the same content.
+        s.restore("u", 3, None).unwrap();
+        s.restore("u", 3, None).unwrap();
+        assert_eq!(state_at(&*s, "u", 9), (3, 3), "{name}");
+        assert_eq!(s.history("u", 100, None).unwrap().len(), 9, "{name}: history is kept");
+        // The restored database takes commits from its new writer.
+        let o = s.open("u", None, &[]).unwrap();
+        s.commit(&commit("u", o.head.generation, 9, 101, vec![page(1, 99)], 3)).unwrap();
+        assert_eq!(state_at(&*s, "u", 10), (99, 3), "{name}");
+    }
+}
+
+#[test]
+fn a_fork_starts_from_its_point_and_is_isolated_both_ways() {
+    for (name, s, _dir) in stores(HOUR) {
+        write(&*s, "src", 5);
+        let head = s.fork("src", "copy", Some(3)).unwrap();
+        assert_eq!((head.txid, head.size_pages), (1, 3), "{name}");
+        assert_eq!(state_at(&*s, "copy", 1), (3, 3), "{name}");
+        assert!(matches!(s.fork("src", "copy", None), Err(StoreError::InvalidArgument(_))), "{name}: exists");
+        // Writes on either side stay there.
+        let o = s.open("copy", None, &[]).unwrap();
+        s.commit(&commit("copy", o.head.generation, 1, 500, vec![page(1, 77)], 3)).unwrap();
+        s.commit(&commit("src", 1, 5, 501, vec![page(1, 66)], 2)).unwrap();
+        assert_eq!(state_at(&*s, "copy", 2), (77, 3), "{name}");
+        assert_eq!(state_at(&*s, "src", 6), (66, 2), "{name}");
+        // Restoring the source leaves the fork alone.
+        s.restore("src", 1, None).unwrap();
+        assert_eq!(state_at(&*s, "copy", 2), (77, 3), "{name}");
+        let now = s.fork("src", "now", None).unwrap();
+        assert_eq!(state_at(&*s, "now", now.txid), (1, 2), "{name}: a fork of the head");
+    }
+}
+
+#[test]
+fn without_history_only_the_head_is_reachable() {
+    for (name, s, _dir) in stores(Retention::default()) {
+        write(&*s, "n", 4);
+        assert_eq!(
+            s.history("n", 10, None).unwrap().iter().map(|c| c.txid).collect::<Vec<_>>(),
+            [4],
+            "{name}"
+        );
+        assert!(matches!(s.restore("n", 2, None), Err(StoreError::HistoryUnavailable(_))), "{name}");
+        assert!(matches!(s.fork("n", "f", Some(3)), Err(StoreError::HistoryUnavailable(_))), "{name}");
+        assert_eq!(state_at(&*s, "n", 4), (4, 2), "{name}");
+    }
+}
+
+#[test]
+fn the_file_store_keeps_restores_and_forks_across_a_restart_and_a_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        FileStore::open(dir.path(), FileStoreOptions { history_ms: HOUR.ms, ..Default::default() }).unwrap()
+    };
+    let s = open();
+    write(&s, "d", 5);
+    // 100 more pages, so that sharing them shows on disk.
+    s.commit(&commit("d", 1, 5, 6, (10..110).map(|n| page(n, n as u8)).collect(), 110)).unwrap();
+    s.restore("d", 3, None).unwrap();
+    s.fork("d", "f", Some(6)).unwrap();
+    s.checkpoint().unwrap();
+    let shared = s.disk_bytes();
+    drop(s);
+    let s = open();
+    assert_eq!(state_at(&s, "d", 7), (3, 3));
+    assert_eq!(state_at(&s, "d", 6), (5, 110), "history survives (txid 6 wrote pages 10 to 109)");
+    assert_eq!(state_at(&s, "f", 1), (5, 110));
+    assert_eq!(s.read_at("f", &[50], 1).unwrap().1[0].as_ref().unwrap().data[0], 50);
+    assert_eq!(s.history("d", 100, None).unwrap().len(), 7);
+    // The fork shares its 110 pages with the source: the base holds them once.
+    assert!(shared < 150 * 4096, "{shared} bytes on disk for ~115 distinct pages");
+    let o = s.open("f", None, &[]).unwrap();
+    assert_eq!(o.head.txid, 1);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn the_postgres_store_reports_that_it_keeps_no_history_yet() {
+    let s = support::pg::store(&support::pg::fresh_schema());
+    s.open("p", Some(1), &[]).unwrap();
+    assert!(matches!(s.history("p", 1, None), Err(StoreError::HistoryUnavailable(_))));
+    assert!(matches!(s.restore("p", 0, None), Err(StoreError::HistoryUnavailable(_))));
+}
