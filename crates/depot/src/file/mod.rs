@@ -27,22 +27,25 @@
 //! layout (`depot.sqlite3`) is imported into a base file at open (see [`legacy`]).
 
 mod base;
+mod compact;
 mod legacy;
 mod record;
+mod recover;
 mod segment;
 mod state;
+mod writer;
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
-use base::{sync_dir, BaseWriter};
-use record::{encode_frame, CommitHeader, Record};
-use segment::{file_name, io_error, parse_name, scan, Kind, Segment, HEADER};
+use record::{CommitHeader, Record};
+use recover::recover;
+use segment::{io_error, parse_name, Segment};
 use state::{Loc, State};
+use writer::Writer;
 
 use crate::history::{internal_commit_id, now_ms};
 use crate::store::{check_commit, checked_page, claim_generation, with_hints, MAX_HINTS};
@@ -52,15 +55,6 @@ use crate::{
 };
 
 const LOCK_FILE: &str = "LOCK";
-
-/// A log file takes no new commit once it is this long (a bigger commit still goes in whole).
-const LOG_BYTES: u64 = 64 << 20;
-
-/// Log files grow by this much zeroed space at a time.
-const PREALLOCATE: u64 = 1 << 20;
-
-/// Sealed logs are compacted once they hold at least this much (and at least the base's size).
-const COMPACT_MIN: u64 = 64 << 20;
 
 /// Settings of a [`FileStore`].
 #[derive(Debug, Clone, Default)]
@@ -88,21 +82,6 @@ struct Inner {
     compacting: AtomicBool,
     /// Held for the life of the store: the OS lock that keeps other processes out.
     _lock: File,
-}
-
-/// The log being appended to.
-struct Writer {
-    log: Arc<Segment>,
-    /// Where the next frame goes.
-    end: u64,
-    /// Bytes of the log file (zeros past `end`).
-    allocated: u64,
-    /// The number the next new file gets.
-    next_number: u32,
-    /// Bytes of sealed logs not compacted yet, and of the base.
-    sealed_bytes: u64,
-    base_bytes: u64,
-    buf: Vec<u8>,
 }
 
 impl FileStore {
@@ -297,290 +276,6 @@ impl Drop for FileStore {
     fn drop(&mut self) {
         self.join_compactor();
     }
-}
-
-impl Writer {
-    /// Appends `records` (each with the page bytes that follow it) as frames, and syncs them;
-    /// returns the offset of each frame. Nothing is applied to the state here.
-    fn append(&mut self, dir: &Path, records: &[(&Record, &[&[u8]])]) -> Result<Vec<u64>, StoreError> {
-        let mut offsets = self.encode(records);
-        if self.end + self.buf.len() as u64 > LOG_BYTES && self.end > HEADER {
-            self.roll(dir)?;
-            offsets = self.encode(records);
-        }
-        let need = self.end + self.buf.len() as u64;
-        if need > self.allocated {
-            self.preallocate(need)?;
-        }
-        let log = &self.log;
-        use std::os::unix::fs::FileExt;
-        log.file.write_all_at(&self.buf, self.end).map_err(|e| io_error("cannot write", &log.path, e))?;
-        log.file.sync_data().map_err(|e| io_error("cannot sync", &log.path, e))?;
-        // Only a frame that is written and synced moves the end: after a failure the next frame
-        // overwrites this one.
-        self.end = need;
-        Ok(offsets)
-    }
-
-    fn encode(&mut self, records: &[(&Record, &[&[u8]])]) -> Vec<u64> {
-        self.buf.clear();
-        records
-            .iter()
-            .map(|(record, data)| {
-                let at = self.end + self.buf.len() as u64;
-                encode_frame(&mut self.buf, self.log.salt, at, record, data);
-                at
-            })
-            .collect()
-    }
-
-    /// Extends the log with zeros up to at least `need` bytes, synced (the file size changes).
-    fn preallocate(&mut self, need: u64) -> Result<(), StoreError> {
-        let target = need.div_ceil(PREALLOCATE) * PREALLOCATE;
-        let zeros = vec![0u8; (target - self.allocated) as usize];
-        let log = &self.log;
-        use std::os::unix::fs::FileExt;
-        let written = log.file.write_all_at(&zeros, self.allocated).and_then(|()| log.file.sync_all());
-        self.allocated = log.len().max(self.allocated);
-        written.map_err(|e| io_error("cannot grow", &log.path, e))?;
-        self.allocated = target;
-        Ok(())
-    }
-
-    /// Seals the current log and starts the next one.
-    fn roll(&mut self, dir: &Path) -> Result<(), StoreError> {
-        let next = self.next_number;
-        if self.end > HEADER {
-            let seal = Record::Seal { next };
-            self.encode(&[(&seal, &[])]);
-            let need = self.end + self.buf.len() as u64;
-            if need > self.allocated {
-                self.preallocate(need)?;
-            }
-            use std::os::unix::fs::FileExt;
-            let log = &self.log;
-            log.file
-                .write_all_at(&self.buf, self.end)
-                .and_then(|()| log.file.sync_data())
-                .map_err(|e| io_error("cannot seal", &log.path, e))?;
-            self.end = need;
-            self.sealed_bytes += self.allocated;
-        }
-        let log = Segment::create(dir.join(file_name(next, Kind::Log)), next, Kind::Log)?;
-        sync_dir(dir)?;
-        self.next_number += 1;
-        self.log = Arc::new(log);
-        self.end = HEADER;
-        self.allocated = HEADER;
-        Ok(())
-    }
-
-    fn compaction_due(&self) -> bool {
-        self.sealed_bytes >= COMPACT_MIN.max(self.base_bytes)
-    }
-}
-
-impl Inner {
-    /// Makes one base file of the base and every sealed log, then deletes them.
-    fn compact(&self) -> Result<(), StoreError> {
-        // 1. Seal the current log; take the state the sealed files add up to.
-        let (number, replaced, records, versions) = {
-            let mut w = self.writer.lock().unwrap();
-            let number = w.next_number;
-            w.next_number += 1;
-            w.roll(&self.dir)?;
-            // The new log got the next number: everything before `number` is replaced.
-            let state = self.state.read().unwrap();
-            let replaced: Vec<Arc<Segment>> =
-                state.segments.range(..number).map(|(_, s)| s.clone()).collect();
-            let (records, versions) = snapshot(&state);
-            (number, replaced, records, versions)
-        };
-        // 2. Copy the live versions into the new base, without holding a lock.
-        let mut base = BaseWriter::create(&self.dir, number)?;
-        let files: HashMap<u32, &Arc<Segment>> = replaced.iter().map(|s| (s.number, s)).collect();
-        let mut page = vec![0u8; PAGE_SIZE];
-        let mut moved = HashMap::with_capacity(versions.len());
-        // Versions shared by a restore or a fork are copied once and stay shared.
-        let mut copied: HashMap<(u32, u64), u64> = HashMap::with_capacity(versions.len());
-        for (id, no, txid, loc) in versions {
-            if let Some(&offset) = copied.get(&(loc.file, loc.offset)) {
-                moved.insert((id, no, txid), offset);
-                base.shared(id, no, txid, loc.checksum, offset);
-                continue;
-            }
-            let source = files
-                .get(&loc.file)
-                .ok_or_else(|| StoreError::Corrupt(format!("compaction: no file {}", loc.file)))?;
-            source.read_exact_at(&mut page, loc.offset)?;
-            moved.insert((id, no, txid), base.offset());
-            copied.insert((loc.file, loc.offset), base.offset());
-            base.page(id, no, txid, loc.checksum, &page)?;
-        }
-        let segment = Arc::new(base.finish(records)?);
-        let base_bytes = segment.len();
-        // 3. Point the index at the new base; versions dropped meanwhile are dead space in it.
-        {
-            let mut state = self.state.write().unwrap();
-            state.segments.insert(number, segment.clone());
-            for db in state.dbs.values_mut() {
-                let id = db.id;
-                for (no, txid, loc) in db.timeline.versions.iter_mut() {
-                    if loc.file < number {
-                        if let Some(offset) = moved.remove(&(id, no, txid)) {
-                            *loc = Loc { file: number, offset, checksum: loc.checksum };
-                        }
-                    }
-                }
-            }
-            segment.add_dead(moved.len() as u64 * PAGE_SIZE as u64);
-            for s in &replaced {
-                state.segments.remove(&s.number);
-            }
-        }
-        // 4. The replaced files are unreachable now (a reader still holding one reads on).
-        let freed: u64 = replaced.iter().filter(|s| s.kind == Kind::Log).map(|s| s.len()).sum();
-        for s in &replaced {
-            let _ = std::fs::remove_file(&s.path);
-        }
-        let _ = sync_dir(&self.dir);
-        let mut w = self.writer.lock().unwrap();
-        w.sealed_bytes = w.sealed_bytes.saturating_sub(freed);
-        w.base_bytes = base_bytes;
-        Ok(())
-    }
-}
-
-/// The records that describe every database, and every version, sorted by database and page.
-type Snapshot = (Vec<Record>, Vec<(u32, PageNo, Txid, Loc)>);
-
-fn snapshot(state: &State) -> Snapshot {
-    let mut records = Vec::new();
-    let mut versions = Vec::new();
-    let mut ids: Vec<u32> = state.dbs.keys().copied().collect();
-    ids.sort_unstable();
-    for id in ids {
-        let db = &state.dbs[&id];
-        let (head, t) = (db.timeline.head, &db.timeline);
-        records.push(Record::Database { id, name: db.name.clone() });
-        records.push(Record::Head {
-            id,
-            txid: head.txid,
-            size_pages: head.size_pages,
-            generation: head.generation,
-        });
-        if !db.hints.is_empty() {
-            records.push(Record::Hints { id, pages: db.hints.clone() });
-        }
-        for c in t.log.iter() {
-            records.push(Record::Logged {
-                id,
-                txid: c.txid,
-                time_ms: c.time_ms,
-                pages: c.pages,
-                size_pages: c.size_pages,
-            });
-        }
-        for (commit_id, txid) in t.log.ids() {
-            records.push(Record::CommitMeta { id, txid, commit_id, time_ms: 0, size_pages: 0 });
-        }
-        for (txid, size_pages) in t.versions.shrinks() {
-            records.push(Record::Shrink { id, txid, size_pages });
-        }
-        versions.extend(t.versions.iter().map(|(no, txid, loc)| (id, no, txid, *loc)));
-    }
-    (records, versions)
-}
-
-/// Rebuilds the state from the directory's files and returns it with a writer ready to append.
-fn recover(dir: &Path, retention: Retention) -> Result<(State, Writer), StoreError> {
-    let mut files: Vec<(u32, Kind)> = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| io_error("cannot list", dir, e))? {
-        let entry = entry.map_err(|e| io_error("cannot list", dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".tmp") {
-            // A compaction that did not finish.
-            let _ = std::fs::remove_file(entry.path());
-        } else if let Some(f) = parse_name(&name) {
-            files.push(f);
-        }
-    }
-    if files.is_empty() && legacy::import(dir, 1)? {
-        files.push((1, Kind::Base));
-    }
-    files.sort_unstable_by_key(|f| f.0);
-    let mut state = State::new(retention);
-    let base = files.iter().filter(|f| f.1 == Kind::Base).map(|f| f.0).max();
-    let mut base_bytes = 0;
-    if let Some(b) = base {
-        let segment = Arc::new(Segment::open(dir.join(file_name(b, Kind::Base)), b, Kind::Base)?);
-        state.segments.insert(b, segment.clone());
-        base::load(&segment, |at, record| state.apply(b, at, &record))?;
-        base_bytes = segment.len();
-        // A compaction that stopped before deleting what its base replaced.
-        for &(n, kind) in files.iter().filter(|f| f.0 < b) {
-            let _ = std::fs::remove_file(dir.join(file_name(n, kind)));
-        }
-    }
-    legacy::remove_imported(dir);
-    let logs: Vec<u32> = files.iter().filter(|f| f.1 == Kind::Log && Some(f.0) > base).map(|f| f.0).collect();
-    let mut last: Option<(Arc<Segment>, u64, bool)> = None;
-    let mut sealed_bytes = 0;
-    for (i, &n) in logs.iter().enumerate() {
-        let segment = Arc::new(Segment::open(dir.join(file_name(n, Kind::Log)), n, Kind::Log)?);
-        state.segments.insert(n, segment.clone());
-        let mut sealed = false;
-        let end = scan(&segment, HEADER, segment.len(), |at, record| {
-            sealed |= matches!(record, Record::Seal { .. });
-            state.apply(n, at, &record)
-        })?;
-        if i + 1 < logs.len() {
-            if !sealed {
-                return Err(StoreError::Corrupt(format!(
-                    "{}: the log ends at byte {end} without its seal, and later logs exist",
-                    segment.path.display()
-                )));
-            }
-            sealed_bytes += segment.len();
-        } else {
-            last = Some((segment, end, sealed));
-        }
-    }
-    state.compact_all(now_ms());
-    let max_number = files.iter().map(|f| f.0).max().unwrap_or(0);
-    let writer = match last {
-        Some((log, end, false)) => {
-            let allocated = log.len();
-            Writer {
-                log,
-                end,
-                allocated,
-                next_number: max_number + 1,
-                sealed_bytes,
-                base_bytes,
-                buf: Vec::new(),
-            }
-        }
-        sealed_last => {
-            if let Some((log, _, _)) = sealed_last {
-                sealed_bytes += log.len();
-            }
-            let n = max_number + 1;
-            let log = Arc::new(Segment::create(dir.join(file_name(n, Kind::Log)), n, Kind::Log)?);
-            sync_dir(dir)?;
-            state.segments.insert(n, log.clone());
-            Writer {
-                log,
-                end: HEADER,
-                allocated: HEADER,
-                next_number: n + 1,
-                sealed_bytes,
-                base_bytes,
-                buf: Vec::new(),
-            }
-        }
-    };
-    Ok((state, writer))
 }
 
 impl PageStore for FileStore {
