@@ -44,6 +44,20 @@ export declare class Depot {
    * is released regardless).
    */
   close(): Promise<void>
+  /**
+   * The commits of database `name` its history keeps, newest first: at most `limit`, older than
+   * `before` when given.
+   */
+  history(name: string, limit: number, before?: string): Promise<NativeHistoryEntry[]>
+  /** The bookmark of the newest commit of `name` at or before `timeMs` (ms since the epoch). */
+  bookmarkForTime(name: string, timeMs: number): Promise<string>
+  /**
+   * Makes database `name` what it was at `bookmark`, as a new commit that fences its writer;
+   * answers the bookmark of the state just before (restoring to it undoes the restore).
+   */
+  restore(name: string, bookmark: string, generation?: number): Promise<string>
+  /** Creates database `target` as `source` was at `at` (default: now), sharing its pages. */
+  fork(source: string, target: string, at?: string): Promise<void>
 }
 
 /**
@@ -164,6 +178,13 @@ export interface DepotOptions {
    * dependency; without it nothing is recorded). Default `false`.
    */
   telemetry?: boolean
+  /**
+   * Milliseconds of history to keep: every point of that window stays listed by `history()`,
+   * findable by `bookmarkForTime()`, restorable and forkable (default 0: none, a page version
+   * goes as soon as a newer one is committed). Memory and file stores; the PostgreSQL store
+   * keeps no history yet and refuses a value above 0 with `ERR_HISTORY_UNAVAILABLE`.
+   */
+  historyMs?: number
 }
 
 /**
@@ -206,6 +227,8 @@ export interface Metrics {
   dirtyPages: number
   /** Size of the database, in pages. */
   sizePages: number
+  /** Txid of the newest commit this handle knows (its head): the point `bookmark()` names. */
+  headTxid: number
   /** Writes that arrived outside a batch-atomic write (stays 0). */
   unbatchedWrites: number
   /** Statements found prepared in the worker's statement cache. */
@@ -222,6 +245,14 @@ export interface Metrics {
   lastCallMicros: number
   /** Calls slower than the slow-call threshold (200 ms); each is also logged. */
   slowCalls: number
+}
+
+/** One commit of a database's history, as `depot.history()` lists it (index.js makes `time` a Date). */
+export interface NativeHistoryEntry {
+  bookmark: string
+  timeMs: number
+  pages: number
+  bytes: number
 }
 
 /** Options of `Depot.openDatabase`. */

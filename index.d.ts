@@ -22,6 +22,8 @@
  * - `ERR_INTEGER_OVERFLOW`: an integer does not fit (`intMode: 'number'` and an unsafe integer, or
  *   a bigint beyond 64 bits).
  * - `ERR_TOO_LARGE`: a transaction larger than the store accepts.
+ * - `ERR_HISTORY_UNAVAILABLE`: a point outside the history the store retains (`historyMs`), or a
+ *   store that keeps none.
  */
 export type ErrorCode =
   | `SQLITE_${string}`
@@ -37,6 +39,7 @@ export type ErrorCode =
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_INTEGER_OVERFLOW'
   | 'ERR_TOO_LARGE'
+  | 'ERR_HISTORY_UNAVAILABLE'
 
 /** Every rejection is an `Error` with a stable `code`. */
 export interface DepotError extends Error {
@@ -157,6 +160,11 @@ export declare class NativeDatabaseHandle {
   beginTransaction(options?: TransactionOptions): Promise<Transaction>
   /** Counters; synchronous, never waits for the worker. */
   metrics(): Metrics
+  /**
+   * The point of the database's newest committed transaction, as this handle knows it. Bookmarks
+   * are opaque strings that sort in commit order (compare with `<`), stable across processes.
+   */
+  bookmark(): Promise<string>
   /** Call counts; synchronous. */
   stats(): Stats
   /** Closes the database; queued calls reject with `ERR_CLOSED`. Idempotent; `ERR_CLOSE_TIMEOUT` after 5 s. */
@@ -177,7 +185,39 @@ export declare class Depot {
   openDatabase(name: string, options?: OpenDatabaseOptions): Promise<NativeDatabaseHandle>
   /** Closes every database still open on it, then the store. Idempotent. */
   close(): Promise<void>
+  /**
+   * The commits of database `name` the retained history covers (`historyMs`), newest first: at most
+   * `limit` (default 100), older than the bookmark `before` when given.
+   */
+  history(name: string, options?: { limit?: number; before?: string }): Promise<HistoryEntry[]>
+  /**
+   * The bookmark of the newest commit of `name` at or before `time`; `ERR_HISTORY_UNAVAILABLE`
+   * when the retained history does not reach it.
+   */
+  bookmarkForTime(name: string, time: Date | number): Promise<string>
+  /**
+   * Makes database `name` what it was at `bookmark`, as a new commit (history is kept), fencing its
+   * current writer like an open with a newer `generation` (claimed as `openDatabase` would). Resolves
+   * with the bookmark of the state just before: restoring to it undoes the restore.
+   */
+  restore(name: string, bookmark: string, options?: { generation?: number }): Promise<string>
+  /**
+   * Creates database `target` (which must not exist) as `source` was at the bookmark `at` (default:
+   * now). The fork shares the source's page versions; later writes on either side stay there.
+   */
+  fork(source: string, target: string, options?: { at?: string }): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
+}
+
+/** One commit of a database's history. */
+export interface HistoryEntry {
+  /** The point just after this commit. */
+  bookmark: string
+  /** When the store applied it. */
+  time: Date
+  /** Pages it wrote, and their bytes. */
+  pages: number
+  bytes: number
 }
 
 /** Cancels the native calls it is passed to (the wrapper makes one per AbortSignal). */

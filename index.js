@@ -19,6 +19,11 @@ function internalOnly(token, what) {
 }
 const DEFAULT_CHUNK_ROWS = 256
 
+/** The bookmark of a txid: 16 hex digits, so that bookmarks sort as strings in commit order. */
+function bookmarkOf(txid) {
+  return Number(txid).toString(16).padStart(16, '0')
+}
+
 function invalid(message) {
   return Promise.reject(codedError('ERR_INVALID_ARGUMENT', message))
 }
@@ -433,6 +438,14 @@ class NativeDatabaseHandle extends Queries {
     return this.#native.metrics()
   }
 
+  /**
+   * The point of the database's newest committed transaction (as this handle knows it): an opaque
+   * string; bookmarks sort as strings in commit order.
+   */
+  async bookmark() {
+    return bookmarkOf(this.#native.metrics().headTxid)
+  }
+
   /** Where the calls are: `{ queued, running, answered, failed, rejected }`. Synchronous. */
   stats() {
     return this.#native.stats()
@@ -708,6 +721,38 @@ class Depot {
   /** Closes every database still open on this depot, then the store. Idempotent. */
   close() {
     return this.#native.close().finally(() => this.#hub.closedAll())
+  }
+
+  /**
+   * The commits of database `name` the retained history covers, newest first: at most
+   * `options.limit` (default 100), older than the bookmark `options.before` when given.
+   */
+  async history(name, options = {}) {
+    const limit = options?.limit ?? 100
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000) return invalid('options.limit must be an integer from 1 to 1000000')
+    const entries = await this.#native.history(name, limit, options?.before)
+    return entries.map((e) => ({ bookmark: e.bookmark, time: new Date(e.timeMs), pages: e.pages, bytes: e.bytes }))
+  }
+
+  /** The bookmark of the newest commit of `name` at or before `time` (a Date or epoch ms). */
+  async bookmarkForTime(name, time) {
+    const ms = time instanceof Date ? time.getTime() : time
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) return invalid('time must be a valid Date or a number of ms since the epoch')
+    return this.#native.bookmarkForTime(name, ms)
+  }
+
+  /**
+   * Makes database `name` what it was at `bookmark`, as a new commit (history is kept); fences
+   * its current writer like an open with a newer generation. Resolves with the bookmark of the state
+   * just before: restoring to it undoes the restore.
+   */
+  async restore(name, bookmark, options = {}) {
+    return this.#native.restore(name, bookmark, options?.generation)
+  }
+
+  /** Creates database `target` as `source` was at `options.at` (a bookmark; default: now). */
+  async fork(source, target, options = {}) {
+    await this.#native.fork(source, target, options?.at)
   }
 
   /**

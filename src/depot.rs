@@ -125,6 +125,13 @@ impl Depot {
     }
 }
 
+impl Depot {
+    /// The store, unless the depot is closed.
+    pub(crate) fn store(&self) -> Result<Arc<dyn PageStore>, ApiError> {
+        lock(&self.state).store.clone().ok_or_else(|| ApiError::closed("the depot"))
+    }
+}
+
 /// Records a newly opened database, unless the depot closed while it was opening: then the new
 /// database is closed again and the caller gets `ERR_CLOSED`. Runs on the new database's worker
 /// thread, so the close happens on yet another thread (a worker cannot wait for itself).

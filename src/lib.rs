@@ -13,6 +13,7 @@
 //! Modules, one concern each:
 //! - [`depot`]: the `Depot` class, owner of one page store and of the databases opened on it.
 //! - [`database`]: the `NativeDatabaseHandle` class, one per open database.
+//! - [`history`]: a depot's history calls (commit log, commit at a time, restore, fork).
 //! - [`options`]: the options of `Depot.open` and `openDatabase`, declared and validated once.
 //! - [`call`]: per-call options (`CancelToken`, deadline, transaction).
 //! - [`thread`]: blocking work (store open, close) off the JS thread.
@@ -31,6 +32,7 @@ mod call;
 mod database;
 mod depot;
 mod error;
+mod history;
 mod logging;
 mod metrics;
 mod options;
@@ -43,6 +45,7 @@ mod value;
 pub use call::CancelToken;
 pub use database::NativeDatabaseHandle;
 pub use depot::Depot;
+pub use history::NativeHistoryEntry;
 pub use metrics::{Metrics, Stats};
 pub use options::{DepotOptions, OpenDatabaseOptions};
 pub use reply::waiter::wait_for_replies;

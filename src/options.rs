@@ -50,6 +50,11 @@ pub struct DepotOptions {
     /// `db.client.operation.duration`, through the global `@opentelemetry/api` (an optional peer
     /// dependency; without it nothing is recorded). Default `false`.
     pub telemetry: Option<bool>,
+    /// Milliseconds of history to keep: every point of that window stays listed by `history()`,
+    /// findable by `bookmarkForTime()`, restorable and forkable (default 0: none, a page version
+    /// goes as soon as a newer one is committed). Memory and file stores; the PostgreSQL store
+    /// keeps no history yet and refuses a value above 0 with `ERR_HISTORY_UNAVAILABLE`.
+    pub history_ms: Option<f64>,
 }
 
 /// Options of `Depot.openDatabase`.
@@ -128,6 +133,11 @@ pub(crate) fn depot_options(options: Option<Unknown>) -> Result<(StoreConfig, bo
     config.call_timeout = property(&object, c"storeTimeoutMs")?
         .map(|value| millis(value, "options.storeTimeoutMs"))
         .transpose()?;
+    if let Some(ms) =
+        property(&object, c"historyMs")?.map(|v| non_negative_integer(v, "options.historyMs")).transpose()?
+    {
+        config.retention.ms = ms;
+    }
     let telemetry = boolean(&object, c"telemetry", "options.telemetry")?.unwrap_or(false);
     Ok((config, telemetry))
 }

@@ -33,7 +33,7 @@ pub use control::CancelToken;
 pub use database::{Database, CLOSE_TIMEOUT};
 #[cfg(feature = "postgres")]
 pub use depot::PostgresStoreOptions;
-pub use depot::{FileStoreOptions, PageStore};
+pub use depot::{CommitInfo, FileStoreOptions, PageStore, Restored, Retention};
 pub use error::{Error, ErrorCode};
 pub use metrics::{Counters, MetricsSnapshot};
 pub use options::OpenOptions;

@@ -44,6 +44,8 @@ macro_rules! for_each_metric {
             dirty_pages,
             #[doc = "Size of the database, in pages."]
             size_pages,
+            #[doc = "Txid of the newest commit this handle knows (its head): the point `bookmark()` names."]
+            head_txid,
             #[doc = "Writes that arrived outside a batch-atomic write (stays 0)."]
             unbatched_writes,
             #[doc = "Statements found prepared in the worker's statement cache."]

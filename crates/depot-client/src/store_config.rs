@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use depot::{DeadlineStore, FileStore, FileStoreOptions, MemoryStore, PageStore};
+use depot::{DeadlineStore, FileStore, FileStoreOptions, MemoryStore, PageStore, Retention};
 #[cfg(feature = "postgres")]
 use depot::{PostgresStore, PostgresStoreOptions};
 
@@ -31,6 +31,8 @@ pub struct StoreConfig {
     /// A store call that does not answer in time fails with ERR_STORE_UNAVAILABLE instead of
     /// holding the database's worker.
     pub call_timeout: Option<Duration>,
+    /// History to keep (memory and file stores; PostgreSQL keeps none yet and refuses any).
+    pub retention: Retention,
 }
 
 /// An open store and how to name it without secrets (a directory, `memory`, or
@@ -42,7 +44,7 @@ pub struct OpenedStore {
 
 impl StoreConfig {
     pub fn new(kind: StoreKind) -> StoreConfig {
-        StoreConfig { kind, call_timeout: None }
+        StoreConfig { kind, call_timeout: None, retention: Retention::default() }
     }
 
     /// A PostgreSQL store; a URL of another scheme is ERR_INVALID_ARGUMENT (never quoted: it
@@ -60,9 +62,20 @@ impl StoreConfig {
     /// Opens the store (blocking: file I/O, or connecting and migrating a PostgreSQL schema).
     pub fn open(&self) -> Result<OpenedStore, Error> {
         let (store, location): (Arc<dyn PageStore>, String) = match &self.kind {
-            StoreKind::Memory => (Arc::new(MemoryStore::new()), "memory".to_owned()),
+            StoreKind::Memory => (Arc::new(MemoryStore::with_retention(self.retention)), "memory".to_owned()),
             StoreKind::File { path, options } => {
-                (Arc::new(FileStore::open(path, options.clone())?), path.display().to_string())
+                let options = FileStoreOptions {
+                    history_ms: self.retention.ms.max(options.history_ms),
+                    history_txids: self.retention.txids.max(options.history_txids),
+                };
+                (Arc::new(FileStore::open(path, options)?), path.display().to_string())
+            }
+            #[cfg(feature = "postgres")]
+            StoreKind::Postgres { .. } if self.retention != Retention::default() => {
+                return Err(Error::new(
+                    crate::ErrorCode::HistoryUnavailable,
+                    "the PostgreSQL store keeps no history yet: open it without historyMs",
+                ));
             }
             #[cfg(feature = "postgres")]
             StoreKind::Postgres { url, options } => {

@@ -84,6 +84,7 @@ impl PageSource {
             cache.insert(p.no, p.data);
         }
         Metrics::set(&metrics.size_pages, head.size_pages as u64);
+        Metrics::set(&metrics.head_txid, head.txid);
         PageSource {
             clock: store.clock(),
             store,
@@ -364,6 +365,7 @@ impl PageSource {
                 Metrics::add(&self.metrics.bytes_committed, bytes);
                 Metrics::set(&self.metrics.dirty_pages, 0);
                 Metrics::set(&self.metrics.size_pages, size as u64);
+                Metrics::set(&self.metrics.head_txid, out.txid);
                 Ok(())
             }
             Err(e) => {

@@ -1,0 +1,134 @@
+// History from JavaScript: bookmarks, the commit log, the commit at a time, restore (undoable,
+// fencing the writer) and fork (isolated both ways), on the stores that keep history (memory and
+// file, opened with `historyMs`). The PostgreSQL store keeps none yet and says so.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+
+import { codeOf, Depot, dropSchema, freshSchema, pgUrl } from './backends'
+
+const HOUR = 3_600_000
+const dirs: string[] = []
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+const stores: [string, () => Promise<Depot>][] = [
+  ['memory', () => Depot.open({ memory: true, historyMs: HOUR })],
+  [
+    'file',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'depot-sqlite-history-'))
+      dirs.push(dir)
+      return Depot.open({ path: join(dir, 'depot'), historyMs: HOUR })
+    },
+  ],
+]
+
+const rows = async (db: Awaited<ReturnType<Depot['openDatabase']>>) => (await db.query('SELECT v FROM t ORDER BY v')).rows
+
+for (const [name, open] of stores) {
+  describe(name, () => {
+    it('bookmarks sort in commit order and name the newest commit', async () => {
+      const depot = await open()
+      const db = await depot.openDatabase('b')
+      const first = await db.bookmark()
+      await db.exec('CREATE TABLE t(v)')
+      const second = await db.bookmark()
+      await db.run('INSERT INTO t VALUES (1)')
+      const third = await db.bookmark()
+      expect(first < second && second < third).toBe(true)
+      const history = await depot.history('b')
+      expect(history.map((h) => h.bookmark)).toEqual([third, second])
+      expect(history[0].time).toBeInstanceOf(Date)
+      expect(history[0].pages).toBeGreaterThan(0)
+      expect(history[0].bytes).toBe(history[0].pages * 4096)
+      expect((await depot.history('b', { limit: 1, before: third })).map((h) => h.bookmark)).toEqual([second])
+      await depot.close()
+    })
+
+    it('bookmarkForTime finds the newest commit at or before a time, and refuses a time before the history', async () => {
+      const depot = await open()
+      const db = await depot.openDatabase('t')
+      await db.exec('CREATE TABLE t(v)')
+      const marks: [string, number][] = []
+      for (let i = 0; i < 3; i++) {
+        await db.run('INSERT INTO t VALUES (?)', [i])
+        marks.push([await db.bookmark(), Date.now()])
+        await new Promise((r) => setTimeout(r, 5))
+      }
+      for (const [bookmark, time] of marks) expect(await depot.bookmarkForTime('t', time)).toBe(bookmark)
+      expect(await depot.bookmarkForTime('t', new Date(marks[2][1]))).toBe(marks[2][0])
+      expect(await codeOf(depot.bookmarkForTime('t', marks[0][1] - 60_000))).toBe('ERR_HISTORY_UNAVAILABLE')
+      expect(await codeOf(depot.bookmarkForTime('t', Number.NaN))).toBe('ERR_INVALID_ARGUMENT')
+      await depot.close()
+    })
+
+    it('a restore is a new commit that fences the writer, and restoring to what it returns undoes it', async () => {
+      const depot = await open()
+      const db = await depot.openDatabase('r')
+      await db.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1)')
+      const good = await db.bookmark()
+      await db.exec('INSERT INTO t VALUES (2); DELETE FROM t WHERE v = 1')
+      const undo = await depot.restore('r', good)
+      expect(await codeOf(db.run('INSERT INTO t VALUES (3)'))).toBe('ERR_FENCED')
+      await db.close()
+      const again = await depot.openDatabase('r')
+      expect(await rows(again)).toEqual([[1]])
+      await again.close()
+      await depot.restore('r', undo)
+      const undone = await depot.openDatabase('r')
+      expect(await rows(undone)).toEqual([[2]])
+      expect((await depot.history('r')).length).toBe(6)
+      expect(await codeOf(depot.restore('r', 'not-a-bookmark'))).toBe('ERR_INVALID_ARGUMENT')
+      await depot.close()
+    })
+
+    it('a fork starts from its bookmark and is isolated in both directions', async () => {
+      const depot = await open()
+      const db = await depot.openDatabase('src')
+      await db.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1)')
+      const at = await db.bookmark()
+      await db.run('INSERT INTO t VALUES (2)')
+      await depot.fork('src', 'copy', { at })
+      const copy = await depot.openDatabase('copy')
+      expect(await rows(copy)).toEqual([[1]])
+      await copy.run('INSERT INTO t VALUES (10)')
+      await db.run('INSERT INTO t VALUES (3)')
+      expect(await rows(copy)).toEqual([[1], [10]])
+      expect(await rows(db)).toEqual([[1], [2], [3]])
+      expect(await codeOf(depot.fork('src', 'copy'))).toBe('ERR_INVALID_ARGUMENT')
+      await depot.close()
+    })
+  })
+}
+
+describe('without history', () => {
+  it('only the newest state is reachable', async () => {
+    const depot = await Depot.open({ memory: true })
+    const db = await depot.openDatabase('n')
+    await db.exec('CREATE TABLE t(v)')
+    const old = await db.bookmark()
+    await db.run('INSERT INTO t VALUES (1)')
+    expect(await codeOf(depot.restore('n', old))).toBe('ERR_HISTORY_UNAVAILABLE')
+    expect((await depot.history('n')).map((h) => h.bookmark)).toEqual([await db.bookmark()])
+    await depot.close()
+  })
+
+  it('the PostgreSQL store keeps none yet and refuses historyMs', async () => {
+    const url = pgUrl()
+    const schema = freshSchema()
+    try {
+      expect(await codeOf(Depot.open({ url, schema, historyMs: HOUR }))).toBe('ERR_HISTORY_UNAVAILABLE')
+      const depot = await Depot.open({ url, schema, poolSize: 1 })
+      const db = await depot.openDatabase('p')
+      await db.exec('CREATE TABLE t(v)')
+      expect(await codeOf(depot.history('p'))).toBe('ERR_HISTORY_UNAVAILABLE')
+      expect(await codeOf(depot.restore('p', await db.bookmark()))).toBe('ERR_HISTORY_UNAVAILABLE')
+      await depot.close()
+    } finally {
+      await dropSchema(url, schema)
+    }
+  })
+})
