@@ -263,6 +263,13 @@ export interface OpenDatabaseOptions {
    */
   generation?: number | bigint
   /**
+   * A bookmark (`db.bookmark()`, `depot.history()`): opens a read-only handle on the database as
+   * it was at that point, within the retained history (`historyMs`). It claims nothing (the
+   * writer is not fenced), any write rejects with `SQLITE_READONLY`, and every read sees exactly
+   * that point while the writer goes on. Excludes `generation`.
+   */
+  at?: string
+  /**
    * How INTEGER results reach JavaScript: `'number'` (default; an unsafe integer rejects with
    * `ERR_INTEGER_OVERFLOW`), `'bigint'` or `'string'`.
    */

@@ -85,6 +85,22 @@ for (const [name, open] of stores) {
       await depot.close()
     })
 
+    it('a handle opened at a bookmark reads that point while the writer goes on, and refuses writes', async () => {
+      const depot = await open()
+      const db = await depot.openDatabase('at')
+      await db.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)')
+      const at = await db.bookmark()
+      const past = await depot.openDatabase('at', { at })
+      await db.exec('DELETE FROM t; INSERT INTO t VALUES (3)')
+      expect(await rows(past)).toEqual([[1], [2]])
+      expect(await codeOf(past.run('INSERT INTO t VALUES (4)'))).toBe('SQLITE_READONLY')
+      expect(await rows(db)).toEqual([[3]])
+      await db.run('INSERT INTO t VALUES (5)')
+      expect(await rows(past)).toEqual([[1], [2]])
+      expect(await codeOf(depot.openDatabase('at', { at, generation: 3 }))).toBe('ERR_INVALID_ARGUMENT')
+      await depot.close()
+    })
+
     it('a fork starts from its bookmark and is isolated in both directions', async () => {
       const depot = await open()
       const db = await depot.openDatabase('src')

@@ -30,7 +30,7 @@ pub(crate) fn bookmark(txid: u64) -> String {
 }
 
 /// The txid a bookmark names.
-fn txid_of(bookmark: &str, what: &str) -> Result<u64, ApiError> {
+pub(crate) fn txid_of(bookmark: &str, what: &str) -> Result<u64, ApiError> {
     let valid =
         bookmark.len() == 16 && bookmark.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     valid.then(|| u64::from_str_radix(bookmark, 16).ok()).flatten().ok_or_else(|| {

@@ -64,6 +64,11 @@ pub struct OpenDatabaseOptions {
     /// older writer of the same database: its next commit fails with `ERR_FENCED`.
     #[napi(ts_type = "number | bigint")]
     pub generation: Option<i64>,
+    /// A bookmark (`db.bookmark()`, `depot.history()`): opens a read-only handle on the database as
+    /// it was at that point, within the retained history (`historyMs`). It claims nothing (the
+    /// writer is not fenced), any write rejects with `SQLITE_READONLY`, and every read sees exactly
+    /// that point while the writer goes on. Excludes `generation`.
+    pub at: Option<String>,
     /// How INTEGER results reach JavaScript: `'number'` (default; an unsafe integer rejects with
     /// `ERR_INTEGER_OVERFLOW`), `'bigint'` or `'string'`.
     #[napi(ts_type = "'number' | 'bigint' | 'string'")]
@@ -194,6 +199,14 @@ pub(crate) fn database_options(options: Option<Unknown>) -> Result<(OpenOptions,
     open_options.generation = property(&object, c"generation")?
         .map(|value| non_negative_integer(value, "options.generation"))
         .transpose()?;
+    if let Some(value) = property(&object, c"at")? {
+        if open_options.generation.is_some() {
+            return Err(ApiError::invalid_argument(
+                "options.at (a read-only handle) excludes options.generation",
+            ));
+        }
+        open_options.at = Some(crate::history::txid_of(&string_from_js(value, "options.at")?, "options.at")?);
+    }
     if let Some(value) = property(&object, c"maxQueue")? {
         let limit = non_negative_integer(value, "options.maxQueue")?;
         if limit == 0 || limit > 1_000_000 {

@@ -69,11 +69,19 @@ pub struct Opened {
     pub min_rowid: MinRowidWatch,
 }
 
-pub fn open(database: &str, vfs: &str, running: Running) -> Result<Opened, Error> {
+pub fn open(database: &str, vfs: &str, running: Running, read_only: bool) -> Result<Opened, Error> {
     // No SQLITE_OPEN_URI: a URI could name another VFS and reach the local filesystem.
-    let flags =
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let mut conn = Connection::open_with_flags_and_vfs(database, flags, vfs)?;
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags_and_vfs(database, flags, vfs)?;
+    if read_only {
+        // Nothing is ever written: the batch-atomic write path a writer needs does not apply.
+        conn.execute_batch("PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = ON;")?;
+        return finish(conn, running);
+    }
     conn.execute_batch(
         "PRAGMA page_size = 4096;
          PRAGMA locking_mode = EXCLUSIVE;
@@ -84,6 +92,11 @@ pub fn open(database: &str, vfs: &str, running: Running) -> Result<Opened, Error
          PRAGMA foreign_keys = ON;",
     )?;
     verify_batch_atomic(&conn)?;
+    finish(conn, running)
+}
+
+/// The guards every connection gets: the authorizer, the progress handler, the rowid watch.
+fn finish(mut conn: Connection, running: Running) -> Result<Opened, Error> {
     let denial: Denial = Arc::new(Mutex::new(None));
     let d = denial.clone();
     conn.authorizer(Some(move |ctx: AuthContext<'_>| match refusal(&ctx) {

@@ -13,6 +13,10 @@ pub struct OpenOptions {
     /// Largest transaction, in bytes of pages written; a larger one fails with ERR_TOO_LARGE and
     /// leaves the database as it was.
     pub max_commit_bytes: u64,
+    /// Opens a read-only handle on the database as it was at this txid (within the store's
+    /// retained history) instead of its writer: nothing is claimed, writes fail `SQLITE_READONLY`,
+    /// and every read sees exactly that point while the writer goes on.
+    pub at: Option<depot::Txid>,
 }
 
 impl Default for OpenOptions {
@@ -22,6 +26,7 @@ impl Default for OpenOptions {
             cache_bytes: 16 << 20,
             max_queue: 128,
             max_commit_bytes: crate::vfs::DEFAULT_MAX_COMMIT_BYTES,
+            at: None,
         }
     }
 }

@@ -62,7 +62,16 @@ impl Session {
         metrics: Arc<Metrics>,
     ) -> Result<Session, Error> {
         let preload: Vec<PageNo> = (1..=PRELOAD_PAGES).collect();
-        let opened = store.open(database, opts.generation, &preload)?;
+        let opened = match opts.at {
+            None => store.open(database, opts.generation, &preload)?,
+            // A reader at a point: nothing claimed, the pages and size of that point.
+            Some(at) => {
+                let (size_pages, pages) = store.read_at(database, &preload, at)?;
+                let head =
+                    depot::Head { txid: at, size_pages, page_size: depot::PAGE_SIZE as u32, generation: 0 };
+                depot::Opened { head, pages: pages.into_iter().flatten().collect() }
+            }
+        };
         if let Some(bad) = opened.pages.iter().find(|p| !p.verify()) {
             return Err(
                 depot::StoreError::Corrupt(format!("page {} fails its checksum at open", bad.no)).into()
@@ -79,13 +88,17 @@ impl Session {
             metrics.clone(),
         );
         source.set_max_commit_bytes(opts.max_commit_bytes);
+        if opts.at.is_some() {
+            source.pin();
+        }
         let ctx = VfsContext::new(database.to_string(), source);
         let vfs = RegisteredVfs::register(ctx.clone())?;
         let running = Running::default();
-        let opened = connection::open(database, vfs.name(), running.clone()).map_err(|e| {
-            let failure = ctx.source().take_failure();
-            failure.map(Error::from).unwrap_or(e)
-        })?;
+        let opened =
+            connection::open(database, vfs.name(), running.clone(), opts.at.is_some()).map_err(|e| {
+                let failure = ctx.source().take_failure();
+                failure.map(Error::from).unwrap_or(e)
+            })?;
         Ok(Session {
             cursors: HashMap::new(),
             statements: StatementCache::new(STATEMENT_CACHE),

@@ -328,3 +328,48 @@ fn a_page_that_fails_its_checksum_is_an_error_never_data() {
     assert_eq!(int(&db, "SELECT count(*) FROM t"), 3000, "the next, intact answer is used");
     db.close().unwrap();
 }
+
+#[test]
+fn a_handle_at_a_past_point_reads_it_while_the_writer_goes_on_and_refuses_writes() {
+    let hour = depot::Retention { ms: 3_600_000, txids: 0 };
+    let dir = tempfile::tempdir().unwrap();
+    let options = FileStoreOptions { history_ms: hour.ms, ..Default::default() };
+    let stores: [(&str, Arc<dyn PageStore>); 2] = [
+        ("memory", Arc::new(depot::MemoryStore::with_retention(hour))),
+        ("file", Arc::new(FileStore::open(dir.path(), options).unwrap())),
+    ];
+    for (name, store) in stores {
+        let writer = open(&store, "past");
+        writer.exec("CREATE TABLE t(v); INSERT INTO t SELECT randomblob(3000) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200) SELECT x FROM c)").unwrap();
+        let at = writer.metrics().counters.head_txid;
+        let past = Database::open(
+            store.clone(),
+            "past",
+            OpenOptions { at: Some(at), cache_bytes: 64 << 10, ..Default::default() },
+        )
+        .unwrap();
+        // The writer goes on: more rows, a rewrite of every page, a schema change.
+        writer
+            .exec("INSERT INTO t VALUES (1); UPDATE t SET v = zeroblob(10); ALTER TABLE t ADD COLUMN w")
+            .unwrap();
+        assert_eq!(int(&past, "SELECT count(*) FROM t"), 200, "{name}");
+        assert_eq!(
+            int(&past, "SELECT sum(length(v)) FROM t"),
+            600_000,
+            "{name}: the old bytes, read from the store"
+        );
+        assert_eq!(int(&past, "SELECT count(*) FROM pragma_table_info('t')"), 1, "{name}");
+        assert_integrity(&past);
+        let refused = past.exec("INSERT INTO t VALUES (2)").unwrap_err();
+        assert_eq!(refused.code(), "SQLITE_READONLY", "{name}: {refused}");
+        assert_eq!(int(&writer, "SELECT count(*) FROM t"), 201, "{name}");
+        past.close().unwrap();
+        writer.close().unwrap();
+        // A point the store does not retain is refused, not read.
+        let none = Arc::new(depot::MemoryStore::new()) as Arc<dyn PageStore>;
+        let w = open(&none, "gone");
+        w.exec("CREATE TABLE t(v); INSERT INTO t VALUES (1)").unwrap();
+        let opened = Database::open(none.clone(), "gone", OpenOptions { at: Some(1), ..Default::default() });
+        assert_eq!(opened.err().map(|e| e.code()), Some("ERR_HISTORY_UNAVAILABLE"), "{name}");
+    }
+}

@@ -59,6 +59,8 @@ pub struct PageSource {
     /// next open preloads them in its own round trip.
     first_used: Vec<PageNo>,
     first_used_set: std::collections::HashSet<PageNo>,
+    /// A reader at a point of the history (`OpenOptions::at`): reads at `head.txid` for good.
+    pinned: bool,
 }
 
 fn random_seed() -> u64 {
@@ -105,18 +107,25 @@ impl PageSource {
             commit_seq: 0,
             first_used: Vec::new(),
             first_used_set: std::collections::HashSet::new(),
+            pinned: false,
         }
     }
 
     /// Saves the pages this session used first as the store's hints for the next open (best
     /// effort: a failure only costs the next open its preload).
     pub fn save_hints(&mut self) {
-        if self.poisoned.is_some() || self.first_used.is_empty() {
+        if self.pinned || self.poisoned.is_some() || self.first_used.is_empty() {
             return;
         }
         if let Err(e) = self.store.save_hints(&self.database, self.generation, &self.first_used) {
             tracing::debug!(database = %self.database, error = %e, "could not save preload hints");
         }
+    }
+
+    /// Makes this a reader at its head's txid: reads go to that point of the history, not to the
+    /// writer's head (which moves on without it).
+    pub fn pin(&mut self) {
+        self.pinned = true;
     }
 
     /// Sets the commit size limit (see [`DEFAULT_MAX_COMMIT_BYTES`]).
@@ -201,7 +210,10 @@ impl PageSource {
         let (cache, dirty) = (&self.cache, &self.dirty);
         let wanted =
             self.readahead.plan(no, self.head.size_pages, |p| cache.contains(p) || dirty.contains_key(&p));
-        let answer = self.with_retry(|s| s.store.get_pages(&s.database, &wanted, s.head.txid));
+        let answer = self.with_retry(|s| match s.pinned {
+            false => s.store.get_pages(&s.database, &wanted, s.head.txid),
+            true => s.store.read_at(&s.database, &wanted, s.head.txid).map(|(_, pages)| pages),
+        });
         let pages = match answer {
             Ok(p) => p,
             Err(e) => return self.fail(e),
