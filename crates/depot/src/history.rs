@@ -226,6 +226,30 @@ impl<T: Clone> Timeline<T> {
         (1..=size_pages).filter_map(|no| Some((no, self.versions.newest(no, at)?.clone()))).collect()
     }
 
+    /// The commits the retention covers at `now_ms`, newest first: at most `limit`, older than
+    /// `before` when given.
+    pub fn history(
+        &self,
+        limit: usize,
+        before: Option<Txid>,
+        retention: Retention,
+        now_ms: u64,
+    ) -> Vec<CommitInfo> {
+        let horizon = retention.horizon(self.head.txid, &self.log, now_ms);
+        let mut out = self.log.newest_first(limit, before);
+        out.retain(|c| c.txid >= horizon);
+        out
+    }
+
+    /// The newest commit at or before `time_ms`, if the retention still covers it at `now_ms`.
+    pub fn txid_at_time(&self, time_ms: u64, retention: Retention, now_ms: u64) -> Result<Txid, StoreError> {
+        let txid = self.log.txid_at_time(time_ms).ok_or_else(|| {
+            StoreError::HistoryUnavailable(format!("no commit the history keeps is as old as {time_ms} ms"))
+        })?;
+        self.size_at(txid, retention, now_ms)?;
+        Ok(txid)
+    }
+
     /// The commit a txid was applied as, when a retry of it comes in again.
     pub fn applied(&self, commit_id: u128) -> Option<Txid> {
         self.log.applied(commit_id)

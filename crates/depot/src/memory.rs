@@ -68,16 +68,6 @@ impl MemoryStore {
         MemoryStore { retention, ..MemoryStore::default() }
     }
 
-    /// Reads pages as of an older `at` within the history window (tests of the window use it).
-    pub fn get_pages_at(
-        &self,
-        database: &str,
-        pages: &[PageNo],
-        at: Txid,
-    ) -> Result<Vec<Option<Page>>, StoreError> {
-        self.read_at(database, pages, at).map(|(_, pages)| pages)
-    }
-
     /// Number of page versions stored for `database` (tests use it to check pruning).
     pub fn version_count(&self, database: &str) -> usize {
         self.databases.lock().unwrap().get(database).map_or(0, |d| d.timeline.versions.len())
@@ -160,20 +150,13 @@ impl PageStore for MemoryStore {
     ) -> Result<Vec<CommitInfo>, StoreError> {
         let dbs = self.databases.lock().unwrap();
         let db = dbs.get(database).ok_or_else(|| no_database(database))?;
-        let horizon = self.retention.horizon(db.head().txid, &db.timeline.log, now_ms());
-        let mut out = db.timeline.log.newest_first(limit, before);
-        out.retain(|c| c.txid >= horizon);
-        Ok(out)
+        Ok(db.timeline.history(limit, before, self.retention, now_ms()))
     }
 
     fn txid_at_time(&self, database: &str, time_ms: u64) -> Result<Txid, StoreError> {
         let dbs = self.databases.lock().unwrap();
         let db = dbs.get(database).ok_or_else(|| no_database(database))?;
-        let txid = db.timeline.log.txid_at_time(time_ms).ok_or_else(|| {
-            StoreError::HistoryUnavailable(format!("no commit of '{database}' the history keeps is that old"))
-        })?;
-        db.timeline.size_at(txid, self.retention, now_ms())?;
-        Ok(txid)
+        db.timeline.txid_at_time(time_ms, self.retention, now_ms())
     }
 
     fn read_at(

@@ -173,15 +173,15 @@ fn a_history_window_keeps_exactly_the_versions_it_covers() {
     let memory = MemoryStore::with_history(10);
     // Both pages are rewritten by every commit: 11 versions each (txids 40..=50) stay readable.
     assert_eq!(versions_after_updates(&memory, &|| memory.version_count("h"), 50), 2 * 11);
-    let at = memory.get_pages_at("h", &[1], 45).unwrap();
+    let at = memory.read_at("h", &[1], 45).unwrap().1;
     assert_eq!(at[0].as_ref().unwrap().data[0], 44, "a read inside the window sees that txid's bytes");
     let dir = tempfile::tempdir().unwrap();
     let file =
         FileStore::open(dir.path(), FileStoreOptions { history_txids: 10, ..Default::default() }).unwrap();
     assert_eq!(versions_after_updates(&file, &|| file.version_count("h"), 50), 2 * 11);
-    let at = file.get_pages_at("h", &[1, 2], 45).unwrap();
+    let at = file.read_at("h", &[1, 2], 45).unwrap().1;
     assert_eq!((at[0].as_ref().unwrap().data[0], at[1].as_ref().unwrap().data[0]), (44, 7));
-    assert!(file.get_pages_at("h", &[1], 39).is_err(), "txid 39 is outside the window");
+    assert!(file.read_at("h", &[1], 39).is_err(), "txid 39 is outside the window");
     let none = MemoryStore::new();
     assert_eq!(versions_after_updates(&none, &|| none.version_count("h"), 50), 2, "no window: newest only");
 }
@@ -193,7 +193,7 @@ fn a_shrink_is_compacted_when_it_leaves_the_window() {
     s.commit(&commit("s", 1, 0, 1, (1..=4).map(|n| page(n, n as u8)).collect(), 4)).unwrap();
     s.commit(&commit("s", 1, 1, 2, vec![page(1, 9)], 2)).unwrap();
     assert_eq!(
-        s.get_pages_at("s", &[3], 1).unwrap()[0].as_ref().unwrap().data[0],
+        s.read_at("s", &[3], 1).unwrap().1[0].as_ref().unwrap().data[0],
         3,
         "still readable before the shrink"
     );

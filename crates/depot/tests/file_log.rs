@@ -104,7 +104,7 @@ fn a_compaction_keeps_every_readable_version_and_survives_a_restart() {
     assert_eq!(files(dir.path(), "log").len(), 1, "only the new, empty log is left");
     assert_eq!(s.version_count("a"), versions);
     assert_eq!((fill(&s, "a", 1, 20), fill(&s, "a", 2, 20), fill(&s, "b", 1, 20)), (20, 200, 20));
-    let older = |s: &FileStore, at| s.get_pages_at("a", &[1], at).unwrap()[0].as_ref().unwrap().data[0];
+    let older = |s: &FileStore, at| s.read_at("a", &[1], at).unwrap().1[0].as_ref().unwrap().data[0];
     assert_eq!(older(&s, 16), 16, "versions inside the window stay readable at their txid");
     // A retry of a commit applied before the compaction is still recognised.
     let again = s.commit(&commit("a", 1, 19, 20, vec![page(1, 20)], 2)).unwrap();

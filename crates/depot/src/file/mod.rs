@@ -164,17 +164,6 @@ impl FileStore {
         }
     }
 
-    /// Reads pages as of an older `at` within the history window: the versions the index keeps
-    /// for it (what reads at a bookmark and snapshot readers stand on).
-    pub fn get_pages_at(
-        &self,
-        database: &str,
-        pages: &[PageNo],
-        at: Txid,
-    ) -> Result<Vec<Option<Page>>, StoreError> {
-        self.read(database, pages, at, false).map(|(_, pages)| pages)
-    }
-
     /// Reads the newest versions of `pages` at `at`, and the database's size there: the head of
     /// a database this process opened when `at_head`, else any txid the history covers (under the
     /// state lock only long enough to find where the versions lie).
@@ -288,17 +277,16 @@ impl PageStore for FileStore {
         validate_name(database)?;
         {
             let mut w = self.inner.writer.lock().unwrap();
-            let (existing, current) = {
+            let (existing, id, current) = {
                 let state = self.inner.state.read().unwrap();
                 match state.db(database) {
-                    Some(db) => (Some(db.id), db.timeline.head.generation),
-                    None => (None, 0),
+                    Some(db) => (true, db.id, db.timeline.head.generation),
+                    None => (false, state.next_id(), 0),
                 }
             };
             let claimed = claim_generation(database, current, generation)?;
-            let id = existing.unwrap_or_else(|| self.inner.state.read().unwrap().next_id());
             let mut records = Vec::new();
-            if existing.is_none() {
+            if !existing {
                 records.push(Record::Database { id, name: database.to_string() });
             }
             records.push(Record::Generation { id, generation: claimed });
@@ -371,20 +359,13 @@ impl PageStore for FileStore {
     ) -> Result<Vec<CommitInfo>, StoreError> {
         let state = self.inner.state.read().unwrap();
         let t = &state.db(database).ok_or_else(|| no_database(database))?.timeline;
-        let horizon = state.retention.horizon(t.head.txid, &t.log, now_ms());
-        let mut out = t.log.newest_first(limit, before);
-        out.retain(|c| c.txid >= horizon);
-        Ok(out)
+        Ok(t.history(limit, before, state.retention, now_ms()))
     }
 
     fn txid_at_time(&self, database: &str, time_ms: u64) -> Result<Txid, StoreError> {
         let state = self.inner.state.read().unwrap();
         let t = &state.db(database).ok_or_else(|| no_database(database))?.timeline;
-        let txid = t.log.txid_at_time(time_ms).ok_or_else(|| {
-            StoreError::HistoryUnavailable(format!("no commit of '{database}' the history keeps is that old"))
-        })?;
-        t.size_at(txid, state.retention, now_ms())?;
-        Ok(txid)
+        t.txid_at_time(time_ms, state.retention, now_ms())
     }
 
     fn read_at(
