@@ -2,8 +2,6 @@
 //! fork. Each runs its store call off the JS thread. A bookmark crosses to JavaScript as the txid in
 //! 16 hex digits, so that bookmarks sort as strings in commit order.
 
-use std::sync::Arc;
-
 use depot_client::{CommitInfo, PageStore};
 use napi::bindgen_prelude::{PromiseRaw, Unknown};
 use napi::Env;
@@ -65,23 +63,23 @@ fn optional_bookmark(value: Option<Unknown>, what: &str) -> Result<Option<u64>, 
     }
 }
 
-/// Runs `call` on `store` off the JS thread and settles the returned promise with its outcome.
-fn off_thread<'env, T: napi::bindgen_prelude::ToNapiValue + Send + 'static>(
+/// Runs `call` with the parsed arguments on the depot's store, off the JS thread, and settles the
+/// returned promise with its outcome; bad arguments or a closed depot settle it at once.
+fn off_thread<'env, A: Send + 'static, T: napi::bindgen_prelude::ToNapiValue + Send + 'static>(
     env: &'env Env,
-    store: Result<Arc<dyn PageStore>, ApiError>,
-    call: impl FnOnce(&dyn PageStore) -> Result<T, ApiError> + Send + 'static,
+    depot: &Depot,
+    args: Result<A, ApiError>,
+    call: impl FnOnce(&dyn PageStore, A) -> Result<T, depot_client::StoreError> + Send + 'static,
 ) -> napi::Result<PromiseRaw<'env, T>> {
-    let store = match store {
-        Ok(store) => store,
+    let (args, store) = match args.and_then(|args| Ok((args, depot.store()?))) {
+        Ok(ready) => ready,
         Err(error) => return Pending::settled(env, Err(error)),
     };
     let (pending, promise) = Pending::new(env)?;
-    spawn("depot-sqlite-history", move || pending.settle(call(&*store)))?;
+    spawn("depot-sqlite-history", move || {
+        pending.settle(call(&*store, args).map_err(|e| ApiError::from(depot_client::Error::from(e))))
+    })?;
     Ok(promise)
-}
-
-fn store_error(e: depot_client::Error) -> ApiError {
-    ApiError::from(e)
 }
 
 #[napi]
@@ -101,15 +99,8 @@ impl Depot {
     ) -> napi::Result<PromiseRaw<'env, Vec<NativeHistoryEntry>>> {
         let args =
             string_from_js(name, "name").and_then(|n| Ok((n, optional_bookmark(before, "options.before")?)));
-        let store = args.and_then(|args| Ok((args, self.store()?)));
-        let (args, store) = match store {
-            Ok(((name, before), store)) => ((name, before), Ok(store)),
-            Err(e) => ((String::new(), None), Err(e)),
-        };
-        off_thread(env, store, move |s| {
-            let (name, before) = args;
-            let commits = s.history(&name, limit as usize, before).map_err(|e| store_error(e.into()))?;
-            Ok(commits.iter().map(entry).collect())
+        off_thread(env, self, args, move |s, (name, before)| {
+            Ok(s.history(&name, limit as usize, before)?.iter().map(entry).collect())
         })
     }
 
@@ -121,19 +112,11 @@ impl Depot {
         name: Unknown,
         time_ms: f64,
     ) -> napi::Result<PromiseRaw<'env, String>> {
-        let name = string_from_js(name, "name");
-        let valid_time = time_ms.is_finite() && time_ms >= 0.0;
-        let store = match (&name, valid_time) {
-            (Err(e), _) => Err(e.clone()),
-            (_, false) => {
-                Err(ApiError::invalid_argument("time must be a Date or a number of ms since the epoch"))
-            }
-            _ => self.store(),
-        };
-        let name = name.unwrap_or_default();
-        off_thread(env, store, move |s| {
-            s.txid_at_time(&name, time_ms as u64).map(bookmark).map_err(|e| store_error(e.into()))
-        })
+        let args = string_from_js(name, "name").and_then(|n| match time_ms.is_finite() && time_ms >= 0.0 {
+            true => Ok(n),
+            false => Err(ApiError::invalid_argument("time must be a Date or a number of ms since the epoch")),
+        });
+        off_thread(env, self, args, move |s, name| s.txid_at_time(&name, time_ms as u64).map(bookmark))
     }
 
     /// Makes database `name` what it was at `bookmark`, as a new commit that fences its writer;
@@ -153,13 +136,8 @@ impl Depot {
             let at = txid_of(&string_from_js(at, "bookmark")?, "bookmark")?;
             Ok((n, at, generation_from_js(generation)?))
         });
-        let (args, store) = match args.and_then(|a| Ok((a, self.store()?))) {
-            Ok((a, store)) => (a, Ok(store)),
-            Err(e) => ((String::new(), 0, None), Err(e)),
-        };
-        off_thread(env, store, move |s| {
-            let (name, at, generation) = args;
-            s.restore(&name, at, generation).map(|r| bookmark(r.previous)).map_err(|e| store_error(e.into()))
+        off_thread(env, self, args, move |s, (name, at, generation)| {
+            s.restore(&name, at, generation).map(|r| bookmark(r.previous))
         })
     }
 
@@ -174,14 +152,7 @@ impl Depot {
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let args = string_from_js(source, "source")
             .and_then(|s| Ok((s, string_from_js(target, "target")?, optional_bookmark(at, "options.at")?)));
-        let (args, store) = match args.and_then(|a| Ok((a, self.store()?))) {
-            Ok((a, store)) => (a, Ok(store)),
-            Err(e) => ((String::new(), String::new(), None), Err(e)),
-        };
-        off_thread(env, store, move |s| {
-            let (source, target, at) = args;
-            s.fork(&source, &target, at).map(drop).map_err(|e| store_error(e.into()))
-        })
+        off_thread(env, self, args, move |s, (source, target, at)| s.fork(&source, &target, at).map(drop))
     }
 }
 

@@ -33,7 +33,7 @@ pub use control::CancelToken;
 pub use database::{Database, CLOSE_TIMEOUT};
 #[cfg(feature = "postgres")]
 pub use depot::PostgresStoreOptions;
-pub use depot::{CommitInfo, FileStoreOptions, PageStore, Restored, Retention};
+pub use depot::{CommitInfo, FileStoreOptions, PageStore, Restored, Retention, StoreError};
 pub use error::{Error, ErrorCode};
 pub use metrics::{Counters, MetricsSnapshot};
 pub use options::OpenOptions;
