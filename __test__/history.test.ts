@@ -1,6 +1,6 @@
 // History from JavaScript: bookmarks, the commit log, the commit at a time, restore (undoable,
-// fencing the writer) and fork (isolated both ways), on the stores that keep history (memory and
-// file, opened with `historyMs`). The PostgreSQL store keeps none yet and says so.
+// fencing the writer) and fork (isolated both ways), on every store (memory, file, PostgreSQL)
+// opened with `historyMs`; without it only the newest state is reachable.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,9 +10,18 @@ import { codeOf, Depot, dropSchema, freshSchema, pgUrl } from './backends'
 
 const HOUR = 3_600_000
 const dirs: string[] = []
-afterEach(() => {
+const schemas: string[] = []
+afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+  for (const schema of schemas.splice(0)) await dropSchema(pgUrl(), schema)
 })
+
+/** A depot on a schema of its own in the test PostgreSQL server, dropped after the test. */
+function postgres(options: { historyMs?: number }): Promise<Depot> {
+  const schema = freshSchema()
+  schemas.push(schema)
+  return Depot.open({ url: pgUrl(), schema, poolSize: 2, ...options })
+}
 
 const stores: [string, () => Promise<Depot>][] = [
   ['memory', () => Depot.open({ memory: true, historyMs: HOUR })],
@@ -24,6 +33,7 @@ const stores: [string, () => Promise<Depot>][] = [
       return Depot.open({ path: join(dir, 'depot'), historyMs: HOUR })
     },
   ],
+  ['postgres', () => postgres({ historyMs: HOUR })],
 ]
 
 const rows = async (db: Awaited<ReturnType<Depot['openDatabase']>>) => (await db.query('SELECT v FROM t ORDER BY v')).rows
@@ -121,30 +131,24 @@ for (const [name, open] of stores) {
 }
 
 describe('without history', () => {
-  it('only the newest state is reachable', async () => {
-    const depot = await Depot.open({ memory: true })
-    const db = await depot.openDatabase('n')
-    await db.exec('CREATE TABLE t(v)')
-    const old = await db.bookmark()
-    await db.run('INSERT INTO t VALUES (1)')
-    expect(await codeOf(depot.restore('n', old))).toBe('ERR_HISTORY_UNAVAILABLE')
-    expect((await depot.history('n')).map((h) => h.bookmark)).toEqual([await db.bookmark()])
-    await depot.close()
-  })
-
-  it('the PostgreSQL store keeps none yet and refuses historyMs', async () => {
-    const url = pgUrl()
-    const schema = freshSchema()
-    try {
-      expect(await codeOf(Depot.open({ url, schema, historyMs: HOUR }))).toBe('ERR_HISTORY_UNAVAILABLE')
-      const depot = await Depot.open({ url, schema, poolSize: 1 })
-      const db = await depot.openDatabase('p')
+  const plain: [string, () => Promise<Depot>][] = [
+    ['memory', () => Depot.open({ memory: true })],
+    ['postgres', () => postgres({})],
+  ]
+  for (const [name, open] of plain) {
+    it(`only the newest state is reachable (${name})`, async () => {
+      const depot = await open()
+      const db = await depot.openDatabase('n')
       await db.exec('CREATE TABLE t(v)')
-      expect(await codeOf(depot.history('p'))).toBe('ERR_HISTORY_UNAVAILABLE')
-      expect(await codeOf(depot.restore('p', await db.bookmark()))).toBe('ERR_HISTORY_UNAVAILABLE')
+      const old = await db.bookmark()
+      await db.run('INSERT INTO t VALUES (1)')
+      expect(await codeOf(depot.restore('n', old))).toBe('ERR_HISTORY_UNAVAILABLE')
+      expect(await codeOf(depot.fork('n', 'copy', { at: old }))).toBe('ERR_HISTORY_UNAVAILABLE')
+      expect((await depot.history('n')).map((h) => h.bookmark)).toEqual([await db.bookmark()])
+      await depot.fork('n', 'copy')
+      const copy = await depot.openDatabase('copy')
+      expect((await copy.query('SELECT v FROM t')).rows).toEqual([[1]])
       await depot.close()
-    } finally {
-      await dropSchema(url, schema)
-    }
-  })
+    })
+  }
 })

@@ -52,8 +52,8 @@ pub struct DepotOptions {
     pub telemetry: Option<bool>,
     /// Milliseconds of history to keep: every point of that window stays listed by `history()`,
     /// findable by `bookmarkForTime()`, restorable and forkable (default 0: none, a page version
-    /// goes as soon as a newer one is committed). Memory and file stores; the PostgreSQL store
-    /// keeps no history yet and refuses a value above 0 with `ERR_HISTORY_UNAVAILABLE`.
+    /// goes as soon as a newer one is committed). Every store; PostgreSQL finds times by its
+    /// server's clock.
     pub history_ms: Option<f64>,
 }
 

@@ -31,7 +31,7 @@ pub struct StoreConfig {
     /// A store call that does not answer in time fails with ERR_STORE_UNAVAILABLE instead of
     /// holding the database's worker.
     pub call_timeout: Option<Duration>,
-    /// History to keep (memory and file stores; PostgreSQL keeps none yet and refuses any).
+    /// History to keep, on every store.
     pub retention: Retention,
 }
 
@@ -71,15 +71,13 @@ impl StoreConfig {
                 (Arc::new(FileStore::open(path, options)?), path.display().to_string())
             }
             #[cfg(feature = "postgres")]
-            StoreKind::Postgres { .. } if self.retention != Retention::default() => {
-                return Err(Error::new(
-                    crate::ErrorCode::HistoryUnavailable,
-                    "the PostgreSQL store keeps no history yet: open it without historyMs",
-                ));
-            }
-            #[cfg(feature = "postgres")]
             StoreKind::Postgres { url, options } => {
-                let store = PostgresStore::open(url, options.clone())?;
+                let mut options = options.clone();
+                options.retention = Retention {
+                    ms: self.retention.ms.max(options.retention.ms),
+                    txids: self.retention.txids.max(options.retention.txids),
+                };
+                let store = PostgresStore::open(url, options)?;
                 let location = store.describe();
                 (Arc::new(store), location)
             }

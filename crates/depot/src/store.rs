@@ -1,7 +1,6 @@
 //! The contract between the depot VFS and a backend.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::{Clock, CommitInfo, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, StoreError, Txid};
 
@@ -112,16 +111,6 @@ fn no_history<S: PageStore + ?Sized>(store: &S) -> StoreError {
 
 /// Most pages a hint list keeps: 1 MiB of 4 KiB pages preloaded at open.
 pub const MAX_HINTS: usize = 256;
-
-/// The row id a store recorded for `database` when it was opened (stores keyed by id).
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) fn opened_id(ids: &Mutex<HashMap<String, i64>>, database: &str) -> Result<i64, StoreError> {
-    ids.lock()
-        .unwrap()
-        .get(database)
-        .copied()
-        .ok_or_else(|| StoreError::InvalidArgument(format!("database '{database}' was never opened")))
-}
 
 /// `preload` followed by the hinted pages it does not hold yet, in order.
 pub(crate) fn with_hints(preload: &[PageNo], hints: &[PageNo]) -> Vec<PageNo> {

@@ -1,4 +1,4 @@
-//! History at the store level, on every store that keeps it (memory, file): the commit log, the
+//! History at the store level, on every store (memory, file, PostgreSQL): the commit log, the
 //! commit at a time, reads at a past point without an open, restore (a new commit, undoable,
 //! fencing the writer) and fork (isolated both ways, sharing versions), also through the deadline
 //! wrapper. The file store keeps all of it across a restart and a compaction.
@@ -22,11 +22,22 @@ fn stores(retention: Retention) -> Vec<(&'static str, Arc<dyn PageStore>, tempfi
     let file = FileStore::open(dir.path(), options).unwrap();
     let memory = || Arc::new(MemoryStore::with_retention(retention));
     let bounded = DeadlineStore::new(memory(), Duration::from_secs(30));
-    vec![
+    #[allow(unused_mut)]
+    let mut all: Vec<(&'static str, Arc<dyn PageStore>, tempfile::TempDir)> = vec![
         ("memory", memory(), tempfile::tempdir().unwrap()),
         ("file", Arc::new(file), dir),
         ("memory behind a deadline", Arc::new(bounded), tempfile::tempdir().unwrap()),
-    ]
+    ];
+    #[cfg(feature = "postgres")]
+    all.push(("postgres", Arc::new(pg_store(retention)), tempfile::tempdir().unwrap()));
+    all
+}
+
+#[cfg(feature = "postgres")]
+fn pg_store(retention: Retention) -> depot::PostgresStore {
+    use support::pg;
+    let options = depot::PostgresStoreOptions { retention, ..pg::options(&pg::fresh_schema()) };
+    depot::PostgresStore::open(&pg::url(), options).unwrap()
 }
 
 const HOUR: Retention = Retention { ms: 3_600_000, txids: 0 };
@@ -185,11 +196,97 @@ fn the_file_store_keeps_restores_and_forks_across_a_restart_and_a_compaction() {
     assert_eq!(o.head.txid, 1);
 }
 
+/// PostgreSQL's forks copy no page: the fork reads through its source, which pins the versions the
+/// fork sees, so the source's later commits and expiry leave the fork's content alone; a fork of a
+/// fork reads through both.
 #[cfg(feature = "postgres")]
 #[test]
-fn the_postgres_store_reports_that_it_keeps_no_history_yet() {
-    let s = support::pg::store(&support::pg::fresh_schema());
-    s.open("p", Some(1), &[]).unwrap();
-    assert!(matches!(s.history("p", 1, None), Err(StoreError::HistoryUnavailable(_))));
-    assert!(matches!(s.restore("p", 0, None), Err(StoreError::HistoryUnavailable(_))));
+fn postgres_forks_copy_no_page_and_survive_the_sources_expiry() {
+    let retention = Retention { ms: 0, txids: 2 };
+    let s = pg_store(retention);
+    s.open("big", Some(1), &[]).unwrap();
+    s.commit(&commit("big", 1, 0, 1, (1..=300).map(|n| page(n, n as u8)).collect(), 300)).unwrap();
+    let versions = s.version_count("big").unwrap();
+    s.fork("big", "twin", None).unwrap();
+    assert_eq!(s.version_count("twin").unwrap(), 0, "no page copied");
+    assert_eq!(s.version_count("big").unwrap(), versions);
+    // The source rewrites every page 4 times and expires: the versions the fork sees stay.
+    for round in 0..4u64 {
+        let pages = (1..=300).map(|n| page(n, 100 + round as u8)).collect();
+        s.commit(&commit("big", 1, 1 + round, 10 + round as u128, pages, 300)).unwrap();
+    }
+    s.expire_history().unwrap();
+    assert_eq!(s.read_at("twin", &[7, 300], 1).unwrap().1[1].as_ref().unwrap().data[0], 44);
+    assert_eq!(s.read_at("twin", &[7], 1).unwrap().1[0].as_ref().unwrap().data[0], 7);
+    // Txid 2's versions went (superseded at the horizon, txid 3); txid 1's are pinned.
+    assert_eq!(s.version_count("big").unwrap(), 4 * 300, "txid 1 (pinned), 3 to 5 (the window)");
+    // A fork of the fork, then the fork writes: the grandchild still sees the fork's point.
+    s.fork("twin", "grandchild", None).unwrap();
+    let o = s.open("twin", None, &[]).unwrap();
+    s.commit(&commit("twin", o.head.generation, 1, 20, vec![page(7, 1)], 300)).unwrap();
+    assert_eq!(s.read_at("grandchild", &[7, 8], 1).unwrap().1[0].as_ref().unwrap().data[0], 7);
+    assert_eq!(s.read_at("twin", &[7], 2).unwrap().1[0].as_ref().unwrap().data[0], 1);
+    assert_eq!(s.read_at("big", &[7], 5).unwrap().1[0].as_ref().unwrap().data[0], 103);
+}
+
+/// With a retention by time, PostgreSQL keeps the versions of the window and the background expiry
+/// removes the rest in steps: writing the same pages over and over, the stored versions level off.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_history_storage_levels_off_under_rewrites() {
+    use support::pg;
+    let options = depot::PostgresStoreOptions {
+        retention: Retention { ms: 300, txids: 0 },
+        expire_every: Duration::from_millis(50),
+        ..pg::options(&pg::fresh_schema())
+    };
+    let s = depot::PostgresStore::open(&pg::url(), options).unwrap();
+    s.open("w", Some(1), &[]).unwrap();
+    let mut counts = Vec::new();
+    for txid in 0..120u64 {
+        s.commit(&commit(
+            "w",
+            1,
+            txid,
+            txid as u128 + 1,
+            (1..=10).map(|n| page(n, txid as u8)).collect(),
+            10,
+        ))
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+        if txid % 30 == 29 {
+            counts.push(s.version_count("w").unwrap());
+        }
+    }
+    // About 30 commits of 10 pages fall in a 300 ms window (sleeps are at least 10 ms each);
+    // without expiry 1,200 versions would be stored.
+    assert!(counts.iter().all(|&n| n <= 600), "versions over time: {counts:?}");
+    // The points of the window are still readable (one from its middle: the window slides while
+    // the test reads), the ones before it are not.
+    let h = s.history("w", 1000, None).unwrap();
+    assert!(h.len() >= 20 && h.len() < 120, "{} commits listed", h.len());
+    let middle = h[h.len() / 2].txid;
+    assert_eq!(s.read_at("w", &[3], middle).unwrap().1[0].as_ref().unwrap().data[0], (middle - 1) as u8);
+    assert!(matches!(s.read_at("w", &[3], 1), Err(StoreError::HistoryUnavailable(_))));
+}
+
+/// Two stores on one PostgreSQL schema (two processes): one restores while the other holds the
+/// writer; the writer is fenced and the content is the bookmark's for every later reader.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_restore_from_another_process_fences_the_writer() {
+    use support::pg;
+    let schema = pg::fresh_schema();
+    let open = || {
+        let options = depot::PostgresStoreOptions { retention: HOUR, ..pg::options(&schema) };
+        depot::PostgresStore::open(&pg::url(), options).unwrap()
+    };
+    let (a, b) = (open(), open());
+    write(&a, "shared", 5);
+    let r = b.restore("shared", 2, None).unwrap();
+    assert_eq!((r.txid, r.previous), (6, 5));
+    let fenced = a.commit(&commit("shared", 1, 6, 77, vec![page(1, 9)], 2));
+    assert!(matches!(fenced, Err(StoreError::Fenced { .. })), "{fenced:?}");
+    assert_eq!(state_at(&a, "shared", 6), (2, 2));
+    assert_eq!(a.open("shared", None, &[]).unwrap().head.txid, 6);
 }

@@ -10,6 +10,12 @@
 //! connections' I/O; a worker blocks on its call's future with `Runtime::block_on`, which parks the
 //! *calling* thread, never a runtime thread. Nothing inside the runtime blocks.
 //!
+//! History (see [`schema`]): with a retention, commits keep the versions they supersede and a
+//! background task of the store's runtime expires them in bounded steps, for the databases this
+//! store has opened; without one, a commit removes what it supersedes, as before. Restore and fork
+//! are short transactions, idempotent by an internal commit id, so they retry like reads; a fork
+//! copies no page (it reads through its source, which pins the versions the fork sees).
+//!
 //! Failures: reads (and opens) that hit a transient error (connection reset, server restart, a
 //! serialization failure) are retried with fresh connections until `retry_for` runs out. A commit is
 //! retried only when the server answered that it was not applied; when the outcome is unknown (the
@@ -30,10 +36,13 @@ use std::time::{Duration, Instant};
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::Config;
 
-use crate::store::{check_commit, checked_page, claim_generation, opened_id, COMMIT_LOG_KEEP, MAX_HINTS};
+use tokio_postgres::types::Type;
+
+use crate::history::internal_commit_id;
+use crate::store::{check_commit, checked_page, claim_generation, COMMIT_LOG_KEEP, MAX_HINTS};
 use crate::{
-    validate_name, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, StoreError, Txid,
-    PAGE_SIZE,
+    validate_name, CommitInfo, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, Restored,
+    Retention, StoreError, Txid, PAGE_SIZE,
 };
 use fail::{pg_message, Fail};
 use pool::{Conn, Pool};
@@ -53,6 +62,10 @@ pub struct PostgresStoreOptions {
     pub retry_for: Duration,
     /// The PostgreSQL schema holding the tables (lets several depots share one database).
     pub schema: String,
+    /// History to keep (none by default: a commit removes the versions it supersedes).
+    pub retention: Retention,
+    /// How often the background expiry runs when there is a retention.
+    pub expire_every: Duration,
 }
 
 impl Default for PostgresStoreOptions {
@@ -64,6 +77,8 @@ impl Default for PostgresStoreOptions {
             statement_timeout: Duration::from_secs(15),
             retry_for: Duration::from_secs(10),
             schema: "depot".into(),
+            retention: Retention::default(),
+            expire_every: Duration::from_secs(10),
         }
     }
 }
@@ -74,8 +89,60 @@ pub struct PostgresStore {
     pool: Arc<Pool>,
     options: PostgresStoreOptions,
     describe: String,
-    /// database name -> row id; filled at open (ids never change once assigned).
-    ids: Mutex<HashMap<String, i64>>,
+    /// database name -> row id; filled at open and by lookups (ids never change once assigned).
+    ids: Arc<Mutex<HashMap<String, i64>>>,
+}
+
+/// Second key of the advisory lock that forks and expiry steps of one database take in turn.
+const HISTORY_LOCK_KEY: i32 = 0x6869_7374; // "hist"
+
+/// Most versions one expiry step deletes (one short transaction; the next step follows).
+const EXPIRE_BATCH: i64 = 512;
+
+/// One database's expiry, step after step until a step finds less than a batch to delete.
+/// Returns the versions deleted. Runs on the store's runtime or under `block_on`.
+async fn expire_database(pool: &Pool, id: i64, retention: Retention, timeout: Duration) -> Result<u64, Fail> {
+    let (ms, txids) = (to_i64(retention.ms)?, to_i64(retention.txids)?);
+    let keep = COMMIT_LOG_KEEP as i64;
+    let mut total = 0;
+    loop {
+        let mut lease = pool.acquire().await?;
+        let sql = pool.sql();
+        let step = async |c: &mut Conn| -> Result<u64, Fail> {
+            let tx = c.client.transaction().await?;
+            tx.query_typed(&sql.hold, &[(&HISTORY_LOCK_KEY, Type::INT4), (&id, Type::INT8)]).await?;
+            let row = tx
+                .query_typed_one(
+                    &sql.expire,
+                    &[
+                        (&id, Type::INT8),
+                        (&ms, Type::INT8),
+                        (&txids, Type::INT8),
+                        (&EXPIRE_BATCH, Type::INT8),
+                        (&keep, Type::INT8),
+                    ],
+                )
+                .await?;
+            tx.commit().await?;
+            Ok(row.get::<_, i64>(0) as u64)
+        };
+        let deleted = match tokio::time::timeout(timeout, step(lease.conn())).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(f)) => {
+                lease.discard();
+                return Err(f);
+            }
+            Err(_) => {
+                lease.discard();
+                return Err(Fail::Timeout);
+            }
+        };
+        drop(lease);
+        total += deleted;
+        if (deleted as i64) < EXPIRE_BATCH {
+            return Ok(total);
+        }
+    }
 }
 
 /// The TLS settings of a URL, which the store handles itself rather than the driver:
@@ -244,10 +311,56 @@ impl PostgresStore {
             pool,
             options,
             describe,
-            ids: Mutex::new(HashMap::new()),
+            ids: Arc::new(Mutex::new(HashMap::new())),
         };
         store.migrate()?;
+        store.spawn_expiry();
         Ok(store)
+    }
+
+    /// With a retention, expires the history of the databases this store opened every
+    /// `expire_every`, on the store's runtime (never on a worker thread). Failures are logged and
+    /// the next round tries again.
+    fn spawn_expiry(&self) {
+        if self.options.retention == Retention::default() {
+            return;
+        }
+        let (pool, ids) = (self.pool.clone(), self.ids.clone());
+        let (retention, every) = (self.options.retention, self.options.expire_every);
+        let (timeout, describe) = (self.options.statement_timeout, self.describe.clone());
+        self.runtime.as_ref().expect("runtime lives until drop").spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let opened: Vec<i64> = ids.lock().unwrap().values().copied().collect();
+                for id in opened {
+                    if let Err(f) = expire_database(&pool, id, retention, timeout).await {
+                        tracing::warn!("{describe}: history expiry failed: {}", f.into_error(&describe));
+                    }
+                }
+            }
+        });
+    }
+
+    /// Runs the history expiry of every database this store opened now, as the background task
+    /// does (tests and tools call it). Returns the versions deleted.
+    pub fn expire_history(&self) -> Result<u64, StoreError> {
+        let opened: Vec<i64> = self.ids.lock().unwrap().values().copied().collect();
+        let retention = self.options.retention;
+        let mut total = 0;
+        for id in opened {
+            total += self.block_on(self.retrying(true, async || {
+                expire_database(&self.pool, id, retention, self.options.statement_timeout).await
+            }))?;
+        }
+        Ok(total)
+    }
+
+    /// Bytes PostgreSQL uses for the pages of this store's schema (table, TOAST and indexes).
+    pub fn pages_bytes(&self) -> Result<u64, StoreError> {
+        let sql = format!("SELECT pg_total_relation_size('\"{}\".pages')", self.options.schema);
+        self.block_on(self.retrying(true, async || {
+            self.on_conn(async |c| Ok(c.client.query_one(&sql, &[]).await?.get::<_, i64>(0) as u64)).await
+        }))
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -337,8 +450,30 @@ impl PostgresStore {
         }))
     }
 
+    /// The row id of `database`, looked up once (it never changes).
     fn id_of(&self, database: &str) -> Result<i64, StoreError> {
-        opened_id(&self.ids, database)
+        if let Some(&id) = self.ids.lock().unwrap().get(database) {
+            return Ok(id);
+        }
+        let sql = &self.pool.sql().id_of;
+        let id = self.block_on(self.retrying(true, async || {
+            self.on_conn(async |c| {
+                Ok(c.client
+                    .query_typed_opt(sql, &[(&database, Type::TEXT)])
+                    .await?
+                    .map(|r| r.get::<_, i64>(0)))
+            })
+            .await
+        }))?;
+        let id =
+            id.ok_or_else(|| StoreError::InvalidArgument(format!("database '{database}' does not exist")))?;
+        self.ids.lock().unwrap().insert(database.to_string(), id);
+        Ok(id)
+    }
+
+    /// The retention as the history statements take it ($ ms, $ txids).
+    fn retention_params(&self) -> Result<(i64, i64), StoreError> {
+        Ok((to_i64(self.options.retention.ms)?, to_i64(self.options.retention.txids)?))
     }
 }
 
@@ -477,6 +612,7 @@ impl PageStore for PostgresStore {
         let datas: Vec<&[u8]> = request.pages.iter().map(|p| &p.data[..]).collect();
         let size = request.size_pages as i64;
         let keep = COMMIT_LOG_KEEP as i64;
+        let prune_now = self.options.retention == Retention::default();
         let deadline = Instant::now() + self.options.retry_for;
 
         self.block_on(async {
@@ -497,6 +633,7 @@ impl PageStore for PostgresStore {
                                         &checksums,
                                         &datas,
                                         &keep,
+                                        &prune_now,
                                     ],
                                 )
                                 .await?;
@@ -561,6 +698,216 @@ impl PageStore for PostgresStore {
                 }
             }
         })
+    }
+
+    fn history(
+        &self,
+        database: &str,
+        limit: usize,
+        before: Option<Txid>,
+    ) -> Result<Vec<CommitInfo>, StoreError> {
+        let id = self.id_of(database)?;
+        let (ms, txids) = self.retention_params()?;
+        let limit = limit.min(i64::MAX as usize) as i64;
+        let before = before.map(to_i64).transpose()?;
+        let sql = &self.pool.sql().history;
+        self.block_on(self.retrying(true, async || {
+            self.on_conn(async |c| {
+                let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 5] = [
+                    (&id, Type::INT8),
+                    (&limit, Type::INT8),
+                    (&before, Type::INT8),
+                    (&ms, Type::INT8),
+                    (&txids, Type::INT8),
+                ];
+                let rows = c.client.query_typed(sql, &params).await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| CommitInfo {
+                        txid: r.get::<_, i64>(0) as Txid,
+                        time_ms: r.get::<_, i64>(1) as u64,
+                        pages: r.get::<_, i32>(2) as u32,
+                        size_pages: r.get::<_, i64>(3) as u32,
+                    })
+                    .collect())
+            })
+            .await
+        }))
+    }
+
+    fn txid_at_time(&self, database: &str, time_ms: u64) -> Result<Txid, StoreError> {
+        let id = self.id_of(database)?;
+        let (ms, txids) = self.retention_params()?;
+        let time = to_i64(time_ms)?;
+        let sql = &self.pool.sql().txid_at_time;
+        let found = self.block_on(self.retrying(true, async || {
+            self.on_conn(async |c| {
+                let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 4] =
+                    [(&id, Type::INT8), (&time, Type::INT8), (&ms, Type::INT8), (&txids, Type::INT8)];
+                let row = c.client.query_typed_opt(sql, &params).await?;
+                Ok(row.map(|r| (r.get::<_, i64>(0), r.get::<_, Option<i64>>(1))))
+            })
+            .await
+        }))?;
+        match found {
+            Some((txid, Some(_))) => Ok(txid as Txid),
+            _ => Err(StoreError::HistoryUnavailable(format!(
+                "no commit the history keeps is as old as {time_ms} ms"
+            ))),
+        }
+    }
+
+    fn read_at(
+        &self,
+        database: &str,
+        pages: &[PageNo],
+        at: Txid,
+    ) -> Result<(u32, Vec<Option<Page>>), StoreError> {
+        let id = self.id_of(database)?;
+        let (ms, txids) = self.retention_params()?;
+        let at_i = to_i64(at)?;
+        let wanted: Vec<i64> = pages.iter().map(|&no| no as i64).collect();
+        let (size, found) = self.block_on(self.retrying(true, async || {
+            self.on_conn(async |c| {
+                let rows = c.query(&c.stmts.read_at, &[&id, &wanted, &at_i, &ms, &txids]).await?;
+                let size = rows.first().and_then(|r| r.get::<_, Option<i64>>(0));
+                let mut found: HashMap<PageNo, Page> = HashMap::with_capacity(rows.len());
+                for r in &rows {
+                    if let Some(no) = r.get::<_, Option<i64>>(1) {
+                        found.insert(no as PageNo, page_from_row(no, r.get(2), r.get(3)));
+                    }
+                }
+                Ok((size, found))
+            })
+            .await
+        }))?;
+        let size = match size {
+            None => {
+                return Err(StoreError::HistoryUnavailable(format!(
+                    "txid {at} is outside the retained history"
+                )))
+            }
+            Some(-1) => return Err(StoreError::InvalidArgument(format!("txid {at} is newer than the head"))),
+            Some(n) => n as u32,
+        };
+        let out = pages
+            .iter()
+            .map(|&no| checked_page(database, no, found.get(&no).cloned(), size))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((size, out))
+    }
+
+    fn restore(&self, database: &str, at: Txid, generation: Option<u64>) -> Result<Restored, StoreError> {
+        let id = self.id_of(database)?;
+        if generation == Some(0) {
+            return Err(StoreError::InvalidArgument("generation must be at least 1".into()));
+        }
+        let (ms, txids) = self.retention_params()?;
+        let at_i = to_i64(at)?;
+        let wanted = generation.map(to_i64).transpose()?;
+        // One id for every attempt: an attempt whose outcome was lost is found, not repeated.
+        let commit_id = internal_commit_id().to_be_bytes();
+        let sql = self.pool.sql();
+        // (claimed generation, new head, earlier application, size at `at`); no generation: refused.
+        let outcome = self.block_on(self.retrying(true, async || {
+            self.on_conn(async |c| {
+                let open_refused = c.stmts.open_refused.clone();
+                let tx = c.client.transaction().await?;
+                let claimed =
+                    tx.query_typed_opt(&sql.claim, &[(&id, Type::INT8), (&wanted, Type::INT8)]).await?;
+                let Some(claimed) = claimed else {
+                    let current: i64 = tx.query_one(&open_refused, &[&database]).await?.get(0);
+                    return Ok((None, current, None, None, None));
+                };
+                let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 5] = [
+                    (&id, Type::INT8),
+                    (&at_i, Type::INT8),
+                    (&&commit_id[..], Type::BYTEA),
+                    (&ms, Type::INT8),
+                    (&txids, Type::INT8),
+                ];
+                let row = tx.query_typed_one(&sql.restore, &params).await?;
+                let (head, prev, size) = (
+                    row.get::<_, Option<i64>>(0),
+                    row.get::<_, Option<i64>>(1),
+                    row.get::<_, Option<i64>>(2),
+                );
+                if head.is_some() || prev.is_some() {
+                    tx.commit().await?;
+                }
+                Ok((Some(claimed.get::<_, i64>(0)), 0, head, prev, size))
+            })
+            .await
+        }))?;
+        match outcome {
+            (None, current, ..) => {
+                claim_generation(database, current as u64, generation)?;
+                Err(StoreError::Fenced {
+                    database: database.into(),
+                    generation: generation.unwrap_or(0),
+                    current: current as u64,
+                })
+            }
+            (Some(g), _, Some(txid), ..) | (Some(g), _, None, Some(txid), _) => {
+                Ok(Restored { txid: txid as Txid, previous: txid as Txid - 1, generation: g as u64 })
+            }
+            (Some(_), _, None, None, Some(-1)) => {
+                Err(StoreError::InvalidArgument(format!("txid {at} is newer than the head")))
+            }
+            _ => Err(StoreError::HistoryUnavailable(format!("txid {at} is outside the retained history"))),
+        }
+    }
+
+    fn fork(&self, source: &str, target: &str, at: Option<Txid>) -> Result<Head, StoreError> {
+        validate_name(target)?;
+        let src = self.id_of(source)?;
+        let (ms, txids) = self.retention_params()?;
+        let at_i = at.map(to_i64).transpose()?;
+        let commit_id = internal_commit_id().to_be_bytes();
+        let sql = self.pool.sql();
+        // (created or earlier-created id, size at the point)
+        let (created, size) = self.block_on(self.retrying(true, async || {
+            self.on_conn(async |c| {
+                let tx = c.client.transaction().await?;
+                tx.query_typed(&sql.hold, &[(&HISTORY_LOCK_KEY, Type::INT4), (&src, Type::INT8)]).await?;
+                tx.query_typed(&sql.lock_head, &[(&src, Type::INT8)]).await?;
+                let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 7] = [
+                    (&src, Type::INT8),
+                    (&at_i, Type::INT8),
+                    (&target, Type::TEXT),
+                    (&ms, Type::INT8),
+                    (&txids, Type::INT8),
+                    (&(PAGE_SIZE as i32), Type::INT4),
+                    (&&commit_id[..], Type::BYTEA),
+                ];
+                let row = tx.query_typed_one(&sql.fork, &params).await?;
+                let created = row.get::<_, Option<i64>>(0);
+                let size = row.get::<_, Option<i64>>(1);
+                let earlier = row.get::<_, Option<i64>>(3);
+                if created.is_some() {
+                    tx.commit().await?;
+                }
+                Ok((created.or(earlier), size))
+            })
+            .await
+        }))?;
+        match (created, size) {
+            (Some(id), Some(size)) if size >= 0 => {
+                self.ids.lock().unwrap().insert(target.to_string(), id);
+                Ok(Head { generation: 0, txid: 1, size_pages: size as u32, page_size: PAGE_SIZE as u32 })
+            }
+            (None, Some(size)) if size >= 0 => {
+                Err(StoreError::InvalidArgument(format!("database '{target}' exists already")))
+            }
+            (_, Some(_)) => Err(StoreError::InvalidArgument(format!(
+                "txid {} is newer than the head of '{source}'",
+                at.unwrap_or(0)
+            ))),
+            (_, None) => Err(StoreError::HistoryUnavailable(format!(
+                "txid {} of '{source}' is outside the retained history",
+                at.unwrap_or(0)
+            ))),
+        }
     }
 
     fn save_hints(&self, database: &str, generation: u64, pages: &[PageNo]) -> Result<(), StoreError> {

@@ -24,6 +24,7 @@ pub(crate) struct Statements {
     pub open_refused: Statement,
     pub get_pages: Statement,
     pub commit: Statement,
+    pub read_at: Statement,
     pub resolve: Statement,
     pub save_hints: Statement,
 }
@@ -110,6 +111,11 @@ impl Pool {
         self.sent.load(Ordering::Relaxed)
     }
 
+    /// The SQL of the store's statements (the rare ones are sent from it unprepared).
+    pub(crate) fn sql(&self) -> &Sql {
+        &self.sql
+    }
+
     /// Waits (boundedly) for a free connection, making one if none is idle.
     pub(crate) async fn acquire(&self) -> Result<Lease<'_>, Fail> {
         let permit = match tokio::time::timeout(self.acquire_timeout, self.permits.acquire()).await {
@@ -190,6 +196,7 @@ impl Pool {
                 T::INT8_ARRAY,
                 T::BYTEA_ARRAY,
                 T::INT8,
+                T::BOOL,
             ];
             // Prepared all at once: the driver pipelines them, one round trip for the lot.
             let mut prepared = join_all(vec![
@@ -197,6 +204,7 @@ impl Pool {
                 client.prepare_typed(&s.open_refused, &[T::TEXT]),
                 client.prepare_typed(&s.get_pages, &[T::INT8, T::INT8_ARRAY, T::INT8]),
                 client.prepare_typed(&s.commit, &commit_types),
+                client.prepare_typed(&s.read_at, &[T::INT8, T::INT8_ARRAY, T::INT8, T::INT8, T::INT8]),
                 client.prepare_typed(&s.resolve, &[T::INT8, T::BYTEA]),
                 client.prepare_typed(&s.save_hints, &[T::INT8, T::INT8_ARRAY, T::INT8]),
             ])
@@ -208,6 +216,7 @@ impl Pool {
                 open_refused: next()?,
                 get_pages: next()?,
                 commit: next()?,
+                read_at: next()?,
                 resolve: next()?,
                 save_hints: next()?,
             })

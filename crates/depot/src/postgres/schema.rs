@@ -4,8 +4,16 @@
 //!
 //! * `databases`: the head row of each database (writer generation, head txid, size, page size).
 //! * `pages`: one row per page version, keyed by (database, page, txid).
-//! * `commits`: the commit log (database, commit id, txid, server timestamp, page count) that makes
-//!   commits idempotent by commit id.
+//! * `commits`: the commit log (database, commit id, txid, server timestamp, page count, size) that
+//!   makes commits idempotent by commit id, and that history (bookmarks, reads at a past point,
+//!   restore, fork) is found by.
+//!
+//! History (schema version 3): a database's versions stay readable back to its *horizon* (SQL
+//! function `horizon`: the newest commit at or before `now() - history`, never newer than the head
+//! minus the txids kept). A fork is a new `databases` row whose `chain_ids`/`chain_txids` name the
+//! databases it reads through and the txid of each it sees (nearest first); function `pages_at`
+//! finds a page's newest version along that chain. Every database a fork reads through lists the
+//! txid in its `pins`, and no pruning removes a version a pin still sees, so a fork copies no page.
 //!
 //! The schema version lives in `meta`. Migration runs in one transaction under a transaction-scoped
 //! advisory lock, so two processes opening the same depot at once take turns instead of racing on
@@ -16,7 +24,7 @@ use tokio_postgres::Client;
 use crate::StoreError;
 
 /// The schema version this build writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// First key of the advisory lock taken around migration ("dpot"); the second is the schema's hash.
 const LOCK_KEY: i32 = 0x6470_6f74;
@@ -92,9 +100,84 @@ pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<i64, to
         ))
         .await?;
     }
+    if version < 3 {
+        tx.batch_execute(&history_ddl(schema)).await?;
+    }
     tx.commit().await?;
     // A version newer than SCHEMA_VERSION was left alone; the caller refuses it.
     Ok(version.max(SCHEMA_VERSION))
+}
+
+/// Version 3: what history and forks need (see the module docs). The functions are `STABLE`, so a
+/// statement calling them reads through its own snapshot, like the rest of the statement.
+fn history_ddl(s: &str) -> String {
+    format!(
+        "ALTER TABLE \"{s}\".commits ADD COLUMN IF NOT EXISTS size_pages bigint;
+         ALTER TABLE \"{s}\".databases ADD COLUMN IF NOT EXISTS pins bigint[] NOT NULL DEFAULT '{{}}';
+         ALTER TABLE \"{s}\".databases ADD COLUMN IF NOT EXISTS chain_ids bigint[] NOT NULL DEFAULT '{{}}';
+         ALTER TABLE \"{s}\".databases ADD COLUMN IF NOT EXISTS chain_txids bigint[] NOT NULL DEFAULT '{{}}';
+         CREATE INDEX IF NOT EXISTS commits_by_time ON \"{s}\".commits(db, committed_at);
+
+         -- $1 db, $2 head txid, $3 history ms, $4 history txids: the oldest txid reads must
+         -- stay possible at. Past the oldest logged commit the window keeps all of it.
+         CREATE OR REPLACE FUNCTION \"{s}\".horizon(bigint, bigint, bigint, bigint) RETURNS bigint
+         LANGUAGE sql STABLE AS $$
+             SELECT CASE WHEN $3 = 0 THEN greatest($2 - $4, 0) ELSE least(greatest($2 - $4, 0), COALESCE(
+                 (SELECT c.txid FROM \"{s}\".commits c
+                  WHERE c.db = $1 AND c.committed_at <= now() - $3 * interval '1 millisecond'
+                  ORDER BY c.committed_at DESC, c.txid DESC LIMIT 1),
+                 (SELECT min(c.txid) - 1 FROM \"{s}\".commits c WHERE c.db = $1),
+                 $2)) END
+         $$;
+
+         -- $1 db, $2 txid, $3 history ms, $4 history txids: the size in pages of the database at
+         -- that txid; -1 when it is newer than the head, NULL when history does not reach it.
+         CREATE OR REPLACE FUNCTION \"{s}\".size_at(bigint, bigint, bigint, bigint) RETURNS bigint
+         LANGUAGE sql STABLE AS $$
+             SELECT CASE
+                 WHEN $2 > h.head_txid THEN -1
+                 WHEN $2 = h.head_txid THEN h.size_pages
+                 WHEN $2 < \"{s}\".horizon($1, h.head_txid, $3, $4) THEN NULL
+                 WHEN $2 = 0 THEN 0
+                 ELSE (SELECT c.size_pages FROM \"{s}\".commits c WHERE c.db = $1 AND c.txid = $2 LIMIT 1)
+             END
+             FROM \"{s}\".databases h WHERE h.id = $1
+         $$;
+
+         -- $1 db, $2 pages, $3 txid: each page's newest version at that txid, looked up in the
+         -- database itself and then along its fork chain (each link at the txid it was forked at).
+         -- One index probe per page and link. Pages without a version are left out.
+         CREATE OR REPLACE FUNCTION \"{s}\".pages_at(bigint, bigint[], bigint)
+         RETURNS TABLE(page bigint, checksum bigint, data bytea)
+         LANGUAGE sql STABLE AS $$
+             SELECT w.no, f.checksum, f.data
+             FROM \"{s}\".databases h
+             CROSS JOIN unnest($2) AS w(no)
+             CROSS JOIN LATERAL (
+                 SELECT v.checksum, v.data
+                 FROM unnest(ARRAY[h.id] || h.chain_ids, ARRAY[$3] || h.chain_txids)
+                      WITH ORDINALITY AS c(db, upto, ord)
+                 CROSS JOIN LATERAL (
+                     SELECT p.checksum, p.data FROM \"{s}\".pages p
+                     WHERE p.db = c.db AND p.page = w.no AND p.txid <= c.upto
+                     ORDER BY p.txid DESC LIMIT 1) v
+                 ORDER BY c.ord LIMIT 1) f
+             WHERE h.id = $1
+         $$;
+
+         INSERT INTO \"{s}\".meta(key, value) VALUES ('schema_version', 3)
+             ON CONFLICT (key) DO UPDATE SET value = 3;"
+    )
+}
+
+/// Keeps a version `v` of database `$1` that a fork still reads: some pin of `pins` (the head
+/// row's) is at or after it with no newer version of the page in between.
+fn not_pinned(s: &str, v: &str, pins: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM {pins} AS k(t) WHERE k.t >= {v}.txid AND NOT EXISTS (
+             SELECT 1 FROM \"{s}\".pages w
+             WHERE w.db = {v}.db AND w.page = {v}.page AND w.txid > {v}.txid AND w.txid <= k.t))"
+    )
 }
 
 /// The SQL of the statements every pooled connection prepares once.
@@ -103,8 +186,18 @@ pub(crate) struct Sql {
     pub open_refused: String,
     pub get_pages: String,
     pub commit: String,
+    pub read_at: String,
     pub resolve: String,
     pub save_hints: String,
+    pub id_of: String,
+    pub history: String,
+    pub txid_at_time: String,
+    pub claim: String,
+    pub restore: String,
+    pub hold: String,
+    pub lock_head: String,
+    pub fork: String,
+    pub expire: String,
 }
 
 impl Sql {
@@ -132,10 +225,8 @@ impl Sql {
                  SELECT c.id, c.generation, c.head_txid, c.size_pages, c.page_size,
                         (SELECT d.head_txid FROM \"{s}\".databases d WHERE d.id = c.id) AS seen,
                         p.page, p.checksum, p.data
-                 FROM claimed c LEFT JOIN LATERAL (
-                     SELECT DISTINCT ON (v.page) v.page, v.checksum, v.data FROM \"{s}\".pages v
-                     WHERE v.db = c.id AND v.page IN (SELECT no FROM wanted) AND v.txid <= c.head_txid
-                     ORDER BY v.page, v.txid DESC) p ON true"
+                 FROM claimed c LEFT JOIN LATERAL \"{s}\".pages_at(
+                     c.id, ARRAY(SELECT no FROM wanted), c.head_txid) p ON true"
             ),
             // Why a claim was refused: the generation that holds the database.
             open_refused: format!("SELECT generation FROM \"{s}\".databases WHERE name = $1"),
@@ -144,18 +235,18 @@ impl Sql {
             get_pages: format!(
                 "SELECT h.head_txid, h.size_pages, p.page, p.checksum, p.data
                  FROM \"{s}\".databases h
-                 LEFT JOIN LATERAL (
-                     SELECT DISTINCT ON (v.page) v.page, v.checksum, v.data FROM \"{s}\".pages v
-                     WHERE v.db = h.id AND v.page = ANY($2) AND v.page <= h.size_pages AND v.txid <= $3
-                     ORDER BY v.page, v.txid DESC) p ON true
+                 LEFT JOIN LATERAL \"{s}\".pages_at(h.id, $2, $3) p ON p.page <= h.size_pages
                  WHERE h.id = $1"
             ),
             // The whole commit in one statement (one round trip, one transaction). Data-modifying
             // CTEs share one snapshot and cannot see each other's rows, so the deletes below never
             // touch the versions inserted by `written`; every write is gated on `head`, the fenced,
-            // conditional update of the head row, so a refused commit changes nothing.
+            // conditional update of the head row, so a refused commit changes nothing. The pins
+            // come from `head`'s row, not the snapshot: a fork that pinned the head while this
+            // statement waited for the row lock is seen. Without history ($10) the versions this
+            // commit supersedes go at once; with history the background expiry removes them.
             // $1 db, $2 commit id, $3 generation, $4 expected head, $5 new size,
-            // $6 page numbers, $7 checksums, $8 page bytes.
+            // $6 page numbers, $7 checksums, $8 page bytes, $9 commit ids kept, $10 prune now.
             commit: format!(
                 "WITH prev AS (
                      SELECT txid FROM \"{s}\".commits WHERE db = $1 AND commit_id = $2
@@ -163,33 +254,170 @@ impl Sql {
                      UPDATE \"{s}\".databases SET head_txid = head_txid + 1, size_pages = $5
                      WHERE id = $1 AND generation = $3 AND head_txid = $4
                        AND NOT EXISTS (SELECT 1 FROM prev)
-                     RETURNING head_txid
+                     RETURNING head_txid, pins
                  ), superseded AS (
-                     DELETE FROM \"{s}\".pages
-                     WHERE db = $1 AND page = ANY($6) AND EXISTS (SELECT 1 FROM head)
-                 ), past_end AS (
-                     DELETE FROM \"{s}\".pages
-                     WHERE db = $1 AND page > $5 AND EXISTS (SELECT 1 FROM head)
+                     DELETE FROM \"{s}\".pages v
+                     WHERE $10 AND v.db = $1 AND (v.page = ANY($6) OR v.page > $5)
+                       AND EXISTS (SELECT 1 FROM head) AND {unpinned}
                  ), written AS (
                      INSERT INTO \"{s}\".pages(db, page, txid, checksum, data)
                      SELECT $1, u.page, h.head_txid, u.checksum, u.data
                      FROM head h, unnest($6::bigint[], $7::bigint[], $8::bytea[]) AS u(page, checksum, data)
                  ), logged AS (
-                     INSERT INTO \"{s}\".commits(db, commit_id, txid, page_count, committed_at)
-                     SELECT $1, $2, head_txid, cardinality($6::bigint[]), now() FROM head
+                     INSERT INTO \"{s}\".commits(db, commit_id, txid, page_count, committed_at, size_pages)
+                     SELECT $1, $2, head_txid, cardinality($6::bigint[]), clock_timestamp(), $5 FROM head
                  ), trimmed AS (
                      DELETE FROM \"{s}\".commits
-                     WHERE db = $1
+                     WHERE $10 AND db = $1
                        AND EXISTS (SELECT 1 FROM head WHERE head_txid % 256 = 0)
                        AND txid <= (SELECT head_txid FROM head) - $9
                  )
-                 SELECT (SELECT head_txid FROM head), (SELECT txid FROM prev)"
+                 SELECT (SELECT head_txid FROM head), (SELECT txid FROM prev)",
+                unpinned = not_pinned(s, "v", "head, unnest(head.pins)")
+            ),
+            // A read at a past point (one snapshot: the window check, the size and the pages).
+            // $1 db, $2 pages, $3 txid, $4 history ms, $5 history txids. `size`: see `size_at`.
+            read_at: format!(
+                "SELECT z.size, p.page, p.checksum, p.data
+                 FROM (SELECT \"{s}\".size_at($1, $3, $4, $5) AS size) z
+                 LEFT JOIN LATERAL \"{s}\".pages_at($1, $2, $3) p ON p.page <= z.size"
             ),
             // A fresh snapshot after a refused commit: was it applied after all, and where is the head?
             resolve: format!(
                 "SELECT (SELECT txid FROM \"{s}\".commits WHERE db = $1 AND commit_id = $2),
                         generation, head_txid, size_pages, page_size
                  FROM \"{s}\".databases WHERE id = $1"
+            ),
+            // The history calls below are rare: sent with their types (`query_typed`, one round
+            // trip, nothing prepared per connection).
+            //
+            // $1 name.
+            id_of: format!("SELECT id FROM \"{s}\".databases WHERE name = $1"),
+            // $1 db, $2 limit, $3 before (NULL: none), $4 history ms, $5 history txids.
+            history: format!(
+                "SELECT c.txid, floor(extract(epoch FROM c.committed_at) * 1000)::bigint,
+                        c.page_count, c.size_pages
+                 FROM \"{s}\".databases h JOIN \"{s}\".commits c ON c.db = h.id
+                 WHERE h.id = $1 AND c.size_pages IS NOT NULL
+                   AND c.txid >= \"{s}\".horizon(h.id, h.head_txid, $4, $5)
+                   AND ($3::bigint IS NULL OR c.txid < $3)
+                 ORDER BY c.txid DESC LIMIT $2"
+            ),
+            // $1 db, $2 time in ms since the epoch, $3 history ms, $4 history txids. A commit's
+            // time is its timestamp truncated to the ms (as `history` lists it).
+            txid_at_time: format!(
+                "SELECT c.txid, \"{s}\".size_at($1, c.txid, $3, $4)
+                 FROM \"{s}\".commits c
+                 WHERE c.db = $1 AND c.committed_at < timestamptz 'epoch' + ($2 + 1) * interval '1 millisecond'
+                 ORDER BY c.committed_at DESC, c.txid DESC LIMIT 1"
+            ),
+            // A restore's first statement: claim the generation (fencing the writer) and hold the
+            // head row, so the second reads a state nothing changes under it.
+            // $1 db, $2 generation wanted (NULL: the next).
+            claim: format!(
+                "UPDATE \"{s}\".databases SET generation = COALESCE($2, generation + 1)
+                 WHERE id = $1 AND ($2::bigint IS NULL OR $2 >= generation)
+                 RETURNING generation"
+            ),
+            // A restore as one commit: the pages changed since $2 get their version at $2 again
+            // (copied on the server), the size becomes $2's. Idempotent by commit id like a commit.
+            // $1 db, $2 txid, $3 commit id, $4 history ms, $5 history txids. Returns the new head
+            // (NULL when not applied), the txid of an earlier application, and `size_at` of $2.
+            restore: format!(
+                "WITH prev AS (
+                     SELECT txid FROM \"{s}\".commits WHERE db = $1 AND commit_id = $3
+                 ), z AS (
+                     SELECT \"{s}\".size_at($1, $2, $4, $5) AS size
+                 ), ok AS (
+                     SELECT h.head_txid, z.size FROM \"{s}\".databases h, z
+                     WHERE h.id = $1 AND z.size >= 0 AND NOT EXISTS (SELECT 1 FROM prev)
+                 ), changed AS (
+                     SELECT ARRAY(SELECT DISTINCT v.page FROM \"{s}\".pages v, ok
+                                  WHERE v.db = $1 AND v.txid > $2 AND v.page <= ok.size) AS nos
+                 ), head AS (
+                     UPDATE \"{s}\".databases h SET head_txid = ok.head_txid + 1, size_pages = ok.size
+                     FROM ok WHERE h.id = $1
+                     RETURNING h.head_txid
+                 ), written AS (
+                     INSERT INTO \"{s}\".pages(db, page, txid, checksum, data)
+                     SELECT $1, p.page, h.head_txid, p.checksum, p.data
+                     FROM head h, changed, \"{s}\".pages_at($1, changed.nos, $2) p
+                 ), logged AS (
+                     INSERT INTO \"{s}\".commits(db, commit_id, txid, page_count, committed_at, size_pages)
+                     SELECT $1, $3, h.head_txid, cardinality(changed.nos), clock_timestamp(), ok.size
+                     FROM head h, changed, ok
+                 )
+                 SELECT (SELECT head_txid FROM head), (SELECT txid FROM prev), (SELECT size FROM z)"
+            ),
+            // The first statement of a fork and of an expiry step: one at a time per database, so
+            // a fork never adds a pin under an expiry that cannot see it. Commits do not take it.
+            // $1 lock key, $2 db.
+            hold: "SELECT pg_advisory_xact_lock($1::int4, ($2 % 2147483647)::int4)".into(),
+            // A fork's second: hold the source's head row too, so that no commit prunes what the
+            // fork is about to pin (the fork's own statement then reads a state that stays).
+            lock_head: format!("SELECT head_txid FROM \"{s}\".databases WHERE id = $1 FOR UPDATE"),
+            // $1 source db, $2 txid (NULL: the head), $3 target name, $4 history ms, $5 history
+            // txids, $6 page size, $7 commit id. The target reads through the source at $2 and
+            // through the source's own chain; each of them pins the txid it is read at. Returns
+            // the target's id (NULL: not created), `size_at` of the point, the point, and the
+            // target's id when this very fork (its commit id) made it earlier.
+            fork: format!(
+                "WITH src AS (
+                     SELECT id, chain_ids, chain_txids, COALESCE($2, head_txid) AS at
+                     FROM \"{s}\".databases WHERE id = $1
+                 ), z AS (
+                     SELECT src.at, \"{s}\".size_at($1, src.at, $4, $5) AS size FROM src
+                 ), ok AS (
+                     SELECT src.*, z.size FROM src, z WHERE z.size >= 0
+                 ), created AS (
+                     INSERT INTO \"{s}\".databases(name, generation, head_txid, size_pages, page_size,
+                                                    chain_ids, chain_txids)
+                     SELECT $3, 0, 1, ok.size, $6, ARRAY[ok.id] || ok.chain_ids, ARRAY[ok.at] || ok.chain_txids
+                     FROM ok
+                     ON CONFLICT (name) DO NOTHING
+                     RETURNING id
+                 ), pinned AS (
+                     UPDATE \"{s}\".databases d SET pins = d.pins || c.t
+                     FROM created, ok, unnest(ARRAY[ok.id] || ok.chain_ids, ARRAY[ok.at] || ok.chain_txids) AS c(db, t)
+                     WHERE d.id = c.db
+                 ), logged AS (
+                     INSERT INTO \"{s}\".commits(db, commit_id, txid, page_count, committed_at, size_pages)
+                     SELECT created.id, $7, 1, 0, clock_timestamp(), ok.size FROM created, ok
+                 )
+                 SELECT (SELECT id FROM created), (SELECT size FROM z), (SELECT at FROM z),
+                        (SELECT d.id FROM \"{s}\".databases d JOIN \"{s}\".commits c ON c.db = d.id
+                         WHERE d.name = $3 AND c.commit_id = $7)"
+            ),
+            // One bounded step of expiry (after `hold`; the head row stays free for commits): delete at most $4 versions that no point
+            // from the horizon on can read (superseded at or before it, or past the largest size
+            // the database has from it on) and that no fork pins; forget the commits before the
+            // horizon except the last $5. $1 db, $2 history ms, $3 history txids.
+            expire: format!(
+                "WITH h AS (
+                     SELECT d.id, d.head_txid, d.pins,
+                            \"{s}\".horizon(d.id, d.head_txid, $2, $3) AS horizon
+                     FROM \"{s}\".databases d WHERE d.id = $1
+                 ), widest AS (
+                     SELECT greatest((SELECT size_pages FROM \"{s}\".databases WHERE id = $1),
+                                     (SELECT max(c.size_pages) FROM \"{s}\".commits c, h
+                                      WHERE c.db = $1 AND c.txid >= h.horizon)) AS size
+                 ), doomed AS (
+                     SELECT v.ctid AS row FROM \"{s}\".pages v, h, widest
+                     WHERE v.db = $1 AND v.txid < h.horizon
+                       AND (v.page > widest.size OR EXISTS (
+                           SELECT 1 FROM \"{s}\".pages w
+                           WHERE w.db = $1 AND w.page = v.page AND w.txid > v.txid AND w.txid <= h.horizon))
+                       AND {unpinned}
+                     LIMIT $4
+                 ), gone AS (
+                     DELETE FROM \"{s}\".pages WHERE ctid IN (SELECT row FROM doomed) RETURNING 1
+                 ), trimmed AS (
+                     DELETE FROM \"{s}\".commits c USING h
+                     WHERE c.db = $1 AND c.txid < h.horizon AND c.txid <= h.head_txid - $5
+                     RETURNING 1
+                 )
+                 SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM trimmed), (SELECT horizon FROM h)",
+                unpinned = not_pinned(s, "v", "unnest(h.pins)")
             ),
             // $1 db, $2 pages, $3 generation: written only while that generation is the writer.
             save_hints: format!("UPDATE \"{s}\".databases SET hints = $2 WHERE id = $1 AND generation = $3"),
