@@ -181,8 +181,8 @@ export interface DepotOptions {
   /**
    * Milliseconds of history to keep: every point of that window stays listed by `history()`,
    * findable by `bookmarkForTime()`, restorable and forkable (default 0: none, a page version
-   * goes as soon as a newer one is committed). Memory and file stores; the PostgreSQL store
-   * keeps no history yet and refuses a value above 0 with `ERR_HISTORY_UNAVAILABLE`.
+   * goes as soon as a newer one is committed). Every store; PostgreSQL finds times by its
+   * server's clock.
    */
   historyMs?: number
 }

@@ -130,6 +130,46 @@ for (const [name, open] of stores) {
   })
 }
 
+describe('a handle at a bookmark holds its point', () => {
+  const short: [string, () => Promise<Depot>][] = [
+    ['memory', () => Depot.open({ memory: true, historyMs: 50 })],
+    [
+      'file',
+      () => {
+        const dir = mkdtempSync(join(tmpdir(), 'depot-sqlite-history-'))
+        dirs.push(dir)
+        return Depot.open({ path: join(dir, 'depot'), historyMs: 50 })
+      },
+    ],
+    ['postgres', () => postgres({ historyMs: 50 })],
+  ]
+  for (const [name, open] of short) {
+    it(`past the history window until it closes (${name})`, async () => {
+      const depot = await open()
+      const db = await depot.openDatabase('lease')
+      // ~250 pages, and a reader with a 64 KiB cache: its reads go to the store, at its point.
+      await db.exec(
+        "CREATE TABLE t(v, pad); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) INSERT INTO t SELECT 1, randomblob(1000) FROM n",
+      )
+      const at = await db.bookmark()
+      const past = await depot.openDatabase('lease', { at, cacheBytes: 65536 })
+      const sum = async (h: typeof db) => (await h.query('SELECT sum(v), count(*) FROM t')).rows
+      for (let i = 0; i < 5; i++) {
+        await db.run('UPDATE t SET v = v + 1')
+        await new Promise((r) => setTimeout(r, 40))
+      }
+      // The window (50 ms) has passed the bookmark; the handle still reads it, page by page.
+      expect(await sum(past)).toEqual([[1000, 1000]])
+      expect(await sum(past)).toEqual([[1000, 1000]])
+      await past.close()
+      await db.run('UPDATE t SET v = v + 1')
+      expect(await codeOf(depot.openDatabase('lease', { at }))).toBe('ERR_HISTORY_UNAVAILABLE')
+      expect(await sum(db)).toEqual([[7000, 1000]])
+      await depot.close()
+    })
+  }
+})
+
 describe('without history', () => {
   const plain: [string, () => Promise<Depot>][] = [
     ['memory', () => Depot.open({ memory: true })],

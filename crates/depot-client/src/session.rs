@@ -62,17 +62,24 @@ impl Session {
         metrics: Arc<Metrics>,
     ) -> Result<Session, Error> {
         let preload: Vec<PageNo> = (1..=PRELOAD_PAGES).collect();
-        let opened = match opts.at {
-            None => store.open(database, opts.generation, &preload)?,
-            // A reader at a point: nothing claimed, the pages and size of that point.
+        let (opened, lease) = match opts.at {
+            None => (store.open(database, opts.generation, &preload)?, None),
+            // A reader at a point: nothing claimed; a lease keeps the point readable for the
+            // handle's life; the pages and size of that point.
             Some(at) => {
-                let (size_pages, pages) = store.read_at(database, &preload, at)?;
+                let lease = store.lease(database, at)?;
+                let (size_pages, pages) = store.read_at(database, &preload, at).inspect_err(|_| {
+                    store.release(database, lease);
+                })?;
                 let head =
                     depot::Head { txid: at, size_pages, page_size: depot::PAGE_SIZE as u32, generation: 0 };
-                depot::Opened { head, pages: pages.into_iter().flatten().collect() }
+                (depot::Opened { head, pages: pages.into_iter().flatten().collect() }, Some(lease))
             }
         };
         if let Some(bad) = opened.pages.iter().find(|p| !p.verify()) {
+            if let Some(lease) = lease {
+                store.release(database, lease);
+            }
             return Err(
                 depot::StoreError::Corrupt(format!("page {} fails its checksum at open", bad.no)).into()
             );
@@ -88,8 +95,8 @@ impl Session {
             metrics.clone(),
         );
         source.set_max_commit_bytes(opts.max_commit_bytes);
-        if opts.at.is_some() {
-            source.pin();
+        if let Some(lease) = lease {
+            source.pin(lease);
         }
         let ctx = VfsContext::new(database.to_string(), source);
         let vfs = RegisteredVfs::register(ctx.clone())?;

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use crate::clock::{run_as_task, Clock, Done};
 use crate::{
-    CommitInfo, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, Restored, StoreError,
-    Txid,
+    CommitInfo, CommitOutcome, CommitRequest, Head, LeaseId, Opened, Page, PageNo, PageStore, Restored,
+    StoreError, Txid,
 };
 
 /// Idle pool threads kept for the next calls; more than that exit once their call is done.
@@ -189,5 +189,19 @@ impl PageStore for DeadlineStore {
     fn fork(&self, source: &str, target: &str, at: Option<Txid>) -> Result<Head, StoreError> {
         let (source, target) = (source.to_string(), target.to_string());
         self.call("fork", move |s| s.fork(&source, &target, at))
+    }
+
+    fn lease(&self, database: &str, at: Txid) -> Result<LeaseId, StoreError> {
+        let database = database.to_string();
+        self.call("lease", move |s| s.lease(&database, at))
+    }
+
+    fn release(&self, database: &str, lease: LeaseId) {
+        // Best effort and bounded like every call; a release that times out lapses on its own.
+        let database = database.to_string();
+        let _ = self.call("release", move |s| {
+            s.release(&database, lease);
+            Ok(())
+        });
     }
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    Clock, CommitInfo, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, Restored,
-    StoreError, Txid,
+    Clock, CommitInfo, CommitOutcome, CommitRequest, Head, LeaseId, Opened, Page, PageNo, PageStore,
+    Restored, StoreError, Txid,
 };
 
 /// Faults that fire on the next matching calls; each counter is decremented as it fires.
@@ -179,6 +179,15 @@ impl PageStore for FaultStore {
     fn fork(&self, source: &str, target: &str, at: Option<Txid>) -> Result<Head, StoreError> {
         self.unless_dead()?;
         self.inner.fork(source, target, at)
+    }
+
+    fn lease(&self, database: &str, at: Txid) -> Result<LeaseId, StoreError> {
+        self.unless_dead()?;
+        self.inner.lease(database, at)
+    }
+
+    fn release(&self, database: &str, lease: LeaseId) {
+        self.inner.release(database, lease)
     }
 
     fn clock(&self) -> Arc<dyn Clock> {

@@ -3,7 +3,7 @@
 //! covers (for bookmarks, reads at a past point, restore and fork), and the rule that says how far
 //! back the window reaches.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::store::COMMIT_LOG_KEEP;
 use crate::versions::Versions;
@@ -138,6 +138,8 @@ pub struct Timeline<T> {
     pub head: Head,
     pub versions: Versions<T>,
     pub log: CommitLog,
+    /// Points readers hold (txid -> how many), kept readable whatever the retention says.
+    leases: BTreeMap<Txid, u32>,
 }
 
 impl<T> Default for Timeline<T> {
@@ -146,6 +148,7 @@ impl<T> Default for Timeline<T> {
             head: Head { txid: 0, size_pages: 0, page_size: PAGE_SIZE as u32, generation: 0 },
             versions: Versions::default(),
             log: CommitLog::default(),
+            leases: BTreeMap::new(),
         }
     }
 }
@@ -180,9 +183,39 @@ impl<T: Clone> Timeline<T> {
             size_pages: commit.size_pages,
         };
         self.log.push(info, commit.commit_id);
-        let horizon = retention.horizon(self.head.txid, &self.log, commit.time_ms);
-        self.versions.compact(horizon, dropped);
+        self.compact(retention, commit.time_ms, dropped);
+    }
+
+    /// Drops what no read from the horizon on can see, in a bounded step (a commit never waits
+    /// for a long backlog, say after an idle spell; later commits go on with it).
+    pub fn compact(&mut self, retention: Retention, now_ms: u64, dropped: impl FnMut(T)) {
+        let horizon = self.horizon(retention, now_ms);
+        self.versions.compact(horizon, COMPACT_STEP_PAGES, dropped);
         self.log.trim(horizon);
+    }
+
+    /// The oldest txid reads must stay possible at: the retention's, or an older point a reader
+    /// holds (every version from there on stays, so every point from there on stays readable).
+    pub fn horizon(&self, retention: Retention, now_ms: u64) -> Txid {
+        let kept = retention.horizon(self.head.txid, &self.log, now_ms);
+        self.leases.first_key_value().map_or(kept, |(&leased, _)| kept.min(leased))
+    }
+
+    /// Keeps `at` readable until [`Timeline::release`]: a reader's point cannot expire under it.
+    pub fn lease(&mut self, at: Txid, retention: Retention, now_ms: u64) -> Result<(), StoreError> {
+        self.size_at(at, retention, now_ms)?;
+        *self.leases.entry(at).or_default() += 1;
+        Ok(())
+    }
+
+    /// Gives back one lease of `at`.
+    pub fn release(&mut self, at: Txid) {
+        if let Some(n) = self.leases.get_mut(&at) {
+            *n -= 1;
+            if *n == 0 {
+                self.leases.remove(&at);
+            }
+        }
     }
 
     /// The size of the database at `at`, if reads there are still possible: `at` is the head, or a
@@ -199,7 +232,7 @@ impl<T: Clone> Timeline<T> {
         }
         let unavailable =
             || StoreError::HistoryUnavailable(format!("txid {at} is outside the retained history"));
-        if at < retention.horizon(self.head.txid, &self.log, now_ms) {
+        if at < self.horizon(retention, now_ms) {
             return Err(unavailable());
         }
         match at {
@@ -235,7 +268,7 @@ impl<T: Clone> Timeline<T> {
         retention: Retention,
         now_ms: u64,
     ) -> Vec<CommitInfo> {
-        let horizon = retention.horizon(self.head.txid, &self.log, now_ms);
+        let horizon = self.horizon(retention, now_ms);
         let mut out = self.log.newest_first(limit, before);
         out.retain(|c| c.txid >= horizon);
         out
@@ -255,6 +288,9 @@ impl<T: Clone> Timeline<T> {
         self.log.applied(commit_id)
     }
 }
+
+/// Most superseded versions one commit's compaction step looks at: 4,096 pages, a few ms.
+const COMPACT_STEP_PAGES: usize = 4096;
 
 /// Milliseconds since the Unix epoch, by the wall clock (history is kept and found by it).
 pub fn now_ms() -> u64 {

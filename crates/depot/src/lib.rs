@@ -41,5 +41,5 @@ pub use memory::MemoryStore;
 pub use name::validate_name;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, PostgresStoreOptions};
-pub use store::{PageStore, Restored, MAX_HINTS};
+pub use store::{LeaseId, PageStore, Restored, MAX_HINTS};
 pub use types::{page_checksum, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, Txid, PAGE_SIZE};

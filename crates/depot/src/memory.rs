@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use crate::history::{internal_commit_id, now_ms, Applied, Timeline};
 use crate::store::{check_commit, checked_page, claim_generation, with_hints, MAX_HINTS};
 use crate::{
-    validate_name, CommitInfo, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, Restored,
-    Retention, StoreError, Txid,
+    validate_name, CommitInfo, CommitOutcome, CommitRequest, Head, LeaseId, Opened, Page, PageNo, PageStore,
+    Restored, Retention, StoreError, Txid,
 };
 
 #[derive(Default)]
@@ -182,6 +182,19 @@ impl PageStore for MemoryStore {
         let id = internal_commit_id();
         let txid = self.apply(db, id, pages.into_iter().map(|(_, p)| p).collect(), size);
         Ok(Restored { txid, previous, generation })
+    }
+
+    fn lease(&self, database: &str, at: Txid) -> Result<LeaseId, StoreError> {
+        let mut dbs = self.databases.lock().unwrap();
+        let db = dbs.get_mut(database).ok_or_else(|| no_database(database))?;
+        db.timeline.lease(at, self.retention, now_ms())?;
+        Ok(LeaseId::from(at))
+    }
+
+    fn release(&self, database: &str, lease: LeaseId) {
+        if let Some(db) = self.databases.lock().unwrap().get_mut(database) {
+            db.timeline.release(lease as Txid);
+        }
     }
 
     fn fork(&self, source: &str, target: &str, at: Option<Txid>) -> Result<Head, StoreError> {

@@ -86,6 +86,20 @@ pub trait PageStore: Send + Sync + 'static {
         Err(no_history(self))
     }
 
+    /// Keeps `at` of `database` readable (by [`PageStore::read_at`]) until the returned lease is
+    /// released, even once the history window has passed it: what a reader holding a point takes.
+    /// Fails like `read_at` when `at` is not readable now.
+    fn lease(&self, database: &str, at: Txid) -> Result<LeaseId, StoreError> {
+        let _ = (database, at);
+        Err(no_history(self))
+    }
+
+    /// Gives a lease back. Best effort: a lease a store loses (a crashed process's, on PostgreSQL)
+    /// lapses on its own.
+    fn release(&self, database: &str, lease: LeaseId) {
+        let _ = (database, lease);
+    }
+
     /// Whether the next call may wait on [`PageStore::clock`] (only fault layers do, to simulate a
     /// hang). On a simulated clock a deadline can pass only during such a wait, so a call that
     /// cannot wait runs on the caller's thread (see [`crate::DeadlineStore`]).
@@ -93,6 +107,9 @@ pub trait PageStore: Send + Sync + 'static {
         false
     }
 }
+
+/// A reader's lease on a point of a database ([`PageStore::lease`]).
+pub type LeaseId = u128;
 
 /// What a restore did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

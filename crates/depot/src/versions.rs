@@ -60,13 +60,17 @@ impl<T> Versions<T> {
         self.shrinks.insert(txid, size_pages);
     }
 
-    /// Drops what no read at `horizon` or later can see, handing each dropped version to `dropped`.
-    pub fn compact(&mut self, horizon: Txid, mut dropped: impl FnMut(T)) {
+    /// Drops what no read at `horizon` or later can see, handing each dropped version to `dropped`;
+    /// stops after the commits it went through wrote `budget` pages (at least one commit), the
+    /// rest waits for the next call.
+    pub fn compact(&mut self, horizon: Txid, budget: usize, mut dropped: impl FnMut(T)) {
+        let mut spent = 0;
         while let Some(entry) = self.written.first_entry() {
-            if *entry.key() > horizon {
+            if *entry.key() > horizon || spent >= budget {
                 break;
             }
             let (t, pages) = entry.remove_entry();
+            spent += pages.len().max(1);
             for no in pages {
                 let older: Vec<_> = self.versions.range((no, 0)..(no, t)).map(|(k, _)| *k).collect();
                 for k in older {

@@ -170,6 +170,51 @@ fn without_history_only_the_head_is_reachable() {
 }
 
 #[test]
+fn a_leased_point_stays_readable_past_the_window_until_released() {
+    for retention in [Retention { ms: 0, txids: 2 }, Retention::default()] {
+        for (name, s, _dir) in stores(retention) {
+            write(&*s, "l", 3);
+            let lease = s.lease("l", 3).unwrap();
+            for txid in 4..=10u64 {
+                s.commit(&commit("l", 1, txid - 1, 1000 + txid as u128, vec![page(1, txid as u8)], 2))
+                    .unwrap();
+            }
+            assert_eq!(state_at(&*s, "l", 3), (3, 3), "{name} {retention:?}: the leased point");
+            assert_eq!(s.read_at("l", &[2], 3).unwrap().1[0].as_ref().unwrap().data[0], 200, "{name}");
+            assert!(
+                matches!(s.lease("l", 1), Err(StoreError::HistoryUnavailable(_))),
+                "{name} {retention:?}: only a readable point can be leased"
+            );
+            s.release("l", lease);
+            s.commit(&commit("l", 1, 10, 2000, vec![page(1, 11)], 2)).unwrap();
+            assert!(
+                matches!(s.read_at("l", &[1], 3), Err(StoreError::HistoryUnavailable(_))),
+                "{name} {retention:?}: released"
+            );
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_expiry_keeps_what_a_lease_reads() {
+    let s = pg_store(Retention { ms: 0, txids: 1 });
+    write(&s, "e", 4);
+    let lease = s.lease("e", 4).unwrap();
+    for txid in 5..=9u64 {
+        s.commit(&commit("e", 1, txid - 1, 100 + txid as u128, vec![page(1, txid as u8)], 2)).unwrap();
+    }
+    s.expire_history().unwrap();
+    assert_eq!(state_at(&s, "e", 4), (4, 2));
+    // Page 1 at txids 4 (leased), 8 and 9 (the window), page 2, and page 3 of txid 3: past the end
+    // from txid 4 on, but a pin keeps a page's version without looking at the size (conservative).
+    assert_eq!(s.version_count("e").unwrap(), 5);
+    s.release("e", lease);
+    s.expire_history().unwrap();
+    assert_eq!(s.version_count("e").unwrap(), 3);
+}
+
+#[test]
 fn the_file_store_keeps_restores_and_forks_across_a_restart_and_a_compaction() {
     let dir = tempfile::tempdir().unwrap();
     let open = || {
@@ -264,7 +309,7 @@ fn postgres_history_storage_levels_off_under_rewrites() {
     // The points of the window are still readable (one from its middle: the window slides while
     // the test reads), the ones before it are not.
     let h = s.history("w", 1000, None).unwrap();
-    assert!(h.len() >= 20 && h.len() < 120, "{} commits listed", h.len());
+    assert!(h.len() >= 10 && h.len() < 120, "{} commits listed", h.len());
     let middle = h[h.len() / 2].txid;
     assert_eq!(s.read_at("w", &[3], middle).unwrap().1[0].as_ref().unwrap().data[0], (middle - 1) as u8);
     assert!(matches!(s.read_at("w", &[3], 1), Err(StoreError::HistoryUnavailable(_))));

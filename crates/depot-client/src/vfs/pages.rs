@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use depot::{Clock, CommitRequest, Head, Page, PageNo, PageStore, StoreError, PAGE_SIZE};
+use depot::{Clock, CommitRequest, Head, LeaseId, Page, PageNo, PageStore, StoreError, PAGE_SIZE};
 
 use super::cache::PageCache;
 use super::readahead::ReadAhead;
@@ -59,8 +59,17 @@ pub struct PageSource {
     /// next open preloads them in its own round trip.
     first_used: Vec<PageNo>,
     first_used_set: std::collections::HashSet<PageNo>,
-    /// A reader at a point of the history (`OpenOptions::at`): reads at `head.txid` for good.
-    pinned: bool,
+    /// A reader at a point of the history (`OpenOptions::at`): reads at `head.txid` for good,
+    /// under this lease of the store's (released when the source goes).
+    pinned: Option<LeaseId>,
+}
+
+impl Drop for PageSource {
+    fn drop(&mut self) {
+        if let Some(lease) = self.pinned.take() {
+            self.store.release(&self.database, lease);
+        }
+    }
 }
 
 fn random_seed() -> u64 {
@@ -96,7 +105,7 @@ impl PageSource {
             size_pages: head.size_pages,
             dirty: BTreeMap::new(),
             cache,
-            readahead: ReadAhead::default(),
+            readahead: ReadAhead::for_cache(cache_pages),
             in_batch: false,
             metrics,
             retry: RetryPolicy::default(),
@@ -107,14 +116,14 @@ impl PageSource {
             commit_seq: 0,
             first_used: Vec::new(),
             first_used_set: std::collections::HashSet::new(),
-            pinned: false,
+            pinned: None,
         }
     }
 
     /// Saves the pages this session used first as the store's hints for the next open (best
     /// effort: a failure only costs the next open its preload).
     pub fn save_hints(&mut self) {
-        if self.pinned || self.poisoned.is_some() || self.first_used.is_empty() {
+        if self.pinned.is_some() || self.poisoned.is_some() || self.first_used.is_empty() {
             return;
         }
         if let Err(e) = self.store.save_hints(&self.database, self.generation, &self.first_used) {
@@ -122,10 +131,10 @@ impl PageSource {
         }
     }
 
-    /// Makes this a reader at its head's txid: reads go to that point of the history, not to the
-    /// writer's head (which moves on without it).
-    pub fn pin(&mut self) {
-        self.pinned = true;
+    /// Makes this a reader at its head's txid, which `lease` keeps readable: reads go to that
+    /// point of the history, not to the writer's head (which moves on without it).
+    pub fn pin(&mut self, lease: LeaseId) {
+        self.pinned = Some(lease);
     }
 
     /// Sets the commit size limit (see [`DEFAULT_MAX_COMMIT_BYTES`]).
@@ -210,7 +219,7 @@ impl PageSource {
         let (cache, dirty) = (&self.cache, &self.dirty);
         let wanted =
             self.readahead.plan(no, self.head.size_pages, |p| cache.contains(p) || dirty.contains_key(&p));
-        let answer = self.with_retry(|s| match s.pinned {
+        let answer = self.with_retry(|s| match s.pinned.is_some() {
             false => s.store.get_pages(&s.database, &wanted, s.head.txid),
             true => s.store.read_at(&s.database, &wanted, s.head.txid).map(|(_, pages)| pages),
         });

@@ -26,15 +26,25 @@ pub struct ReadAhead {
     stray_prev: PageNo,
     /// Stray misses since the stream last continued.
     strays: u32,
+    /// Largest batch for this cache: a batch the cache cannot hold would evict itself before the
+    /// scan reaches its end, and the scan would fetch the same pages again and again.
+    max_window: u32,
 }
 
 impl Default for ReadAhead {
     fn default() -> Self {
-        ReadAhead { next: 0, prev: 0, window: 1, stray_next: 0, stray_prev: 0, strays: 0 }
+        ReadAhead::for_cache(usize::MAX)
     }
 }
 
 impl ReadAhead {
+    /// Read-ahead into a page cache of `cache_pages`: batches up to a quarter of it (the cache
+    /// keeps two generations of half its size each), and never more than [`MAX_WINDOW`].
+    pub fn for_cache(cache_pages: usize) -> ReadAhead {
+        let max_window = (cache_pages / 4).clamp(1, MAX_WINDOW as usize) as u32;
+        ReadAhead { next: 0, prev: 0, window: 1, stray_next: 0, stray_prev: 0, strays: 0, max_window }
+    }
+
     /// The pages to fetch for a miss on `no`: `no` first, then the pages the stream will want
     /// next that are below `size_pages` and not already held (`held`).
     pub fn plan(&mut self, no: PageNo, size_pages: u32, held: impl Fn(PageNo) -> bool) -> Vec<PageNo> {
@@ -48,12 +58,12 @@ impl ReadAhead {
             self.strays = 0;
         }
         if forward {
-            self.window = (self.window * 2).min(MAX_WINDOW);
+            self.window = (self.window * 2).min(self.max_window);
             let last = no.saturating_add(self.window - 1).min(size_pages.max(no));
             pages.extend((no + 1..=last).filter(|&p| !held(p)));
             self.next = last + 1;
         } else if backward {
-            self.window = (self.window * 2).min(MAX_WINDOW);
+            self.window = (self.window * 2).min(self.max_window);
             let first = no.saturating_sub(self.window - 1).max(1);
             pages.extend((first..no).rev().filter(|&p| !held(p)));
             self.prev = first - 1;
@@ -116,6 +126,20 @@ mod tests {
         // The scan resumes past that batch with the window it had.
         let resumed = r.plan(r.next, 10_000, |_| false);
         assert!(resumed.len() as u32 >= big, "{} pages after the stray, window was {big}", resumed.len());
+    }
+
+    #[test]
+    fn a_batch_never_outgrows_a_quarter_of_the_cache() {
+        let mut r = ReadAhead::for_cache(64);
+        let mut largest = 0;
+        let mut no = 1;
+        while no < 1000 {
+            let batch = r.plan(no, 1000, |_| false);
+            largest = largest.max(batch.len());
+            no += batch.len() as PageNo;
+        }
+        assert_eq!(largest, 16);
+        assert_eq!(ReadAhead::for_cache(1).plan(5, 10, |_| false), vec![5], "a tiny cache: one page");
     }
 
     #[test]

@@ -50,8 +50,8 @@ use writer::Writer;
 use crate::history::{internal_commit_id, now_ms};
 use crate::store::{check_commit, checked_page, claim_generation, with_hints, MAX_HINTS};
 use crate::{
-    validate_name, CommitInfo, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, Restored,
-    Retention, StoreError, Txid, PAGE_SIZE,
+    validate_name, CommitInfo, CommitOutcome, CommitRequest, Head, LeaseId, Opened, Page, PageNo, PageStore,
+    Restored, Retention, StoreError, Txid, PAGE_SIZE,
 };
 
 const LOCK_FILE: &str = "LOCK";
@@ -409,6 +409,21 @@ impl PageStore for FileStore {
             Record::Fork { id, source: source_id, at, commit_id: internal_commit_id(), time_ms: now_ms() };
         self.write(&mut w, &[Record::Database { id, name: target.to_string() }, fork])?;
         Ok(self.inner.state.read().unwrap().dbs[&id].timeline.head)
+    }
+
+    fn lease(&self, database: &str, at: Txid) -> Result<LeaseId, StoreError> {
+        // Leases live in memory only: after a restart no reader of this process holds a point.
+        let mut state = self.inner.state.write().unwrap();
+        let retention = state.retention;
+        let db = state.db_mut(database).ok_or_else(|| no_database(database))?;
+        db.timeline.lease(at, retention, now_ms())?;
+        Ok(LeaseId::from(at))
+    }
+
+    fn release(&self, database: &str, lease: LeaseId) {
+        if let Some(db) = self.inner.state.write().unwrap().db_mut(database) {
+            db.timeline.release(lease as Txid);
+        }
     }
 
     fn save_hints(&self, database: &str, generation: u64, pages: &[PageNo]) -> Result<(), StoreError> {

@@ -178,8 +178,8 @@ impl State {
         let segments = &self.segments;
         for db in self.dbs.values_mut() {
             let t = &mut db.timeline;
-            let horizon = self.retention.horizon(t.head.txid, &t.log, now_ms);
-            t.versions.compact(horizon, |loc| dropped(segments, loc));
+            let horizon = t.horizon(self.retention, now_ms);
+            t.versions.compact(horizon, usize::MAX, |loc| dropped(segments, loc));
             t.log.trim(horizon);
         }
     }

@@ -36,13 +36,13 @@ use std::time::{Duration, Instant};
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::Config;
 
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
 use crate::history::internal_commit_id;
 use crate::store::{check_commit, checked_page, claim_generation, COMMIT_LOG_KEEP, MAX_HINTS};
 use crate::{
-    validate_name, CommitInfo, CommitOutcome, CommitRequest, Head, Opened, Page, PageNo, PageStore, Restored,
-    Retention, StoreError, Txid, PAGE_SIZE,
+    validate_name, CommitInfo, CommitOutcome, CommitRequest, Head, LeaseId, Opened, Page, PageNo, PageStore,
+    Restored, Retention, StoreError, Txid, PAGE_SIZE,
 };
 use fail::{pg_message, Fail};
 use pool::{Conn, Pool};
@@ -91,7 +91,13 @@ pub struct PostgresStore {
     describe: String,
     /// database name -> row id; filled at open and by lookups (ids never change once assigned).
     ids: Arc<Mutex<HashMap<String, i64>>>,
+    /// The readers' leases this store holds (holder -> db), renewed in the background.
+    leases: Arc<Mutex<HashMap<LeaseId, i64>>>,
 }
+
+/// A lease lapses this long after its last renewal (its holder renews it every third of that): a
+/// crashed process's readers stop holding versions after a minute.
+const LEASE_TTL: Duration = Duration::from_secs(60);
 
 /// Second key of the advisory lock that forks and expiry steps of one database take in turn.
 const HISTORY_LOCK_KEY: i32 = 0x6869_7374; // "hist"
@@ -105,6 +111,22 @@ async fn expire_database(pool: &Pool, id: i64, retention: Retention, timeout: Du
     let (ms, txids) = (to_i64(retention.ms)?, to_i64(retention.txids)?);
     let keep = COMMIT_LOG_KEEP as i64;
     let mut total = 0;
+    {
+        let mut lease = pool.acquire().await?;
+        let params: [(&(dyn ToSql + Sync), Type); 1] = [(&id, Type::INT8)];
+        let lapse = lease.conn().client.query_typed(&pool.sql().lapse, &params);
+        match tokio::time::timeout(timeout, lapse).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                lease.discard();
+                return Err(e.into());
+            }
+            Err(_) => {
+                lease.discard();
+                return Err(Fail::Timeout);
+            }
+        }
+    }
     loop {
         let mut lease = pool.acquire().await?;
         let sql = pool.sql();
@@ -312,9 +334,11 @@ impl PostgresStore {
             options,
             describe,
             ids: Arc::new(Mutex::new(HashMap::new())),
+            leases: Arc::new(Mutex::new(HashMap::new())),
         };
         store.migrate()?;
         store.spawn_expiry();
+        store.spawn_lease_renewal();
         Ok(store)
     }
 
@@ -336,6 +360,47 @@ impl PostgresStore {
                     if let Err(f) = expire_database(&pool, id, retention, timeout).await {
                         tracing::warn!("{describe}: history expiry failed: {}", f.into_error(&describe));
                     }
+                }
+            }
+        });
+    }
+
+    /// Renews the leases this store holds every third of [`LEASE_TTL`], on the store's runtime.
+    fn spawn_lease_renewal(&self) {
+        let (pool, leases, describe) = (self.pool.clone(), self.leases.clone(), self.describe.clone());
+        let ttl_ms = LEASE_TTL.as_millis() as i64;
+        self.runtime.as_ref().expect("runtime lives until drop").spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE_TTL / 3).await;
+                let holders: Vec<Vec<u8>> =
+                    leases.lock().unwrap().keys().map(|h| h.to_be_bytes().to_vec()).collect();
+                if holders.is_empty() {
+                    continue;
+                }
+                let renewed = async {
+                    let mut lease = pool.acquire().await?;
+                    let sql = &pool.sql().renew;
+                    let params: [(&(dyn ToSql + Sync), Type); 2] =
+                        [(&holders, Type::BYTEA_ARRAY), (&ttl_ms, Type::INT8)];
+                    match tokio::time::timeout(LEASE_TTL / 6, lease.conn().client.query_typed(sql, &params))
+                        .await
+                    {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err(e)) => {
+                            lease.discard();
+                            Err(Fail::from(e))
+                        }
+                        Err(_) => {
+                            lease.discard();
+                            Err(Fail::Timeout)
+                        }
+                    }
+                };
+                if let Err(f) = renewed.await {
+                    tracing::warn!(
+                        "{describe}: renewing readers' leases failed: {}",
+                        f.into_error(&describe)
+                    );
                 }
             }
         });
@@ -713,7 +778,7 @@ impl PageStore for PostgresStore {
         let sql = &self.pool.sql().history;
         self.block_on(self.retrying(true, async || {
             self.on_conn(async |c| {
-                let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 5] = [
+                let params: [(&(dyn ToSql + Sync), Type); 5] = [
                     (&id, Type::INT8),
                     (&limit, Type::INT8),
                     (&before, Type::INT8),
@@ -742,7 +807,7 @@ impl PageStore for PostgresStore {
         let sql = &self.pool.sql().txid_at_time;
         let found = self.block_on(self.retrying(true, async || {
             self.on_conn(async |c| {
-                let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 4] =
+                let params: [(&(dyn ToSql + Sync), Type); 4] =
                     [(&id, Type::INT8), (&time, Type::INT8), (&ms, Type::INT8), (&txids, Type::INT8)];
                 let row = c.client.query_typed_opt(sql, &params).await?;
                 Ok(row.map(|r| (r.get::<_, i64>(0), r.get::<_, Option<i64>>(1))))
@@ -819,7 +884,7 @@ impl PageStore for PostgresStore {
                     let current: i64 = tx.query_one(&open_refused, &[&database]).await?.get(0);
                     return Ok((None, current, None, None, None));
                 };
-                let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 5] = [
+                let params: [(&(dyn ToSql + Sync), Type); 5] = [
                     (&id, Type::INT8),
                     (&at_i, Type::INT8),
                     (&&commit_id[..], Type::BYTEA),
@@ -871,7 +936,7 @@ impl PageStore for PostgresStore {
                 let tx = c.client.transaction().await?;
                 tx.query_typed(&sql.hold, &[(&HISTORY_LOCK_KEY, Type::INT4), (&src, Type::INT8)]).await?;
                 tx.query_typed(&sql.lock_head, &[(&src, Type::INT8)]).await?;
-                let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 7] = [
+                let params: [(&(dyn ToSql + Sync), Type); 7] = [
                     (&src, Type::INT8),
                     (&at_i, Type::INT8),
                     (&target, Type::TEXT),
@@ -907,6 +972,60 @@ impl PageStore for PostgresStore {
                 "txid {} of '{source}' is outside the retained history",
                 at.unwrap_or(0)
             ))),
+        }
+    }
+
+    fn lease(&self, database: &str, at: Txid) -> Result<LeaseId, StoreError> {
+        let id = self.id_of(database)?;
+        let (ms, txids) = self.retention_params()?;
+        let at_i = to_i64(at)?;
+        let holder = internal_commit_id();
+        let holder_bytes = holder.to_be_bytes();
+        let ttl_ms = LEASE_TTL.as_millis() as i64;
+        let sql = self.pool.sql();
+        let size = self.block_on(self.retrying(true, async || {
+            self.on_conn(async |c| {
+                let tx = c.client.transaction().await?;
+                // The head row first: a commit that prunes waits, and then sees the lease.
+                tx.query_typed(&sql.lock_head, &[(&id, Type::INT8)]).await?;
+                let params: [(&(dyn ToSql + Sync), Type); 6] = [
+                    (&id, Type::INT8),
+                    (&at_i, Type::INT8),
+                    (&&holder_bytes[..], Type::BYTEA),
+                    (&ms, Type::INT8),
+                    (&txids, Type::INT8),
+                    (&ttl_ms, Type::INT8),
+                ];
+                let size = tx.query_typed_one(&sql.lease, &params).await?.get::<_, Option<i64>>(0);
+                tx.commit().await?;
+                Ok(size)
+            })
+            .await
+        }))?;
+        match size {
+            Some(n) if n >= 0 => {
+                self.leases.lock().unwrap().insert(holder, id);
+                Ok(holder)
+            }
+            Some(_) => Err(StoreError::InvalidArgument(format!("txid {at} is newer than the head"))),
+            None => Err(StoreError::HistoryUnavailable(format!("txid {at} is outside the retained history"))),
+        }
+    }
+
+    fn release(&self, _database: &str, lease: LeaseId) {
+        let Some(id) = self.leases.lock().unwrap().remove(&lease) else { return };
+        let holder = lease.to_be_bytes();
+        let sql = &self.pool.sql().release;
+        let released = self.block_on(self.retrying(false, async || {
+            self.on_conn(async |c| {
+                c.client.query_typed(sql, &[(&id, Type::INT8), (&&holder[..], Type::BYTEA)]).await?;
+                Ok(())
+            })
+            .await
+        }));
+        if let Err(e) = released {
+            // It lapses on its own once no longer renewed.
+            tracing::debug!("{}: releasing a reader's lease failed: {e}", self.describe);
         }
     }
 

@@ -117,6 +117,13 @@ fn history_ddl(s: &str) -> String {
          ALTER TABLE \"{s}\".databases ADD COLUMN IF NOT EXISTS chain_ids bigint[] NOT NULL DEFAULT '{{}}';
          ALTER TABLE \"{s}\".databases ADD COLUMN IF NOT EXISTS chain_txids bigint[] NOT NULL DEFAULT '{{}}';
          CREATE INDEX IF NOT EXISTS commits_by_time ON \"{s}\".commits(db, committed_at);
+         ALTER TABLE \"{s}\".databases ADD COLUMN IF NOT EXISTS leased bigint[] NOT NULL DEFAULT '{{}}';
+         CREATE TABLE IF NOT EXISTS \"{s}\".leases(
+             db bigint NOT NULL,
+             holder bytea NOT NULL,
+             txid bigint NOT NULL,
+             until timestamptz NOT NULL,
+             PRIMARY KEY (db, holder));
 
          -- $1 db, $2 head txid, $3 history ms, $4 history txids: the oldest txid reads must
          -- stay possible at. Past the oldest logged commit the window keeps all of it.
@@ -131,13 +138,14 @@ fn history_ddl(s: &str) -> String {
          $$;
 
          -- $1 db, $2 txid, $3 history ms, $4 history txids: the size in pages of the database at
-         -- that txid; -1 when it is newer than the head, NULL when history does not reach it.
+         -- that txid; -1 when it is newer than the head, NULL when history does not reach it (a
+         -- point a reader leases stays reachable).
          CREATE OR REPLACE FUNCTION \"{s}\".size_at(bigint, bigint, bigint, bigint) RETURNS bigint
          LANGUAGE sql STABLE AS $$
              SELECT CASE
                  WHEN $2 > h.head_txid THEN -1
                  WHEN $2 = h.head_txid THEN h.size_pages
-                 WHEN $2 < \"{s}\".horizon($1, h.head_txid, $3, $4) THEN NULL
+                 WHEN $2 < \"{s}\".horizon($1, h.head_txid, $3, $4) AND NOT $2 = ANY(h.leased) THEN NULL
                  WHEN $2 = 0 THEN 0
                  ELSE (SELECT c.size_pages FROM \"{s}\".commits c WHERE c.db = $1 AND c.txid = $2 LIMIT 1)
              END
@@ -198,6 +206,10 @@ pub(crate) struct Sql {
     pub lock_head: String,
     pub fork: String,
     pub expire: String,
+    pub lease: String,
+    pub release: String,
+    pub renew: String,
+    pub lapse: String,
 }
 
 impl Sql {
@@ -254,7 +266,7 @@ impl Sql {
                      UPDATE \"{s}\".databases SET head_txid = head_txid + 1, size_pages = $5
                      WHERE id = $1 AND generation = $3 AND head_txid = $4
                        AND NOT EXISTS (SELECT 1 FROM prev)
-                     RETURNING head_txid, pins
+                     RETURNING head_txid, pins || leased AS pins
                  ), superseded AS (
                      DELETE FROM \"{s}\".pages v
                      WHERE $10 AND v.db = $1 AND (v.page = ANY($6) OR v.page > $5)
@@ -271,6 +283,7 @@ impl Sql {
                      WHERE $10 AND db = $1
                        AND EXISTS (SELECT 1 FROM head WHERE head_txid % 256 = 0)
                        AND txid <= (SELECT head_txid FROM head) - $9
+                       AND NOT EXISTS (SELECT 1 FROM head, unnest(head.pins) AS k(t) WHERE k.t = txid)
                  )
                  SELECT (SELECT head_txid FROM head), (SELECT txid FROM prev)",
                 unpinned = not_pinned(s, "v", "head, unnest(head.pins)")
@@ -394,7 +407,7 @@ impl Sql {
             // horizon except the last $5. $1 db, $2 history ms, $3 history txids.
             expire: format!(
                 "WITH h AS (
-                     SELECT d.id, d.head_txid, d.pins,
+                     SELECT d.id, d.head_txid, d.pins || d.leased AS pins,
                             \"{s}\".horizon(d.id, d.head_txid, $2, $3) AS horizon
                      FROM \"{s}\".databases d WHERE d.id = $1
                  ), widest AS (
@@ -414,10 +427,50 @@ impl Sql {
                  ), trimmed AS (
                      DELETE FROM \"{s}\".commits c USING h
                      WHERE c.db = $1 AND c.txid < h.horizon AND c.txid <= h.head_txid - $5
+                       AND NOT c.txid = ANY(h.pins)
                      RETURNING 1
                  )
                  SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM trimmed), (SELECT horizon FROM h)",
                 unpinned = not_pinned(s, "v", "unnest(h.pins)")
+            ),
+            // A reader's lease on a point (after `lock_head`, so a commit waiting for the row
+            // sees it in `leased`): kept while renewed, lapsing `$6` ms after the last renewal.
+            // $1 db, $2 txid, $3 holder, $4 history ms, $5 history txids. Returns `size_at`.
+            lease: format!(
+                "WITH z AS (
+                     SELECT \"{s}\".size_at($1, $2, $4, $5) AS size
+                 ), taken AS (
+                     INSERT INTO \"{s}\".leases(db, holder, txid, until)
+                     SELECT $1, $3, $2, now() + $6 * interval '1 millisecond' FROM z WHERE z.size >= 0
+                     RETURNING txid
+                 ), listed AS (
+                     UPDATE \"{s}\".databases SET leased = leased || $2
+                     WHERE id = $1 AND EXISTS (SELECT 1 FROM taken)
+                 )
+                 SELECT size FROM z"
+            ),
+            // $1 db, $2 holder.
+            release: format!(
+                "WITH gone AS (
+                     DELETE FROM \"{s}\".leases WHERE db = $1 AND holder = $2 RETURNING 1
+                 )
+                 UPDATE \"{s}\".databases SET leased = ARRAY(
+                     SELECT txid FROM \"{s}\".leases WHERE db = $1 AND holder <> $2 AND until >= now())
+                 WHERE id = $1 AND EXISTS (SELECT 1 FROM gone)"
+            ),
+            // $1 holders, $2 ms: the leases this store holds stay for another `$2`.
+            renew: format!(
+                "UPDATE \"{s}\".leases SET until = now() + $2 * interval '1 millisecond' WHERE holder = ANY($1)"
+            ),
+            // Leases of crashed holders lapse: forget them (the head row is touched only then).
+            // $1 db.
+            lapse: format!(
+                "WITH lapsed AS (
+                     DELETE FROM \"{s}\".leases WHERE db = $1 AND until < now() RETURNING 1
+                 )
+                 UPDATE \"{s}\".databases SET leased = ARRAY(
+                     SELECT txid FROM \"{s}\".leases WHERE db = $1 AND until >= now())
+                 WHERE id = $1 AND EXISTS (SELECT 1 FROM lapsed)"
             ),
             // $1 db, $2 pages, $3 generation: written only while that generation is the writer.
             save_hints: format!("UPDATE \"{s}\".databases SET hints = $2 WHERE id = $1 AND generation = $3"),
