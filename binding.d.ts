@@ -58,6 +58,18 @@ export declare class Depot {
   restore(name: string, bookmark: string, generation?: number): Promise<string>
   /** Creates database `target` as `source` was at `at` (default: now), sharing its pages. */
   fork(source: string, target: string, at?: string): Promise<void>
+  /**
+   * Writes database `name` as it was at `at` (default: its newest commit) to `file`, a plain
+   * SQLite database file; resolves with the bookmark of that point. An existing `file` is
+   * refused unless `overwrite`.
+   */
+  exportDatabase(name: string, file: string, at?: string, overwrite?: boolean): Promise<string>
+  /**
+   * Makes the SQLite database `file` the content of database `name`, as one commit that fences
+   * its writer; resolves with the bookmark of the state just before (restoring to it undoes the
+   * import). A database that has a commit already is refused unless `replace`.
+   */
+  importDatabase(file: string, name: string, replace?: boolean): Promise<string>
 }
 
 /**

@@ -206,6 +206,22 @@ export declare class Depot {
    * now). The fork shares the source's page versions; later writes on either side stay there.
    */
   fork(source: string, target: string, options?: { at?: string }): Promise<void>
+  /**
+   * Writes database `name` as it was at the bookmark `at` (default: its newest commit) to `file`, a
+   * plain SQLite database file that the `sqlite3` shell opens, and resolves with the bookmark of that
+   * point. The file appears whole or not at all (written beside it, synced, checked with
+   * `PRAGMA integrity_check`, then renamed). An existing `file` is refused (`ERR_INVALID_ARGUMENT`)
+   * unless `overwrite`; a database without a commit too.
+   */
+  exportDatabase(name: string, file: string, options?: { at?: string; overwrite?: boolean }): Promise<string>
+  /**
+   * Makes the SQLite database `file` (any page size or journal mode; SQLite copies it first) the
+   * content of database `name`, as one commit that fences its current writer like `restore`.
+   * Resolves with the bookmark of the state just before: restoring to it undoes the import. A
+   * database that has a commit already is refused (`ERR_INVALID_ARGUMENT`) unless `replace`; so
+   * is a file that is not a SQLite database.
+   */
+  importDatabase(file: string, name: string, options?: { replace?: boolean }): Promise<string>
   [Symbol.asyncDispose](): Promise<void>
 }
 

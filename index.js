@@ -756,6 +756,24 @@ class Depot {
   }
 
   /**
+   * Writes database `name` as it was at the bookmark `options.at` (default: its newest commit) to
+   * `file`, a plain SQLite database file; resolves with the bookmark of that point. An existing
+   * `file` is refused unless `options.overwrite`.
+   */
+  async exportDatabase(name, file, options = {}) {
+    return this.#native.exportDatabase(name, file, options?.at, options?.overwrite)
+  }
+
+  /**
+   * Makes the SQLite database `file` the content of database `name`, as one commit that fences its
+   * writer; resolves with the bookmark of the state just before (restoring to it undoes the import).
+   * A database that has a commit already is refused unless `options.replace`.
+   */
+  async importDatabase(file, name, options = {}) {
+    return this.#native.importDatabase(file, name, options?.replace)
+  }
+
+  /**
    * Internal, for depot-sqlite/prometheus: the open databases, a Set of WeakRefs to their handles
    * (to read, never to change); a handle dropped without close() leaves it once collected.
    */

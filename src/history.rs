@@ -54,7 +54,7 @@ fn generation_from_js(value: Option<Unknown>) -> Result<Option<u64>, ApiError> {
     }
 }
 
-fn optional_bookmark(value: Option<Unknown>, what: &str) -> Result<Option<u64>, ApiError> {
+pub(crate) fn optional_bookmark(value: Option<Unknown>, what: &str) -> Result<Option<u64>, ApiError> {
     match value {
         Some(v) if !matches!(v.get_type()?, napi::ValueType::Undefined | napi::ValueType::Null) => {
             Ok(Some(txid_of(&string_from_js(v, what)?, what)?))
@@ -65,12 +65,17 @@ fn optional_bookmark(value: Option<Unknown>, what: &str) -> Result<Option<u64>, 
 
 /// Runs `call` with the parsed arguments on the depot's store, off the JS thread, and settles the
 /// returned promise with its outcome; bad arguments or a closed depot settle it at once.
-fn off_thread<'env, A: Send + 'static, T: napi::bindgen_prelude::ToNapiValue + Send + 'static>(
+pub(crate) fn off_thread<'env, A, T, E>(
     env: &'env Env,
     depot: &Depot,
     args: Result<A, ApiError>,
-    call: impl FnOnce(&dyn PageStore, A) -> Result<T, depot_client::StoreError> + Send + 'static,
-) -> napi::Result<PromiseRaw<'env, T>> {
+    call: impl FnOnce(&dyn PageStore, A) -> Result<T, E> + Send + 'static,
+) -> napi::Result<PromiseRaw<'env, T>>
+where
+    A: Send + 'static,
+    T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
+    depot_client::Error: From<E>,
+{
     let (args, store) = match args.and_then(|args| Ok((args, depot.store()?))) {
         Ok(ready) => ready,
         Err(error) => return Pending::settled(env, Err(error)),
@@ -100,7 +105,7 @@ impl Depot {
         let args =
             string_from_js(name, "name").and_then(|n| Ok((n, optional_bookmark(before, "options.before")?)));
         off_thread(env, self, args, move |s, (name, before)| {
-            Ok(s.history(&name, limit as usize, before)?.iter().map(entry).collect())
+            s.history(&name, limit as usize, before).map(|commits| commits.iter().map(entry).collect())
         })
     }
 
@@ -137,7 +142,7 @@ impl Depot {
             Ok((n, at, generation_from_js(generation)?))
         });
         off_thread(env, self, args, move |s, (name, at, generation)| {
-            s.restore(&name, at, generation).map(|r| bookmark(r.previous))
+            depot_client::history::restore(s, &name, at, generation).map(|r| bookmark(r.previous))
         })
     }
 
@@ -152,7 +157,9 @@ impl Depot {
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let args = string_from_js(source, "source")
             .and_then(|s| Ok((s, string_from_js(target, "target")?, optional_bookmark(at, "options.at")?)));
-        off_thread(env, self, args, move |s, (source, target, at)| s.fork(&source, &target, at).map(drop))
+        off_thread(env, self, args, move |s, (source, target, at)| {
+            depot_client::history::fork(s, &source, &target, at).map(drop)
+        })
     }
 }
 

@@ -14,6 +14,7 @@
 //! - [`depot`]: the `Depot` class, owner of one page store and of the databases opened on it.
 //! - [`database`]: the `NativeDatabaseHandle` class, one per open database.
 //! - [`history`]: a depot's history calls (commit log, commit at a time, restore, fork).
+//! - [`transfer`]: a depot's export to and import from plain SQLite database files.
 //! - [`options`]: the options of `Depot.open` and `openDatabase`, declared and validated once.
 //! - [`call`]: per-call options (`CancelToken`, deadline, transaction).
 //! - [`thread`]: blocking work (store open, close) off the JS thread.
@@ -40,6 +41,7 @@ mod promise;
 mod reply;
 mod result;
 mod thread;
+mod transfer;
 mod value;
 
 pub use call::CancelToken;
