@@ -1,6 +1,7 @@
 // The `depot-sqlite` CLI (the main job): runs SQL against the embedded file store, prints tables,
 // keeps data between runs, and reports errors with their code and a non-zero exit status.
 // It always uses the embedded file store, so it is not part of the backend matrix.
+import BetterSqlite3 from 'better-sqlite3'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -52,5 +53,119 @@ describe('depot-sqlite CLI', () => {
     const result = run([])
     expect(result.status).toBe(2)
     expect(result.stderr).toMatch(/usage: depot-sqlite/)
+  })
+})
+
+// The history and file commands, each run as its own process on the same store directory. Every run
+// passes --history-ms, as an application that keeps history opens its depot.
+describe('depot-sqlite history, restore, fork, export and import', () => {
+  let dir: string
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'depot-sqlite-cli-history-'))
+  })
+  afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+  const HISTORY = ['--history-ms', String(24 * 3_600_000)]
+  const run = (args: string[]) => spawnSync(process.execPath, [cli, ...HISTORY, ...args], { cwd: dir, input: '', encoding: 'utf8' })
+  const ok = (args: string[]) => {
+    const result = run(args)
+    expect(result.stderr).toBe('')
+    expect(result.status).toBe(0)
+    return result.stdout
+  }
+  const count = (database: string) => ok([database, 'SELECT count(*) AS n FROM t']).split('\n')[2]
+  /** The rows of `history` as [bookmark, time, pages, bytes]. */
+  const history = (database: string, ...more: string[]) => {
+    const [header, rule, ...rest] = ok(['history', database, ...more]).trimEnd().split('\n')
+    expect(header).toMatch(/^bookmark +\| time +\| pages \| bytes$/)
+    expect(rule).toMatch(/^-+-\+-/)
+    expect(rest.pop()).toMatch(/^\(\d+ rows?\)$/)
+    return rest.map((line) => line.split(' | ').map((cell) => cell.trim()))
+  }
+  const undoOf = (stdout: string) => /^undo bookmark: ([0-9a-f]{16})$/m.exec(stdout)![1]
+
+  it('history lists commits newest first; restore to a bookmark or a time prints the bookmark that undoes it', () => {
+    ok(['db', 'CREATE TABLE t(v); INSERT INTO t VALUES (1)'])
+    ok(['db', 'INSERT INTO t VALUES (2)'])
+    const commits = history('db')
+    expect(commits.length).toBe(3)
+    const bookmarks = commits.map((c) => c[0])
+    expect(bookmarks).toEqual([...bookmarks].sort().reverse())
+    for (const [bookmark, time, pages, bytes] of commits) {
+      expect(bookmark).toMatch(/^[0-9a-f]{16}$/)
+      expect(new Date(time).toISOString()).toBe(time)
+      expect(Number(bytes)).toBe(Number(pages) * 4096)
+    }
+    expect(history('db', '--limit', '1')).toEqual([commits[0]])
+
+    const restored = ok(['restore', 'db', commits[1][0]])
+    expect(restored).toContain(`restored db to ${commits[1][0]}`)
+    expect(undoOf(restored)).toBe(commits[0][0])
+    expect(count('db')).toBe('1')
+    ok(['restore', 'db', undoOf(restored)])
+    expect(count('db')).toBe('2')
+
+    // --time: the newest commit at or before that time (the one of the second row, here).
+    const byTime = ok(['restore', 'db', '--time', commits[1][1]])
+    expect(byTime).toContain(`restored db to ${commits[1][0]}`)
+    expect(count('db')).toBe('1')
+    ok(['restore', 'db', undoOf(byTime)])
+    expect(count('db')).toBe('2')
+    expect(history('db').length).toBe(7)
+  })
+
+  it('fork copies a database at a bookmark; export and import move one through a plain SQLite file', () => {
+    ok(['db', 'CREATE TABLE t(v); INSERT INTO t VALUES (1)'])
+    const first = history('db')[0][0]
+    ok(['db', 'INSERT INTO t VALUES (2)'])
+    expect(ok(['fork', 'db', 'then', '--at', first])).toBe(`forked db at ${first} as then\n`)
+    expect(ok(['fork', 'db', 'now'])).toBe('forked db as now\n')
+    expect([count('then'), count('now')]).toEqual(['1', '2'])
+
+    const file = join(dir, 'db.sqlite')
+    expect(ok(['export', 'db', file])).toMatch(/^exported db at [0-9a-f]{16} to .*db\.sqlite\n$/)
+    const plain = new BetterSqlite3(file, { readonly: true })
+    expect(plain.prepare('SELECT v FROM t ORDER BY v').raw().all()).toEqual([[1], [2]])
+    plain.close()
+    const exists = run(['export', 'db', file])
+    expect(exists.status).toBe(1)
+    expect(exists.stderr).toMatch(/^error: ERR_INVALID_ARGUMENT: .*exists already/)
+    ok(['export', 'db', file, '--at', first, '--overwrite'])
+
+    expect(ok(['import', file, 'copy'])).toBe(`imported ${file} as copy\n`)
+    expect(count('copy')).toBe('1')
+    const refused = run(['import', file, 'db'])
+    expect(refused.status).toBe(1)
+    expect(refused.stderr).toMatch(/^error: ERR_INVALID_ARGUMENT: .*exists already/)
+    expect(count('db')).toBe('2')
+    const replaced = ok(['import', file, 'db', '--replace'])
+    expect(count('db')).toBe('1')
+    ok(['restore', 'db', undoOf(replaced)])
+    expect(count('db')).toBe('2')
+  })
+
+  it('a database named like a command is reached after --', () => {
+    ok(['--', 'history', 'CREATE TABLE t(v); INSERT INTO t VALUES (1)'])
+    expect(ok(['--', 'history', 'SELECT count(*) AS n FROM t'])).toBe('n\n-\n1\n(1 row)\n')
+    // `history -- history`: the command, then the database named "history".
+    expect(history('--', 'history').length).toBe(2)
+  })
+
+  it('usage errors of the commands exit 2 with the usage text', () => {
+    for (const args of [
+      ['history'],
+      ['restore', 'db'],
+      ['restore', 'db', '0000000000000001', '--time', '2020-01-01T00:00:00Z'],
+      ['restore', 'db', '--time', 'yesterday'],
+      ['fork', 'db'],
+      ['export', 'db', 'file', 'extra'],
+      ['history', 'db', '--replace'],
+      ['history', 'db', '--limit', '0'],
+      ['db', '--limit', '3', 'SELECT 1'],
+    ]) {
+      const result = run(args)
+      expect(result.status, args.join(' ')).toBe(2)
+      expect(result.stderr, args.join(' ')).toMatch(/^error: ERR_USAGE: .*\n\nusage: depot-sqlite/)
+    }
   })
 })
