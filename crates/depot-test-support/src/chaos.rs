@@ -15,10 +15,15 @@
 //! a process that died), and the next incarnation must see exactly the acknowledged commits, plus
 //! the one in flight whole or not at all.
 //!
+//! Restores and forks run in the same plans (`RESTORE k`, `FORK k`: to the point `k` steps back
+//! among the last [`MARKS`]) under the same faults: the oracle keeps every state it passed through
+//! as a tree of scripts, so the state at any earlier point can be rebuilt and compared. A restore or
+//! fork whose outcome was not reported must turn out made whole or not at all.
+//!
 //! `tests/chaos.rs` runs a fixed slice of seeds and one chosen by the commit; `npm run soak` (the
 //! `soak` example) runs as many as asked and shrinks any diverging seed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,7 +32,7 @@ use std::time::Duration;
 use depot::fault::FaultStore;
 use depot::{
     Clock, CommitOutcome, CommitRequest, DeadlineStore, FileStore, FileStoreOptions, MemoryStore, Opened,
-    Page, PageNo, PageStore, StoreError, Txid, VirtualClock,
+    Page, PageNo, PageStore, Retention, StoreError, Txid, VirtualClock,
 };
 use rusqlite::Connection;
 
@@ -98,6 +103,9 @@ pub struct ChaosReport {
     pub unknown_outcomes: u64,
     /// Interactive transactions that ran past their timeout and were rolled back.
     pub timeouts: u64,
+    /// Restores and forks made (checked against the oracle's state at their point).
+    pub restores: u64,
+    pub forks: u64,
     pub reopens: u64,
     pub checks: u64,
     /// Calls that failed with ERR_STORE_UNAVAILABLE with no fault armed. On a virtual clock a store
@@ -121,6 +129,8 @@ impl ChaosReport {
         }
         self.unknown_outcomes += other.unknown_outcomes;
         self.timeouts += other.timeouts;
+        self.restores += other.restores;
+        self.forks += other.forks;
         self.reopens += other.reopens;
         self.checks += other.checks;
         self.deadline_misses += other.deadline_misses;
@@ -196,9 +206,15 @@ fn statement(rng: &mut Rng, next_key: &mut u64, extra_columns: &mut u32) -> Stri
     }
 }
 
-/// One unit of work: a whole transaction (committed or rolled back), VACUUM, or an interactive
-/// transaction (see [`Interactive`]).
+/// One unit of work: a whole transaction (committed or rolled back), VACUUM, an interactive
+/// transaction (see [`Interactive`]), a restore or a fork.
 fn operation(rng: &mut Rng, next_key: &mut u64, extra_columns: &mut u32) -> String {
+    if rng.chance(2) {
+        return format!("{RESTORE} {}", 1 + rng.below(MARKS as u64));
+    }
+    if rng.chance(1) {
+        return format!("{FORK} {}", 1 + rng.below(MARKS as u64));
+    }
     if rng.chance(3) {
         return "VACUUM".into();
     }
@@ -231,6 +247,44 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS t(k INTEGER PRIMARY KEY, v BLOB
 
 /// The first word of an interactive step's text.
 const INTERACTIVE: &str = "INTERACTIVE";
+
+/// `RESTORE k`: restore the database to the point `k` steps back (among the last [`MARKS`]).
+const RESTORE: &str = "RESTORE";
+/// `FORK k`: fork the database at the point `k` steps back into a new database, and check it.
+const FORK: &str = "FORK";
+/// Points (after a step) a restore or fork may go back to.
+const MARKS: usize = 16;
+
+/// The oracle's states as a tree: each node is a script run on its parent's state (the root, None,
+/// is the schema alone). A restore moves the current node back; later work branches from there.
+#[derive(Default)]
+struct States {
+    nodes: Vec<(Option<usize>, String)>,
+}
+
+impl States {
+    fn push(&mut self, parent: Option<usize>, script: &str) -> usize {
+        self.nodes.push((parent, script.to_string()));
+        self.nodes.len() - 1
+    }
+
+    /// A fresh oracle holding the state of `node`.
+    fn rebuild(&self, node: Option<usize>) -> Connection {
+        let mut path = Vec::new();
+        let mut at = node;
+        while let Some(n) = at {
+            path.push(n);
+            at = self.nodes[n].0;
+        }
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(SCHEMA).unwrap();
+        for n in path.into_iter().rev() {
+            // Each script ran on this state before: it runs the same way again.
+            let _ = c.execute_batch(&self.nodes[n].1);
+        }
+        c
+    }
+}
 
 /// An interactive transaction: `BEGIN IMMEDIATE` with a timeout, its statements one call each, a
 /// pause on the simulated clock, then COMMIT or ROLLBACK. A pause past the timeout must end it
@@ -523,6 +577,12 @@ struct Run {
     /// The last operation failed and [`Run::recover`] compared the reopened database with the
     /// oracle already: the check after it needs only the integrity check.
     recovered: bool,
+    /// Every state the oracle went through, the current one, and the last [`MARKS`] points
+    /// (the depot's head txid after a step, and the oracle's state then).
+    states: States,
+    current: Option<usize>,
+    marks: VecDeque<(Txid, Option<usize>)>,
+    forks_made: u32,
 }
 
 /// Opens `chaos` on `stack`. On a virtual clock an open with no fault armed is never late; on
@@ -609,10 +669,107 @@ impl Run {
         }
     }
 
+    /// Runs `sql` on the oracle, recording the state it leads to.
+    fn oracle_apply(&mut self, sql: &str) -> rusqlite::Result<()> {
+        let result = self.oracle.execute_batch(sql);
+        self.current = Some(self.states.push(self.current, sql));
+        result
+    }
+
+    /// Makes the oracle hold the state of `node`.
+    fn oracle_to(&mut self, node: Option<usize>) {
+        self.oracle = self.states.rebuild(node);
+        self.current = node;
+    }
+
+    /// The point `back` steps back among the marks (the oldest one kept if fewer).
+    fn mark(&self, back: usize) -> Option<(Txid, Option<usize>)> {
+        let i = self.marks.len().saturating_sub(back.max(1));
+        self.marks.get(i).copied()
+    }
+
+    /// `RESTORE back`: restores the database to a mark. Our writer is fenced by it, so a new
+    /// incarnation follows; the depot must then hold the mark's state, or (when the restore
+    /// failed) the state before or the mark's, whole.
+    fn restore(&mut self, back: usize) {
+        let Some((txid, node)) = self.mark(back) else { return };
+        let outcome = depot_client::history::restore(&*self.stack.bounded, "chaos", txid, None);
+        if trace() {
+            eprintln!("restore to txid {txid}: {:?}", outcome.as_ref().map(|r| r.txid));
+        }
+        self.disarm();
+        self.reopen();
+        match outcome {
+            Ok(_) => {
+                self.report.restores += 1;
+                self.oracle_to(node);
+            }
+            Err(e) => {
+                let after = self.states.rebuild(node);
+                match depot_dump(&self.db) {
+                    Ok(d) if d == oracle_dump(&self.oracle) => {}
+                    Ok(d) if d == oracle_dump(&after) => {
+                        self.report.unknown_outcomes += 1;
+                        self.oracle_to(node);
+                    }
+                    other => self.report.divergences.push(format!(
+                        "seed {}: a failed restore ({e}) left neither the state before nor the restored one: {:?}",
+                        self.seed,
+                        other.map(|d| describe_difference(&d, &oracle_dump(&after)))
+                    )),
+                }
+            }
+        }
+        self.check("after a restore");
+    }
+
+    /// `FORK back`: forks the database at a mark into a new one, whose content must be the mark's
+    /// state; a fork that failed left no database, or a whole one.
+    fn fork(&mut self, back: usize) {
+        let Some((txid, node)) = self.mark(back) else { return };
+        let target = format!("chaos-fork-{}", self.forks_made);
+        self.forks_made += 1;
+        let outcome = depot_client::history::fork(&*self.stack.bounded, "chaos", &target, Some(txid));
+        self.disarm();
+        let exists = self.backend.history(&target, 1, None).is_ok();
+        match (&outcome, exists) {
+            (Ok(_), true) => self.report.forks += 1,
+            (Err(_), false) => return,
+            (Err(_), true) => self.report.unknown_outcomes += 1,
+            (Ok(_), false) => {
+                self.report
+                    .divergences
+                    .push(format!("seed {}: fork {target} succeeded but is not there", self.seed));
+                return;
+            }
+        }
+        // Checked on a stack of its own, without faults.
+        let stack = Stack::new(&self.backend, &self.clock(), None);
+        let fork =
+            Database::open(stack.bounded.clone(), &target, OpenOptions::default()).expect("open the fork");
+        let expected = oracle_dump(&self.states.rebuild(node));
+        match depot_dump(&fork) {
+            Ok(d) if d == expected => {}
+            other => self.report.divergences.push(format!(
+                "seed {}: fork {target} at txid {txid} ({outcome:?}) differs from its point: {:?}",
+                self.seed,
+                other.map(|d| describe_difference(&d, &expected))
+            )),
+        }
+        let _ = fork.close();
+    }
+
     /// Runs `sql` on the depot; on success on the oracle too. On a store failure, finds out (after a
     /// reopen) whether the depot holds the state before or after `sql`, and brings the oracle along.
     fn apply(&mut self, sql: &str, fault: Option<&str>) {
         self.report.operations += 1;
+        let back = |rest: &str| rest.trim().parse::<usize>().unwrap_or(1);
+        if let Some(rest) = sql.strip_prefix(RESTORE) {
+            return self.restore(back(rest));
+        }
+        if let Some(rest) = sql.strip_prefix(FORK) {
+            return self.fork(back(rest));
+        }
         let (outcome, sql) = match Interactive::parse(sql) {
             Some(tx) => match self.interactive(&tx) {
                 // Ran past its timeout: rolled back, as the oracle's script that rolls back.
@@ -635,7 +792,7 @@ impl Run {
         }
         match outcome {
             Ok(()) => {
-                if let Err(e) = self.oracle.execute_batch(sql) {
+                if let Err(e) = self.oracle_apply(sql) {
                     self.report
                         .divergences
                         .push(format!("seed {}: oracle failed where the depot succeeded: {e}", self.seed));
@@ -702,7 +859,7 @@ impl Run {
             Ok(d) if d == before => {}
             Ok(d) => {
                 // Not the state before: it must be the state after, whole.
-                let _ = self.oracle.execute_batch(sql);
+                let _ = self.oracle_apply(sql);
                 if d != oracle_dump(&self.oracle) {
                     self.report.divergences.push(format!(
                         "seed {}: after a failed commit the depot is neither before nor after: {}",
@@ -771,6 +928,10 @@ impl Run {
         } else if i % CHECK_EVERY == CHECK_EVERY - 1 {
             self.check(&format!("step {i}"));
         }
+        self.marks.push_back((self.db.metrics().counters.head_txid, self.current));
+        if self.marks.len() > MARKS {
+            self.marks.pop_front();
+        }
     }
 }
 
@@ -789,19 +950,23 @@ fn fault_counter<'a>(store: &'a FaultStore, fault: &str) -> (&'a AtomicU32, u32)
     }
 }
 
+/// History every backend keeps, so that every mark stays reachable.
+const HISTORY: Retention = Retention { ms: 0, txids: 100_000 };
+
 static NEXT_DIR: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// A fresh backend for one run, and what to remove after it.
 fn backend(seed: u64, target: &Target) -> (Arc<dyn PageStore>, Option<PathBuf>) {
     match target.backend {
-        ChaosBackend::Memory => (Arc::new(MemoryStore::new()), None),
+        ChaosBackend::Memory => (Arc::new(MemoryStore::with_retention(HISTORY)), None),
         ChaosBackend::File => {
             let dir = std::env::temp_dir().join(format!(
                 "depot-chaos-{}-{seed}-{}",
                 std::process::id(),
                 NEXT_DIR.fetch_add(1, Ordering::Relaxed)
             ));
-            let store = FileStore::open(&dir, FileStoreOptions::default()).expect("file store");
+            let options = FileStoreOptions { history_txids: HISTORY.txids, ..Default::default() };
+            let store = FileStore::open(&dir, options).expect("file store");
             (Arc::new(store), Some(dir))
         }
         ChaosBackend::Postgres => {
@@ -813,6 +978,7 @@ fn backend(seed: u64, target: &Target) -> (Arc<dyn PageStore>, Option<PathBuf>) 
                     NEXT_DIR.fetch_add(1, Ordering::Relaxed)
                 ),
                 retry_for: Duration::from_secs(2),
+                retention: HISTORY,
                 ..Default::default()
             };
             let store =
@@ -842,6 +1008,10 @@ pub fn run_plan(seed: u64, plan: &Plan, target: &Target) -> ChaosReport {
         armed: None,
         taken_over: false,
         recovered: false,
+        states: States::default(),
+        current: None,
+        marks: VecDeque::new(),
+        forks_made: 0,
     };
     run.db.exec(SCHEMA).unwrap();
     run.oracle.execute_batch(SCHEMA).unwrap();

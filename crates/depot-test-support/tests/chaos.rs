@@ -41,6 +41,8 @@ fn assert_every_fault_fired(r: &ChaosReport) {
     }
     // Interactive transactions paused past their timeout (on the simulated clock) were rolled back.
     assert!(r.timeouts > 0, "no interactive transaction timed out: {r:?}");
+    // Restores and forks ran (each checked against the oracle's state at its point).
+    assert!(r.restores > 0 && r.forks > 0, "no restore or fork was made: {r:?}");
 }
 
 /// The first seed of this commit's slice: from the commit hash (`DEPOT_SOAK_COMMIT`, else `git

@@ -181,14 +181,20 @@ impl PageStore for DeadlineStore {
         self.call("read_at", move |s| s.read_at(&database, &pages, at))
     }
 
-    fn restore(&self, database: &str, at: Txid, generation: Option<u64>) -> Result<Restored, StoreError> {
+    fn restore(
+        &self,
+        database: &str,
+        at: Txid,
+        generation: Option<u64>,
+        id: u128,
+    ) -> Result<Restored, StoreError> {
         let database = database.to_string();
-        self.call("restore", move |s| s.restore(&database, at, generation))
+        self.call("restore", move |s| s.restore(&database, at, generation, id))
     }
 
-    fn fork(&self, source: &str, target: &str, at: Option<Txid>) -> Result<Head, StoreError> {
+    fn fork(&self, source: &str, target: &str, at: Option<Txid>, id: u128) -> Result<Head, StoreError> {
         let (source, target) = (source.to_string(), target.to_string());
-        self.call("fork", move |s| s.fork(&source, &target, at))
+        self.call("fork", move |s| s.fork(&source, &target, at, id))
     }
 
     fn lease(&self, database: &str, at: Txid) -> Result<LeaseId, StoreError> {

@@ -71,6 +71,27 @@ impl FaultStore {
         Ok(())
     }
 
+    /// A call that writes (commit, restore, fork) under the commit faults: a hang, a crash before
+    /// or after applying, a failure before applying, a reply lost after applying.
+    fn write_call<T>(&self, apply: impl Fn() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.faults.commits.fetch_add(1, Ordering::SeqCst);
+        self.maybe_hang()?;
+        if take(&self.faults.crash_commits) {
+            if self.faults.crash_applies.load(Ordering::SeqCst) {
+                let _ = apply();
+            }
+            self.die()?;
+        }
+        if take(&self.faults.fail_commits_before) {
+            return Err(StoreError::Unavailable("injected commit failure".into()));
+        }
+        let out = apply()?;
+        if take(&self.faults.lose_commit_replies) {
+            return Err(StoreError::Unavailable("injected lost commit reply".into()));
+        }
+        Ok(out)
+    }
+
     /// Opens and hints never hang on purpose, but a dead store answers nothing.
     fn unless_dead(&self) -> Result<(), StoreError> {
         if self.faults.dead.load(Ordering::SeqCst) {
@@ -118,22 +139,7 @@ impl PageStore for FaultStore {
     }
 
     fn commit(&self, request: &CommitRequest) -> Result<CommitOutcome, StoreError> {
-        self.faults.commits.fetch_add(1, Ordering::SeqCst);
-        self.maybe_hang()?;
-        if take(&self.faults.crash_commits) {
-            if self.faults.crash_applies.load(Ordering::SeqCst) {
-                let _ = self.inner.commit(request);
-            }
-            self.die()?;
-        }
-        if take(&self.faults.fail_commits_before) {
-            return Err(StoreError::Unavailable("injected commit failure".into()));
-        }
-        let out = self.inner.commit(request)?;
-        if take(&self.faults.lose_commit_replies) {
-            return Err(StoreError::Unavailable("injected lost commit reply".into()));
-        }
-        Ok(out)
+        self.write_call(|| self.inner.commit(request))
     }
 
     fn describe(&self) -> String {
@@ -171,14 +177,19 @@ impl PageStore for FaultStore {
         self.inner.read_at(database, pages, at)
     }
 
-    fn restore(&self, database: &str, at: Txid, generation: Option<u64>) -> Result<Restored, StoreError> {
-        self.unless_dead()?;
-        self.inner.restore(database, at, generation)
+    // A restore and a fork write like a commit: the commit faults hit them too.
+    fn restore(
+        &self,
+        database: &str,
+        at: Txid,
+        generation: Option<u64>,
+        id: u128,
+    ) -> Result<Restored, StoreError> {
+        self.write_call(|| self.inner.restore(database, at, generation, id))
     }
 
-    fn fork(&self, source: &str, target: &str, at: Option<Txid>) -> Result<Head, StoreError> {
-        self.unless_dead()?;
-        self.inner.fork(source, target, at)
+    fn fork(&self, source: &str, target: &str, at: Option<Txid>, id: u128) -> Result<Head, StoreError> {
+        self.write_call(|| self.inner.fork(source, target, at, id))
     }
 
     fn lease(&self, database: &str, at: Txid) -> Result<LeaseId, StoreError> {

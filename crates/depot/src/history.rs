@@ -97,9 +97,11 @@ impl CommitLog {
     }
 
     /// Forgets the commits before `horizon` except the newest of them (the state at the horizon
-    /// is that commit's), keeping at least the last [`COMMIT_LOG_KEEP`].
+    /// is that commit's). A commit the log lists is one whose state is still whole: compaction
+    /// drops versions up to the horizon, so a point before it must never be offered again, even by
+    /// a store reopened with a longer window. (Commit ids are kept apart, for retries.)
     pub fn trim(&mut self, horizon: Txid) {
-        while self.commits.len() > COMMIT_LOG_KEEP && self.commits.get(1).is_some_and(|c| c.txid <= horizon) {
+        while self.commits.get(1).is_some_and(|c| c.txid <= horizon) {
             self.commits.pop_front();
         }
     }
@@ -300,9 +302,9 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// A commit id for a commit the store makes itself (a restore, a fork): random, so that it
-/// meets no writer's id.
-pub fn internal_commit_id() -> u128 {
+/// A random id for a write the client does not make through its commit path (a restore, a fork,
+/// an import), or for a lease: it meets no writer's commit id.
+pub fn random_commit_id() -> u128 {
     use std::hash::{BuildHasher, Hasher};
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();

@@ -36,7 +36,7 @@ pub use clock::{Clock, RealClock, VirtualClock};
 pub use deadline::DeadlineStore;
 pub use error::StoreError;
 pub use file::{FileStore, FileStoreOptions};
-pub use history::{CommitInfo, Retention};
+pub use history::{random_commit_id, CommitInfo, Retention};
 pub use memory::MemoryStore;
 pub use name::validate_name;
 #[cfg(feature = "postgres")]

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::history::{internal_commit_id, now_ms, Applied, Timeline};
+use crate::history::{now_ms, Applied, Timeline};
 use crate::store::{check_commit, checked_page, claim_generation, with_hints, MAX_HINTS};
 use crate::{
     validate_name, CommitInfo, CommitOutcome, CommitRequest, Head, LeaseId, Opened, Page, PageNo, PageStore,
@@ -171,15 +171,23 @@ impl PageStore for MemoryStore {
         Ok((size, db.read(database, pages, at, size)?))
     }
 
-    fn restore(&self, database: &str, at: Txid, generation: Option<u64>) -> Result<Restored, StoreError> {
+    fn restore(
+        &self,
+        database: &str,
+        at: Txid,
+        generation: Option<u64>,
+        id: u128,
+    ) -> Result<Restored, StoreError> {
         let mut dbs = self.databases.lock().unwrap();
         let db = dbs.get_mut(database).ok_or_else(|| no_database(database))?;
+        if let Some(txid) = db.timeline.applied(id) {
+            return Ok(Restored { txid, previous: txid - 1, generation: db.head().generation });
+        }
         let size = db.timeline.size_at(at, self.retention, now_ms())?;
         let generation = claim_generation(database, db.head().generation, generation)?;
         db.timeline.head.generation = generation;
         let previous = db.head().txid;
         let pages = db.timeline.changed_since(at, size);
-        let id = internal_commit_id();
         let txid = self.apply(db, id, pages.into_iter().map(|(_, p)| p).collect(), size);
         Ok(Restored { txid, previous, generation })
     }
@@ -197,10 +205,13 @@ impl PageStore for MemoryStore {
         }
     }
 
-    fn fork(&self, source: &str, target: &str, at: Option<Txid>) -> Result<Head, StoreError> {
+    fn fork(&self, source: &str, target: &str, at: Option<Txid>, id: u128) -> Result<Head, StoreError> {
         validate_name(target)?;
         let mut dbs = self.databases.lock().unwrap();
-        if dbs.contains_key(target) {
+        if let Some(existing) = dbs.get(target) {
+            if existing.timeline.applied(id) == Some(1) {
+                return Ok(existing.head());
+            }
             return Err(StoreError::InvalidArgument(format!("database '{target}' exists already")));
         }
         let src = dbs.get(source).ok_or_else(|| no_database(source))?;
@@ -208,7 +219,6 @@ impl PageStore for MemoryStore {
         let size = src.timeline.size_at(at, self.retention, now_ms())?;
         let pages: Vec<Page> = src.timeline.visible_at(at, size).into_iter().map(|(_, p)| p).collect();
         let mut fork = Database::default();
-        let id = internal_commit_id();
         self.apply(&mut fork, id, pages, size);
         let head = fork.head();
         dbs.insert(target.to_string(), fork);

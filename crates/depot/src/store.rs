@@ -73,16 +73,25 @@ pub trait PageStore: Send + Sync + 'static {
     }
 
     /// Makes `database` what it was at `at`, as a new commit written with the claimed `generation`
-    /// (as [`PageStore::open`] claims it: the current writer is fenced).
-    fn restore(&self, database: &str, at: Txid, generation: Option<u64>) -> Result<Restored, StoreError> {
-        let _ = (database, at, generation);
+    /// (as [`PageStore::open`] claims it: the current writer is fenced). Idempotent by `id`, like a
+    /// commit by its commit id: a retry after an outcome that was not reported (a lost reply, a
+    /// call that timed out) answers the restore already made instead of making another.
+    fn restore(
+        &self,
+        database: &str,
+        at: Txid,
+        generation: Option<u64>,
+        id: u128,
+    ) -> Result<Restored, StoreError> {
+        let _ = (database, at, generation, id);
         Err(no_history(self))
     }
 
     /// Creates `target` (which must not exist) as `source` was at `at` (default: its head),
     /// sharing the versions instead of copying them where the store can. Returns the new head.
-    fn fork(&self, source: &str, target: &str, at: Option<Txid>) -> Result<Head, StoreError> {
-        let _ = (source, target, at);
+    /// Idempotent by `id`: a retry finds the fork this id made (its first commit's id).
+    fn fork(&self, source: &str, target: &str, at: Option<Txid>, id: u128) -> Result<Head, StoreError> {
+        let _ = (source, target, at, id);
         Err(no_history(self))
     }
 

@@ -8,7 +8,10 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use depot::{DeadlineStore, FileStore, FileStoreOptions, MemoryStore, PageStore, Retention, StoreError};
+use depot::{
+    random_commit_id, DeadlineStore, FileStore, FileStoreOptions, MemoryStore, PageStore, Retention,
+    StoreError,
+};
 use support::{commit, page};
 
 fn now_ms() -> u64 {
@@ -110,19 +113,19 @@ fn reads_at_a_past_point_need_no_open_and_stop_at_the_window() {
 fn a_restore_is_a_new_commit_that_fences_the_writer_and_can_be_undone() {
     for (name, s, _dir) in stores(HOUR) {
         write(&*s, "u", 5);
-        let r = s.restore("u", 3, None).unwrap();
+        let r = s.restore("u", 3, None, random_commit_id()).unwrap();
         assert_eq!((r.txid, r.previous, r.generation), (6, 5, 2), "{name}");
         assert_eq!(state_at(&*s, "u", 6), (3, 3), "{name}: the content and size of txid 3");
         assert_eq!(s.read_at("u", &[3], 6).unwrap().1[0].as_ref().unwrap().data[0], 33, "{name}");
         let fenced = s.commit(&commit("u", 1, 6, 100, vec![page(1, 1)], 2));
         assert!(matches!(fenced, Err(StoreError::Fenced { .. })), "{name}: the old writer is fenced");
         // Undo: back to the state just before the restore.
-        let undo = s.restore("u", r.previous, None).unwrap();
+        let undo = s.restore("u", r.previous, None, random_commit_id()).unwrap();
         assert_eq!((undo.txid, undo.previous), (7, 6), "{name}");
         assert_eq!(state_at(&*s, "u", 7), (5, 2), "{name}");
         // Twice to the same point: the same content.
-        s.restore("u", 3, None).unwrap();
-        s.restore("u", 3, None).unwrap();
+        s.restore("u", 3, None, random_commit_id()).unwrap();
+        s.restore("u", 3, None, random_commit_id()).unwrap();
         assert_eq!(state_at(&*s, "u", 9), (3, 3), "{name}");
         assert_eq!(s.history("u", 100, None).unwrap().len(), 9, "{name}: history is kept");
         // The restored database takes commits from its new writer.
@@ -136,10 +139,13 @@ fn a_restore_is_a_new_commit_that_fences_the_writer_and_can_be_undone() {
 fn a_fork_starts_from_its_point_and_is_isolated_both_ways() {
     for (name, s, _dir) in stores(HOUR) {
         write(&*s, "src", 5);
-        let head = s.fork("src", "copy", Some(3)).unwrap();
+        let head = s.fork("src", "copy", Some(3), random_commit_id()).unwrap();
         assert_eq!((head.txid, head.size_pages), (1, 3), "{name}");
         assert_eq!(state_at(&*s, "copy", 1), (3, 3), "{name}");
-        assert!(matches!(s.fork("src", "copy", None), Err(StoreError::InvalidArgument(_))), "{name}: exists");
+        assert!(
+            matches!(s.fork("src", "copy", None, random_commit_id()), Err(StoreError::InvalidArgument(_))),
+            "{name}: exists"
+        );
         // Writes on either side stay there.
         let o = s.open("copy", None, &[]).unwrap();
         s.commit(&commit("copy", o.head.generation, 1, 500, vec![page(1, 77)], 3)).unwrap();
@@ -147,10 +153,27 @@ fn a_fork_starts_from_its_point_and_is_isolated_both_ways() {
         assert_eq!(state_at(&*s, "copy", 2), (77, 3), "{name}");
         assert_eq!(state_at(&*s, "src", 6), (66, 2), "{name}");
         // Restoring the source leaves the fork alone.
-        s.restore("src", 1, None).unwrap();
+        s.restore("src", 1, None, random_commit_id()).unwrap();
         assert_eq!(state_at(&*s, "copy", 2), (77, 3), "{name}");
-        let now = s.fork("src", "now", None).unwrap();
+        let now = s.fork("src", "now", None, random_commit_id()).unwrap();
         assert_eq!(state_at(&*s, "now", now.txid), (1, 2), "{name}: a fork of the head");
+    }
+}
+
+#[test]
+fn a_restore_or_fork_retried_with_its_id_is_made_once() {
+    for (name, s, _dir) in stores(HOUR) {
+        write(&*s, "i", 4);
+        let id = random_commit_id();
+        let first = s.restore("i", 2, None, id).unwrap();
+        let again = s.restore("i", 2, None, id).unwrap();
+        assert_eq!((again.txid, again.previous), (first.txid, first.previous), "{name}");
+        assert_eq!(s.history("i", 10, None).unwrap().len(), 5, "{name}: one restore commit");
+        let id = random_commit_id();
+        let made = s.fork("i", "i2", Some(3), id).unwrap();
+        assert_eq!(s.fork("i", "i2", Some(3), id).unwrap(), made, "{name}: the same fork");
+        let other = s.fork("i", "i2", Some(3), random_commit_id());
+        assert!(matches!(other, Err(StoreError::InvalidArgument(_))), "{name}: another id finds it exists");
     }
 }
 
@@ -163,8 +186,14 @@ fn without_history_only_the_head_is_reachable() {
             [4],
             "{name}"
         );
-        assert!(matches!(s.restore("n", 2, None), Err(StoreError::HistoryUnavailable(_))), "{name}");
-        assert!(matches!(s.fork("n", "f", Some(3)), Err(StoreError::HistoryUnavailable(_))), "{name}");
+        assert!(
+            matches!(s.restore("n", 2, None, random_commit_id()), Err(StoreError::HistoryUnavailable(_))),
+            "{name}"
+        );
+        assert!(
+            matches!(s.fork("n", "f", Some(3), random_commit_id()), Err(StoreError::HistoryUnavailable(_))),
+            "{name}"
+        );
         assert_eq!(state_at(&*s, "n", 4), (4, 2), "{name}");
     }
 }
@@ -214,6 +243,42 @@ fn postgres_expiry_keeps_what_a_lease_reads() {
     assert_eq!(s.version_count("e").unwrap(), 3);
 }
 
+/// A store reopened with a longer window than it pruned with must not offer the points whose
+/// versions are gone (a restore there would silently keep the pages it cannot find).
+#[test]
+fn a_longer_window_after_a_restart_does_not_bring_back_pruned_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = FileStore::open(dir.path(), FileStoreOptions::default()).unwrap();
+    write(&s, "p", 6);
+    s.checkpoint().unwrap();
+    drop(s);
+    let s =
+        FileStore::open(dir.path(), FileStoreOptions { history_ms: HOUR.ms, ..Default::default() }).unwrap();
+    check_pruned_points(&s, "file");
+    #[cfg(feature = "postgres")]
+    {
+        let schema = support::pg::fresh_schema();
+        let open = |retention| {
+            let options = depot::PostgresStoreOptions { retention, ..support::pg::options(&schema) };
+            depot::PostgresStore::open(&support::pg::url(), options).unwrap()
+        };
+        write(&open(Retention::default()), "p", 6);
+        check_pruned_points(&open(HOUR), "postgres");
+    }
+}
+
+fn check_pruned_points(s: &dyn PageStore, name: &str) {
+    let listed: Vec<u64> = s.history("p", 10, None).unwrap().iter().map(|c| c.txid).collect();
+    assert_eq!(listed, [6], "{name}");
+    for at in [2, 3, 5] {
+        let unavailable = |r: Result<(), StoreError>| matches!(r, Err(StoreError::HistoryUnavailable(_)));
+        assert!(unavailable(s.read_at("p", &[1], at).map(drop)), "{name}: read at {at}");
+        assert!(unavailable(s.restore("p", at, None, random_commit_id()).map(drop)), "{name}: restore {at}");
+        assert!(unavailable(s.fork("p", "pf", Some(at), random_commit_id()).map(drop)), "{name}: fork {at}");
+    }
+    assert_eq!(state_at(s, "p", 6), (6, 2), "{name}");
+}
+
 #[test]
 fn the_file_store_keeps_restores_and_forks_across_a_restart_and_a_compaction() {
     let dir = tempfile::tempdir().unwrap();
@@ -224,8 +289,8 @@ fn the_file_store_keeps_restores_and_forks_across_a_restart_and_a_compaction() {
     write(&s, "d", 5);
     // 100 more pages, so that sharing them shows on disk.
     s.commit(&commit("d", 1, 5, 6, (10..110).map(|n| page(n, n as u8)).collect(), 110)).unwrap();
-    s.restore("d", 3, None).unwrap();
-    s.fork("d", "f", Some(6)).unwrap();
+    s.restore("d", 3, None, random_commit_id()).unwrap();
+    s.fork("d", "f", Some(6), random_commit_id()).unwrap();
     s.checkpoint().unwrap();
     let shared = s.disk_bytes();
     drop(s);
@@ -252,7 +317,7 @@ fn postgres_forks_copy_no_page_and_survive_the_sources_expiry() {
     s.open("big", Some(1), &[]).unwrap();
     s.commit(&commit("big", 1, 0, 1, (1..=300).map(|n| page(n, n as u8)).collect(), 300)).unwrap();
     let versions = s.version_count("big").unwrap();
-    s.fork("big", "twin", None).unwrap();
+    s.fork("big", "twin", None, random_commit_id()).unwrap();
     assert_eq!(s.version_count("twin").unwrap(), 0, "no page copied");
     assert_eq!(s.version_count("big").unwrap(), versions);
     // The source rewrites every page 4 times and expires: the versions the fork sees stay.
@@ -266,7 +331,7 @@ fn postgres_forks_copy_no_page_and_survive_the_sources_expiry() {
     // Txid 2's versions went (superseded at the horizon, txid 3); txid 1's are pinned.
     assert_eq!(s.version_count("big").unwrap(), 4 * 300, "txid 1 (pinned), 3 to 5 (the window)");
     // A fork of the fork, then the fork writes: the grandchild still sees the fork's point.
-    s.fork("twin", "grandchild", None).unwrap();
+    s.fork("twin", "grandchild", None, random_commit_id()).unwrap();
     let o = s.open("twin", None, &[]).unwrap();
     s.commit(&commit("twin", o.head.generation, 1, 20, vec![page(7, 1)], 300)).unwrap();
     assert_eq!(s.read_at("grandchild", &[7, 8], 1).unwrap().1[0].as_ref().unwrap().data[0], 7);
@@ -328,7 +393,7 @@ fn postgres_restore_from_another_process_fences_the_writer() {
     };
     let (a, b) = (open(), open());
     write(&a, "shared", 5);
-    let r = b.restore("shared", 2, None).unwrap();
+    let r = b.restore("shared", 2, None, random_commit_id()).unwrap();
     assert_eq!((r.txid, r.previous), (6, 5));
     let fenced = a.commit(&commit("shared", 1, 6, 77, vec![page(1, 9)], 2));
     assert!(matches!(fenced, Err(StoreError::Fenced { .. })), "{fenced:?}");

@@ -47,7 +47,7 @@ use segment::{io_error, parse_name, Segment};
 use state::{Loc, State};
 use writer::Writer;
 
-use crate::history::{internal_commit_id, now_ms};
+use crate::history::now_ms;
 use crate::store::{check_commit, checked_page, claim_generation, with_hints, MAX_HINTS};
 use crate::{
     validate_name, CommitInfo, CommitOutcome, CommitRequest, Head, LeaseId, Opened, Page, PageNo, PageStore,
@@ -377,27 +377,45 @@ impl PageStore for FileStore {
         self.read(database, pages, at, false)
     }
 
-    fn restore(&self, database: &str, at: Txid, generation: Option<u64>) -> Result<Restored, StoreError> {
+    fn restore(
+        &self,
+        database: &str,
+        at: Txid,
+        generation: Option<u64>,
+        commit_id: u128,
+    ) -> Result<Restored, StoreError> {
         let mut w = self.inner.writer.lock().unwrap();
         let (id, head, claimed) = {
             let state = self.inner.state.read().unwrap();
             let db = state.db(database).ok_or_else(|| no_database(database))?;
+            if let Some(txid) = db.timeline.applied(commit_id) {
+                return Ok(Restored { txid, previous: txid - 1, generation: db.timeline.head.generation });
+            }
             db.timeline.size_at(at, state.retention, now_ms())?;
             let head = db.timeline.head;
             (db.id, head, claim_generation(database, head.generation, generation)?)
         };
         let txid = head.txid + 1;
-        let restore = Record::Restore { id, at, txid, commit_id: internal_commit_id(), time_ms: now_ms() };
+        let restore = Record::Restore { id, at, txid, commit_id, time_ms: now_ms() };
         self.write(&mut w, &[Record::Generation { id, generation: claimed }, restore])?;
         Ok(Restored { txid, previous: head.txid, generation: claimed })
     }
 
-    fn fork(&self, source: &str, target: &str, at: Option<Txid>) -> Result<Head, StoreError> {
+    fn fork(
+        &self,
+        source: &str,
+        target: &str,
+        at: Option<Txid>,
+        commit_id: u128,
+    ) -> Result<Head, StoreError> {
         validate_name(target)?;
         let mut w = self.inner.writer.lock().unwrap();
         let (id, source_id, at) = {
             let state = self.inner.state.read().unwrap();
-            if state.db(target).is_some() {
+            if let Some(existing) = state.db(target) {
+                if existing.timeline.applied(commit_id) == Some(1) {
+                    return Ok(existing.timeline.head);
+                }
                 return Err(StoreError::InvalidArgument(format!("database '{target}' exists already")));
             }
             let src = state.db(source).ok_or_else(|| no_database(source))?;
@@ -405,8 +423,7 @@ impl PageStore for FileStore {
             src.timeline.size_at(at, state.retention, now_ms())?;
             (state.next_id(), src.id, at)
         };
-        let fork =
-            Record::Fork { id, source: source_id, at, commit_id: internal_commit_id(), time_ms: now_ms() };
+        let fork = Record::Fork { id, source: source_id, at, commit_id, time_ms: now_ms() };
         self.write(&mut w, &[Record::Database { id, name: target.to_string() }, fork])?;
         Ok(self.inner.state.read().unwrap().dbs[&id].timeline.head)
     }

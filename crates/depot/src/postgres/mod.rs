@@ -38,7 +38,7 @@ use tokio_postgres::Config;
 
 use tokio_postgres::types::{ToSql, Type};
 
-use crate::history::internal_commit_id;
+use crate::history::random_commit_id;
 use crate::store::{check_commit, checked_page, claim_generation, COMMIT_LOG_KEEP, MAX_HINTS};
 use crate::{
     validate_name, CommitInfo, CommitOutcome, CommitRequest, Head, LeaseId, Opened, Page, PageNo, PageStore,
@@ -145,8 +145,12 @@ async fn expire_database(pool: &Pool, id: i64, retention: Retention, timeout: Du
                     ],
                 )
                 .await?;
+            let (deleted, horizon) = (row.get::<_, i64>(0), row.get::<_, Option<i64>>(2));
+            if let (true, Some(horizon)) = (deleted > 0, horizon) {
+                tx.query_typed(&sql.raise_floor, &[(&id, Type::INT8), (&horizon, Type::INT8)]).await?;
+            }
             tx.commit().await?;
-            Ok(row.get::<_, i64>(0) as u64)
+            Ok(deleted as u64)
         };
         let deleted = match tokio::time::timeout(timeout, step(lease.conn())).await {
             Ok(Ok(n)) => n,
@@ -862,7 +866,14 @@ impl PageStore for PostgresStore {
         Ok((size, out))
     }
 
-    fn restore(&self, database: &str, at: Txid, generation: Option<u64>) -> Result<Restored, StoreError> {
+    fn restore(
+        &self,
+        database: &str,
+        at: Txid,
+        generation: Option<u64>,
+        id: u128,
+    ) -> Result<Restored, StoreError> {
+        let restore_id = id;
         let id = self.id_of(database)?;
         if generation == Some(0) {
             return Err(StoreError::InvalidArgument("generation must be at least 1".into()));
@@ -871,7 +882,7 @@ impl PageStore for PostgresStore {
         let at_i = to_i64(at)?;
         let wanted = generation.map(to_i64).transpose()?;
         // One id for every attempt: an attempt whose outcome was lost is found, not repeated.
-        let commit_id = internal_commit_id().to_be_bytes();
+        let commit_id = restore_id.to_be_bytes();
         let sql = self.pool.sql();
         // (claimed generation, new head, earlier application, size at `at`); no generation: refused.
         let outcome = self.block_on(self.retrying(true, async || {
@@ -923,12 +934,12 @@ impl PageStore for PostgresStore {
         }
     }
 
-    fn fork(&self, source: &str, target: &str, at: Option<Txid>) -> Result<Head, StoreError> {
+    fn fork(&self, source: &str, target: &str, at: Option<Txid>, id: u128) -> Result<Head, StoreError> {
         validate_name(target)?;
         let src = self.id_of(source)?;
         let (ms, txids) = self.retention_params()?;
         let at_i = at.map(to_i64).transpose()?;
-        let commit_id = internal_commit_id().to_be_bytes();
+        let commit_id = id.to_be_bytes();
         let sql = self.pool.sql();
         // (created or earlier-created id, size at the point)
         let (created, size) = self.block_on(self.retrying(true, async || {
@@ -979,7 +990,7 @@ impl PageStore for PostgresStore {
         let id = self.id_of(database)?;
         let (ms, txids) = self.retention_params()?;
         let at_i = to_i64(at)?;
-        let holder = internal_commit_id();
+        let holder = random_commit_id();
         let holder_bytes = holder.to_be_bytes();
         let ttl_ms = LEASE_TTL.as_millis() as i64;
         let sql = self.pool.sql();

@@ -118,6 +118,11 @@ fn history_ddl(s: &str) -> String {
          ALTER TABLE \"{s}\".databases ADD COLUMN IF NOT EXISTS chain_txids bigint[] NOT NULL DEFAULT '{{}}';
          CREATE INDEX IF NOT EXISTS commits_by_time ON \"{s}\".commits(db, committed_at);
          ALTER TABLE \"{s}\".databases ADD COLUMN IF NOT EXISTS leased bigint[] NOT NULL DEFAULT '{{}}';
+         -- Points before `floor` may have lost versions to pruning: never readable again, whatever
+         -- window a later store is opened with. Before version 3 every commit pruned.
+         ALTER TABLE \"{s}\".databases ADD COLUMN IF NOT EXISTS floor bigint;
+         UPDATE \"{s}\".databases SET floor = head_txid WHERE floor IS NULL;
+         ALTER TABLE \"{s}\".databases ALTER COLUMN floor SET DEFAULT 0, ALTER COLUMN floor SET NOT NULL;
          CREATE TABLE IF NOT EXISTS \"{s}\".leases(
              db bigint NOT NULL,
              holder bytea NOT NULL,
@@ -145,7 +150,8 @@ fn history_ddl(s: &str) -> String {
              SELECT CASE
                  WHEN $2 > h.head_txid THEN -1
                  WHEN $2 = h.head_txid THEN h.size_pages
-                 WHEN $2 < \"{s}\".horizon($1, h.head_txid, $3, $4) AND NOT $2 = ANY(h.leased) THEN NULL
+                 WHEN $2 < greatest(h.floor, \"{s}\".horizon($1, h.head_txid, $3, $4))
+                      AND NOT $2 = ANY(h.leased) THEN NULL
                  WHEN $2 = 0 THEN 0
                  ELSE (SELECT c.size_pages FROM \"{s}\".commits c WHERE c.db = $1 AND c.txid = $2 LIMIT 1)
              END
@@ -210,6 +216,7 @@ pub(crate) struct Sql {
     pub release: String,
     pub renew: String,
     pub lapse: String,
+    pub raise_floor: String,
 }
 
 impl Sql {
@@ -263,7 +270,9 @@ impl Sql {
                 "WITH prev AS (
                      SELECT txid FROM \"{s}\".commits WHERE db = $1 AND commit_id = $2
                  ), head AS (
-                     UPDATE \"{s}\".databases SET head_txid = head_txid + 1, size_pages = $5
+                     UPDATE \"{s}\".databases
+                     SET head_txid = head_txid + 1, size_pages = $5,
+                         floor = CASE WHEN $10 THEN head_txid + 1 ELSE floor END
                      WHERE id = $1 AND generation = $3 AND head_txid = $4
                        AND NOT EXISTS (SELECT 1 FROM prev)
                      RETURNING head_txid, pins || leased AS pins
@@ -312,7 +321,7 @@ impl Sql {
                         c.page_count, c.size_pages
                  FROM \"{s}\".databases h JOIN \"{s}\".commits c ON c.db = h.id
                  WHERE h.id = $1 AND c.size_pages IS NOT NULL
-                   AND c.txid >= \"{s}\".horizon(h.id, h.head_txid, $4, $5)
+                   AND c.txid >= greatest(h.floor, \"{s}\".horizon(h.id, h.head_txid, $4, $5))
                    AND ($3::bigint IS NULL OR c.txid < $3)
                  ORDER BY c.txid DESC LIMIT $2"
             ),
@@ -471,6 +480,12 @@ impl Sql {
                  UPDATE \"{s}\".databases SET leased = ARRAY(
                      SELECT txid FROM \"{s}\".leases WHERE db = $1 AND until >= now())
                  WHERE id = $1 AND EXISTS (SELECT 1 FROM lapsed)"
+            ),
+            // After an expiry step that deleted versions: points before its horizon are gone for
+            // good. A separate statement, so the head row is held only until the step commits.
+            // $1 db, $2 horizon.
+            raise_floor: format!(
+                "UPDATE \"{s}\".databases SET floor = $2 WHERE id = $1 AND floor < $2"
             ),
             // $1 db, $2 pages, $3 generation: written only while that generation is the writer.
             save_hints: format!("UPDATE \"{s}\".databases SET hints = $2 WHERE id = $1 AND generation = $3"),
