@@ -49,6 +49,9 @@ pub struct Stats {
     /// Answers taken on the JS thread while it waited for them (`replyWaitMicros`), without a
     /// wake-up of the event loop.
     pub answered_inline: i64,
+    /// Whether the database hibernates now (idle for `idleMs`: no thread, no connection; the next
+    /// call wakes it).
+    pub hibernating: bool,
 }
 
 impl Stats {
@@ -61,6 +64,7 @@ impl Stats {
             failed: count(c.failed),
             rejected: count(c.rejected),
             answered_inline: count(answered_inline),
+            hibernating: c.hibernating != 0,
         }
     }
 }

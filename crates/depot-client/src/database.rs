@@ -17,7 +17,7 @@ use crate::command::{CallOptions, Command, Responder};
 use crate::control::Control;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::session::Session;
-use crate::worker::{self, Reply, Shared, State, Task};
+use crate::worker::{self, Opener, Parked, Reply, Shared, State, Task};
 use crate::{Admission, Error, ErrorCode, OpenOptions};
 
 /// How long `close()` waits for the worker before reporting ERR_CLOSE_TIMEOUT.
@@ -31,6 +31,10 @@ struct Inner {
     commands: Sender<Task>,
     close: Sender<()>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Opens the session again when a call wakes the hibernating database.
+    opener: Opener,
+    idle: Option<Duration>,
+    stack: usize,
 }
 
 /// Answers the opener exactly once: from the worker, or from `open_with` when no worker started.
@@ -65,13 +69,26 @@ impl Database {
         let metrics = Arc::new(Metrics::default());
         let shared = Arc::new(Shared::new(name.clone(), metrics.clone()));
         let gate = Gate::new(opts.max_queue as u64);
+        let idle = opts.idle;
+        let clock = store.clock();
+        let opener: Opener = Arc::new(move |resume| {
+            let mut opts = opts.clone();
+            if let Some(r) = resume {
+                // The same writer again: a newer one that took over meanwhile fences it.
+                opts.generation = Some(r.generation);
+            }
+            Session::open(store.clone(), &name, &opts, metrics.clone())
+        });
         let inner = Arc::new(Inner {
             shared: shared.clone(),
-            clock: store.clock(),
+            clock,
             gate,
             commands,
             close,
             thread: Mutex::new(None),
+            opener: opener.clone(),
+            idle,
+            stack,
         });
         let database = Database { inner: inner.clone() };
         // Shared with this thread so that a failed spawn, which drops the thread's closure, can
@@ -83,9 +100,8 @@ impl Database {
                 reply(r.map(|()| database));
             }
         });
-        let open = move || Session::open(store, &name, &opts, metrics);
         let spawned = spawn_worker(&inner.shared.database, stack, move || {
-            worker::run(open, ready, command_rx, close_rx, shared)
+            worker::run(opener, ready, command_rx, close_rx, shared, idle)
         });
         match spawned {
             Ok(t) => *inner.thread.lock().unwrap() = Some(t),
@@ -149,6 +165,14 @@ impl Database {
         if let Err(e) = self.inner.commands.send(task) {
             e.into_inner().reject(Error::closed(&shared.database));
         }
+        // Pairs with the fence in `worker::park`: either the parking worker sees this call, or
+        // this sees it hibernating and starts it again.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        if shared.hibernating.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Some(parked) = shared.unpark() {
+                self.inner.wake(parked);
+            }
+        }
         true
     }
 
@@ -177,6 +201,10 @@ impl Database {
     pub fn close_within(&self, timeout: Duration) -> Result<(), Error> {
         let shared = &self.inner.shared;
         self.request_close();
+        if let Some(parked) = shared.unpark() {
+            // Hibernating: there is no thread to close, only the queue.
+            shared.close_parked(parked);
+        }
         if shared.wait_finished(timeout) {
             if let Some(t) = self.inner.thread.lock().unwrap().take() {
                 let _ = t.join();
@@ -221,8 +249,40 @@ fn spawn_worker(
     std::thread::Builder::new().name(format!("depot-db-{database}")).stack_size(stack).spawn(body)
 }
 
+impl Inner {
+    /// Starts a thread for the hibernating database's worker, which reopens its session and runs
+    /// the calls that woke it. If no thread can start, those calls fail and it stays parked.
+    fn wake(&self, parked: Parked) {
+        let (opener, shared, idle) = (self.opener.clone(), self.shared.clone(), self.idle);
+        let slot: Arc<Mutex<Option<Parked>>> = Arc::new(Mutex::new(Some(parked)));
+        let for_thread = slot.clone();
+        let spawned = spawn_worker(&self.shared.database, self.stack, move || {
+            if let Some(parked) = for_thread.lock().unwrap().take() {
+                worker::wake(opener, parked, shared, idle);
+            }
+        });
+        match spawned {
+            // The thread that hibernated has ended (or is ending): this one replaces it.
+            Ok(t) => *self.thread.lock().unwrap() = Some(t),
+            Err(e) => {
+                if let Some(parked) = slot.lock().unwrap().take() {
+                    let error = Error::new(
+                        ErrorCode::WorkerDead,
+                        format!("cannot start a worker thread for database '{}': {e}", self.shared.database),
+                    );
+                    self.shared.repark(parked, error);
+                }
+            }
+        }
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
+        if let Some(parked) = self.shared.unpark() {
+            self.shared.close_parked(parked);
+            return;
+        }
         if matches!(self.shared.state(), State::Running | State::Opening | State::Dead) {
             tracing::warn!(database = %self.shared.database, "database handle dropped without close(); closing it in the background");
             self.shared.begin_close();

@@ -62,6 +62,12 @@ macro_rules! for_each_metric {
             last_call_micros,
             #[doc = "Calls slower than the slow-call threshold (200 ms); each is also logged."]
             slow_calls,
+            #[doc = "1 while the database hibernates (idle for `idleMs`: no thread, no connection), else 0."]
+            hibernating,
+            #[doc = "Times the database went into hibernation."]
+            hibernations,
+            #[doc = "Times a call woke the hibernating database (reopening its session)."]
+            wakes,
         }
     };
 }

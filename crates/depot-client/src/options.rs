@@ -1,5 +1,10 @@
 //! Options of one open database (the core's part; the NAPI layer reads them from JavaScript).
 
+/// How long a database waits for a call before it hibernates, by default: long enough that an
+/// actor answering requests even every few seconds never pays a wake-up, short enough that the
+/// threads and connections of actors that went quiet are given back within a minute.
+pub const DEFAULT_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Options of one open database.
 #[derive(Debug, Clone)]
 pub struct OpenOptions {
@@ -17,6 +22,8 @@ pub struct OpenOptions {
     /// retained history) instead of its writer: nothing is claimed, writes fail `SQLITE_READONLY`,
     /// and every read sees exactly that point while the writer goes on.
     pub at: Option<depot::Txid>,
+    /// Hibernate after this long without a call (see `crate::worker`); `None`: never.
+    pub idle: Option<std::time::Duration>,
 }
 
 impl Default for OpenOptions {
@@ -27,6 +34,7 @@ impl Default for OpenOptions {
             max_queue: 128,
             max_commit_bytes: crate::vfs::DEFAULT_MAX_COMMIT_BYTES,
             at: None,
+            idle: Some(DEFAULT_IDLE),
         }
     }
 }

@@ -320,6 +320,55 @@ impl Session {
         r.map_err(|e| self.map_err(e))
     }
 
+    /// Whether the session can be put away and reopened later with nothing a caller could tell:
+    /// no transaction or cursor open, no TEMP object (it lives in the connection), a writer still in
+    /// good standing, and not a reader at a point (its lease would lapse meanwhile).
+    pub fn can_hibernate(&self) -> bool {
+        if self.open_tx.is_some() || !self.cursors.is_empty() || self.conn.is_none() {
+            return false;
+        }
+        {
+            let source = self.ctx.source();
+            if source.poisoned().is_some() || source.is_pinned() {
+                return false;
+            }
+        }
+        let temp: rusqlite::Result<i64> =
+            self.conn().query_row("SELECT count(*) FROM temp.sqlite_schema", [], |r| r.get(0));
+        matches!(temp, Ok(0))
+    }
+
+    /// Closes the session for hibernation, keeping what the next one needs to go on as this one
+    /// would have: the generation it holds, its id sequence and its connection settings.
+    pub fn suspend(mut self) -> Resume {
+        let mut settings = Vec::new();
+        for name in CONNECTION_SETTINGS {
+            let value: rusqlite::Result<i64> =
+                self.conn().query_row(&format!("PRAGMA {name}"), [], |r| r.get(0));
+            if let Ok(v) = value {
+                settings.push((*name, v));
+            }
+        }
+        let resume = Resume { generation: self.ctx.source().generation(), next_id: self.next_id, settings };
+        self.close();
+        resume
+    }
+
+    /// Takes up where a hibernated session left off (see [`Session::suspend`]).
+    pub fn resume(&mut self, from: &Resume) -> Result<(), Error> {
+        self.next_id = self.next_id.max(from.next_id);
+        for (name, value) in &from.settings {
+            let now: i64 =
+                self.conn().query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).map_err(Error::from)?;
+            if now != *value {
+                self.conn()
+                    .execute_batch(&format!("PRAGMA {name} = {value}"))
+                    .map_err(|e| self.map_err(e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Drops the connection, then unregisters the VFS (never under a running callback: this thread
     /// is the only one that calls into the connection).
     pub fn close(&mut self) {
@@ -331,6 +380,32 @@ impl Session {
         self.conn.take();
         self.vfs.take();
     }
+}
+
+/// Connection settings a user may change that a reopened connection would not have: read before
+/// hibernating and set again after.
+const CONNECTION_SETTINGS: &[&str] = &[
+    "foreign_keys",
+    "recursive_triggers",
+    "automatic_index",
+    "reverse_unordered_selects",
+    "query_only",
+    "cell_size_check",
+    "legacy_alter_table",
+    "ignore_check_constraints",
+    "trusted_schema",
+    "cache_size",
+    "temp_store",
+    "busy_timeout",
+];
+
+/// What a hibernated session leaves for the next one (see [`Session::suspend`]).
+pub struct Resume {
+    /// The generation the database's writer holds: the next session claims the same one, so a
+    /// newer writer that took over meanwhile fences it.
+    pub generation: u64,
+    next_id: u64,
+    settings: Vec<(&'static str, i64)>,
 }
 
 impl Drop for Session {

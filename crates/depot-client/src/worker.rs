@@ -14,6 +14,11 @@
 //!   every other call waits, in arrival order, until it commits, rolls back or times out.
 //! * A panic is caught around each command: the database turns Dead, every waiter is answered with
 //!   ERR_WORKER_DEAD, and the process and the other databases live on.
+//! * Hibernation: a database with no call for its idle time (and nothing open that lives in the
+//!   connection) closes its session and its thread ends; its queues wait in [`Shared`] as a
+//!   [`Parked`] worker. The next call starts a thread that reopens the session with the same
+//!   generation and settings (see `Session::suspend`) and then runs the call, so callers see the
+//!   same ordering, admission, transactions and fencing as with a thread that never left.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -27,8 +32,19 @@ use crate::admission::Admission;
 use crate::command::{Answer, Command, Responder, TransactionId};
 use crate::control::{Control, Stop};
 use crate::metrics::Metrics;
-use crate::session::Session;
+use crate::session::{Resume, Session};
 use crate::{Error, ErrorCode};
+
+/// Opens a database's session: the first time (`None`) as its options say, then again after each
+/// hibernation with what the last session left.
+pub type Opener = Arc<dyn Fn(Option<&Resume>) -> Result<Session, Error> + Send + Sync>;
+
+/// A hibernating database's worker, without a thread: its queues and what its next session needs.
+pub struct Parked {
+    commands: Receiver<Task>,
+    close: Receiver<()>,
+    resume: Resume,
+}
 
 /// Calls slower than this are logged with `tracing` and counted.
 const SLOW_CALL: Duration = Duration::from_millis(200);
@@ -57,6 +73,9 @@ pub struct Shared {
     finished: Mutex<bool>,
     finished_cv: Condvar,
     pub metrics: Arc<Metrics>,
+    /// True while the database hibernates: its worker is in `parked` and no thread runs for it.
+    pub hibernating: AtomicBool,
+    pub parked: Mutex<Option<Parked>>,
 }
 
 impl Shared {
@@ -68,6 +87,8 @@ impl Shared {
             finished: Mutex::new(false),
             finished_cv: Condvar::new(),
             metrics,
+            hibernating: AtomicBool::new(false),
+            parked: Mutex::new(None),
         }
     }
 
@@ -103,6 +124,39 @@ impl Shared {
         self.set(State::Closed);
         *self.finished.lock().unwrap() = true;
         self.finished_cv.notify_all();
+    }
+
+    /// Takes the parked worker of a hibernating database, if it is one: the caller starts it again
+    /// or closes it.
+    pub fn unpark(&self) -> Option<Parked> {
+        let mut slot = self.parked.lock().unwrap();
+        let parked = slot.take();
+        if parked.is_some() {
+            self.hibernating.store(false, Ordering::SeqCst);
+            Metrics::set(&self.metrics.hibernating, 0);
+        }
+        parked
+    }
+
+    /// Answers the calls that woke a parked worker with `error` and parks it again (no thread
+    /// could be started for it).
+    pub fn repark(&self, parked: Parked, error: Error) {
+        while let Ok(job) = parked.commands.try_recv() {
+            job.reject(error.clone());
+        }
+        if let Some(parked) = park(parked, self) {
+            // A call came meanwhile: it fails the same way rather than waiting for a thread.
+            self.repark(parked, error);
+        }
+    }
+
+    /// Closes a database whose worker is parked: its queued calls fail with ERR_CLOSED.
+    pub fn close_parked(&self, parked: Parked) {
+        self.set(State::Closing);
+        while let Ok(job) = parked.commands.try_recv() {
+            job.reject(Error::closed(&self.database));
+        }
+        self.finish();
     }
 
     /// Waits until the worker has exited, at most `timeout`.
@@ -205,15 +259,17 @@ impl Task {
     }
 }
 
-/// The thread body. `ready` is answered once the connection is open (or failed to open).
+/// The thread body. `ready` is answered once the connection is open (or failed to open). `idle`:
+/// hibernate after that long without a call.
 pub fn run(
-    open: impl FnOnce() -> Result<Session, Error>,
+    opener: Opener,
     ready: Box<dyn FnOnce(Result<(), Error>) + Send>,
     commands: Receiver<Task>,
     close: Receiver<()>,
     shared: Arc<Shared>,
+    idle: Option<Duration>,
 ) {
-    let mut session = match catch_unwind(AssertUnwindSafe(open)) {
+    let session = match catch_unwind(AssertUnwindSafe(|| opener(None))) {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             shared.finish();
@@ -234,6 +290,96 @@ pub fn run(
         Ordering::SeqCst,
     );
     ready(Ok(()));
+    let hibernated = serve(session, commands, close, &shared, idle);
+    resume_while_called(&opener, hibernated, &shared, idle);
+}
+
+/// The body of a thread started for a hibernating database that got a call.
+pub fn wake(opener: Opener, parked: Parked, shared: Arc<Shared>, idle: Option<Duration>) {
+    Metrics::add(&shared.metrics.wakes, 1);
+    let hibernated = reopen_and_serve(&opener, parked, &shared, idle);
+    resume_while_called(&opener, hibernated, &shared, idle);
+}
+
+/// Parks a worker that went idle; if calls came (or a close) while it was putting its session
+/// away, serves them on this thread instead.
+fn resume_while_called(
+    opener: &Opener,
+    mut hibernated: Option<Parked>,
+    shared: &Shared,
+    idle: Option<Duration>,
+) {
+    while let Some(parked) = hibernated.and_then(|p| park(p, shared)) {
+        hibernated = reopen_and_serve(opener, parked, shared, idle);
+    }
+}
+
+/// Leaves the worker in `shared` and the thread free to end. Returns it instead when a call or a
+/// close arrived meanwhile: a call is served on this thread; a close is done here (`None`).
+///
+/// A caller sends its call, then (after a fence) reads `hibernating`; this sets `hibernating`,
+/// then (after a fence) looks at the queue. So either this sees the call, or the caller sees the
+/// flag and starts the worker again (`Database::call`).
+fn park(parked: Parked, shared: &Shared) -> Option<Parked> {
+    let mut slot = shared.parked.lock().unwrap();
+    shared.hibernating.store(true, Ordering::SeqCst);
+    std::sync::atomic::fence(Ordering::SeqCst);
+    if !parked.close.is_empty() || shared.state() != State::Running {
+        shared.hibernating.store(false, Ordering::SeqCst);
+        drop(slot);
+        shared.close_parked(parked);
+        return None;
+    }
+    if !parked.commands.is_empty() {
+        shared.hibernating.store(false, Ordering::SeqCst);
+        return Some(parked);
+    }
+    shared.awake.store(false, Ordering::SeqCst);
+    Metrics::set(&shared.metrics.hibernating, 1);
+    Metrics::add(&shared.metrics.hibernations, 1);
+    *slot = Some(parked);
+    None
+}
+
+/// Opens the session of a hibernated database again and serves its calls. When it cannot be
+/// opened (the store is unreachable, or a newer writer fenced this one), the calls waiting get
+/// that error and the worker parks again: the next call tries again.
+fn reopen_and_serve(
+    opener: &Opener,
+    parked: Parked,
+    shared: &Shared,
+    idle: Option<Duration>,
+) -> Option<Parked> {
+    shared.awake.store(true, Ordering::SeqCst);
+    let opened = catch_unwind(AssertUnwindSafe(|| {
+        let mut session = opener(Some(&parked.resume))?;
+        session.resume(&parked.resume)?;
+        Ok(session)
+    }));
+    match opened {
+        Ok(Ok(session)) => serve(session, parked.commands, parked.close, shared, idle),
+        failed => {
+            let error = match failed {
+                Ok(Err(e)) => e,
+                _ => Error::dead(&shared.database),
+            };
+            while let Ok(job) = parked.commands.try_recv() {
+                job.reject(error.clone());
+            }
+            Some(parked)
+        }
+    }
+}
+
+/// Runs calls until the database closes (`None`) or goes idle for `idle` and hibernates (its
+/// parked worker, not yet left in `shared`).
+fn serve(
+    mut session: Session,
+    commands: Receiver<Task>,
+    close: Receiver<()>,
+    shared: &Shared,
+    idle: Option<Duration>,
+) -> Option<Parked> {
     // Calls that arrived while an interactive transaction held the connection, in arrival order.
     let mut waiting: VecDeque<Task> = VecDeque::new();
     loop {
@@ -247,7 +393,11 @@ pub fn run(
                 // is checked when the next call arrives instead (below); on the real clock the
                 // wait ends at the deadline.
                 let deadline = open_tx.and_then(|(_, d)| d).filter(|_| !session.clock().is_simulated());
-                let timeout = deadline.map(|d| d.saturating_duration_since(session.clock().now()));
+                let timeout = match (deadline, open_tx, idle) {
+                    (Some(d), _, _) => Some(d.saturating_duration_since(session.clock().now())),
+                    (None, None, Some(idle)) if shared.state() == State::Running => Some(idle),
+                    _ => None,
+                };
                 let received = match spin_for_next(&commands, &close) {
                     Some(job) => Some(job),
                     None => {
@@ -266,10 +416,16 @@ pub fn run(
                 };
                 match received {
                     Some(job) => job,
-                    None => {
+                    None if session.open_transaction().is_some() => {
                         session.expire_transaction();
                         continue;
                     }
+                    None if session.can_hibernate() => {
+                        let resume = session.suspend();
+                        return Some(Parked { commands, close, resume });
+                    }
+                    // Something lives in the connection (a TEMP table): stays awake.
+                    None => continue,
                 }
             }
         };
@@ -300,7 +456,7 @@ pub fn run(
             }
             _ => {}
         }
-        run_one(job, &mut session, &shared);
+        run_one(job, &mut session, shared);
     }
     if shared.state() != State::Dead {
         shared.set(State::Closing);
@@ -314,6 +470,7 @@ pub fn run(
     session.close();
     drop(session);
     shared.finish();
+    None
 }
 
 /// How long an idle worker keeps looking for the next command before it parks. An awaited call

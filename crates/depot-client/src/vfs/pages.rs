@@ -137,6 +137,16 @@ impl PageSource {
         self.pinned = Some(lease);
     }
 
+    /// The writer generation this source commits with.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Whether this is a reader at a point of the history.
+    pub fn is_pinned(&self) -> bool {
+        self.pinned.is_some()
+    }
+
     /// Sets the commit size limit (see [`DEFAULT_MAX_COMMIT_BYTES`]).
     pub fn set_max_commit_bytes(&mut self, limit: u64) {
         self.max_commit_bytes = limit;

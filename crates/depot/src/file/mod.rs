@@ -289,8 +289,12 @@ impl PageStore for FileStore {
             if !existing {
                 records.push(Record::Database { id, name: database.to_string() });
             }
-            records.push(Record::Generation { id, generation: claimed });
-            self.write(&mut w, &records)?;
+            // Claiming the generation it holds (a hibernated writer waking up) changes nothing
+            // durable: no frame, no sync.
+            if !existing || claimed != current {
+                records.push(Record::Generation { id, generation: claimed });
+                self.write(&mut w, &records)?;
+            }
             let mut state = self.inner.state.write().unwrap();
             state.db_mut(database).unwrap().opened = true;
         }
