@@ -130,33 +130,49 @@ fn history_ddl(s: &str) -> String {
              until timestamptz NOT NULL,
              PRIMARY KEY (db, holder));
 
-         -- $1 db, $2 head txid, $3 history ms, $4 history txids: the oldest txid reads must
-         -- stay possible at. Past the oldest logged commit the window keeps all of it.
-         CREATE OR REPLACE FUNCTION \"{s}\".horizon(bigint, bigint, bigint, bigint) RETURNS bigint
-         LANGUAGE sql STABLE AS $$
-             SELECT CASE WHEN $3 = 0 THEN greatest($2 - $4, 0) ELSE least(greatest($2 - $4, 0), COALESCE(
-                 (SELECT c.txid FROM \"{s}\".commits c
-                  WHERE c.db = $1 AND c.committed_at <= now() - $3 * interval '1 millisecond'
-                  ORDER BY c.committed_at DESC, c.txid DESC LIMIT 1),
-                 (SELECT min(c.txid) - 1 FROM \"{s}\".commits c WHERE c.db = $1),
-                 $2)) END
-         $$;
+         -- The oldest txid reads of database d (head txid head) must stay possible at, for a
+         -- history of ms milliseconds and txids commits. Past the oldest logged commit the window
+         -- keeps all of it. PL/pgSQL, so that its plans are cached per connection: a read at a
+         -- past point calls it every time.
+         CREATE OR REPLACE FUNCTION \"{s}\".horizon(p_db bigint, p_head bigint, p_ms bigint, p_txids bigint)
+         RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+         DECLARE t bigint;
+         BEGIN
+             IF p_ms = 0 THEN
+                 RETURN greatest(p_head - p_txids, 0);
+             END IF;
+             SELECT c.txid INTO t FROM \"{s}\".commits c
+             WHERE c.db = p_db AND c.committed_at <= now() - p_ms * interval '1 millisecond'
+             ORDER BY c.committed_at DESC, c.txid DESC LIMIT 1;
+             IF t IS NULL THEN
+                 SELECT min(c.txid) - 1 INTO t FROM \"{s}\".commits c WHERE c.db = p_db;
+             END IF;
+             RETURN least(greatest(p_head - p_txids, 0), COALESCE(t, p_head));
+         END $$;
 
-         -- $1 db, $2 txid, $3 history ms, $4 history txids: the size in pages of the database at
-         -- that txid; -1 when it is newer than the head, NULL when history does not reach it (a
-         -- point a reader leases stays reachable).
-         CREATE OR REPLACE FUNCTION \"{s}\".size_at(bigint, bigint, bigint, bigint) RETURNS bigint
-         LANGUAGE sql STABLE AS $$
-             SELECT CASE
-                 WHEN $2 > h.head_txid THEN -1
-                 WHEN $2 = h.head_txid THEN h.size_pages
-                 WHEN $2 < greatest(h.floor, \"{s}\".horizon($1, h.head_txid, $3, $4))
-                      AND NOT $2 = ANY(h.leased) THEN NULL
-                 WHEN $2 = 0 THEN 0
-                 ELSE (SELECT c.size_pages FROM \"{s}\".commits c WHERE c.db = $1 AND c.txid = $2 LIMIT 1)
-             END
-             FROM \"{s}\".databases h WHERE h.id = $1
-         $$;
+         -- The size in pages of database d at txid p_at; -1 when it is newer than the head, NULL
+         -- when the history does not reach it (a point a reader leases stays reachable; a point
+         -- before the floor never is again).
+         CREATE OR REPLACE FUNCTION \"{s}\".size_at(p_db bigint, p_at bigint, p_ms bigint, p_txids bigint)
+         RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+         DECLARE h record; size bigint;
+         BEGIN
+             SELECT d.head_txid, d.size_pages, d.floor, d.leased INTO h FROM \"{s}\".databases d WHERE d.id = p_db;
+             IF NOT FOUND THEN
+                 RETURN NULL;
+             ELSIF p_at > h.head_txid THEN
+                 RETURN -1;
+             ELSIF p_at = h.head_txid THEN
+                 RETURN h.size_pages;
+             ELSIF p_at < greatest(h.floor, \"{s}\".horizon(p_db, h.head_txid, p_ms, p_txids))
+                   AND NOT p_at = ANY(h.leased) THEN
+                 RETURN NULL;
+             ELSIF p_at = 0 THEN
+                 RETURN 0;
+             END IF;
+             SELECT c.size_pages INTO size FROM \"{s}\".commits c WHERE c.db = p_db AND c.txid = p_at LIMIT 1;
+             RETURN size;
+         END $$;
 
          -- $1 db, $2 pages, $3 txid: each page's newest version at that txid, looked up in the
          -- database itself and then along its fork chain (each link at the txid it was forked at).
