@@ -185,6 +185,8 @@ export declare class Depot {
   openDatabase(name: string, options?: OpenDatabaseOptions): Promise<NativeDatabaseHandle>
   /** Closes every database still open on it, then the store. Idempotent. */
   close(): Promise<void>
+  /** The names of the databases in the depot (every database ever opened, forked or imported), sorted by their bytes. */
+  databases(): Promise<string[]>
   /**
    * The commits of database `name` the retained history covers (`historyMs`), newest first: at most
    * `limit` (default 100), older than the bookmark `before` when given.

@@ -723,6 +723,11 @@ class Depot {
     return this.#native.close().finally(() => this.#hub.closedAll())
   }
 
+  /** The names of the databases in the depot, sorted (by their bytes). */
+  databases() {
+    return this.#native.databases()
+  }
+
   /**
    * The commits of database `name` the retained history covers, newest first: at most
    * `options.limit` (default 100), older than the bookmark `options.before` when given.

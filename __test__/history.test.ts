@@ -192,3 +192,17 @@ describe('without history', () => {
     })
   }
 })
+
+describe('listing', () => {
+  for (const [name, open] of stores) {
+    it(`databases() lists every database of the store, sorted (${name})`, async () => {
+      const depot = await open()
+      expect(await depot.databases()).toEqual([])
+      for (const n of ['zeta', 'alpha']) await (await depot.openDatabase(n)).exec('CREATE TABLE t(v)')
+      await depot.fork('alpha', 'alpha-copy')
+      expect(await depot.databases()).toEqual(['alpha', 'alpha-copy', 'zeta'])
+      await depot.close()
+      expect(await codeOf(depot.databases())).toBe('ERR_CLOSED')
+    })
+  }
+})

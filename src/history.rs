@@ -146,6 +146,12 @@ impl Depot {
         })
     }
 
+    /// The names of the databases in the depot, sorted.
+    #[napi(ts_return_type = "Promise<string[]>")]
+    pub fn databases<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Vec<String>>> {
+        off_thread(env, self, Ok(()), |s, ()| s.databases())
+    }
+
     /// Creates database `target` as `source` was at `at` (default: now), sharing its pages.
     #[napi(ts_args_type = "source: string, target: string, at?: string", ts_return_type = "Promise<void>")]
     pub fn fork<'env>(

@@ -258,6 +258,9 @@ impl PageStore for Interleaved {
     fn describe(&self) -> String {
         "interleaved".into()
     }
+    fn databases(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.databases()
+    }
     fn history(
         &self,
         database: &str,

@@ -550,6 +550,10 @@ impl PageStore for AckBeforeApply {
         format!("ack-before-apply({})", self.inner.describe())
     }
 
+    fn databases(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.databases()
+    }
+
     fn clock(&self) -> Arc<dyn Clock> {
         self.inner.clock()
     }

@@ -143,6 +143,10 @@ impl PageStore for DeadlineStore {
         self.inner.describe()
     }
 
+    fn databases(&self) -> Result<Vec<String>, StoreError> {
+        self.call("databases", |s| s.databases())
+    }
+
     fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()
     }

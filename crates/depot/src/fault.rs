@@ -142,6 +142,11 @@ impl PageStore for FaultStore {
         self.write_call(|| self.inner.commit(request))
     }
 
+    fn databases(&self) -> Result<Vec<String>, StoreError> {
+        self.unless_dead()?;
+        self.inner.databases()
+    }
+
     fn describe(&self) -> String {
         format!("fault({})", self.inner.describe())
     }

@@ -132,6 +132,12 @@ impl PageStore for MemoryStore {
         "memory".into()
     }
 
+    fn databases(&self) -> Result<Vec<String>, StoreError> {
+        let mut names: Vec<String> = self.databases.lock().unwrap().keys().cloned().collect();
+        names.sort();
+        Ok(names)
+    }
+
     fn save_hints(&self, database: &str, generation: u64, pages: &[PageNo]) -> Result<(), StoreError> {
         let mut dbs = self.databases.lock().unwrap();
         if let Some(db) = dbs.get_mut(database) {

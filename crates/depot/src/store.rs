@@ -95,6 +95,9 @@ pub trait PageStore: Send + Sync + 'static {
         Err(no_history(self))
     }
 
+    /// The names of the databases the store holds, sorted.
+    fn databases(&self) -> Result<Vec<String>, StoreError>;
+
     /// Keeps `at` of `database` readable (by [`PageStore::read_at`]) until the returned lease is
     /// released, even once the history window has passed it: what a reader holding a point takes.
     /// Fails like `read_at` when `at` is not readable now.

@@ -25,6 +25,17 @@ fn commit_then_read_at_head() {
 }
 
 #[test]
+fn the_store_lists_its_databases_by_name() {
+    for (name, s, _d) in backends() {
+        assert!(s.databases().unwrap().is_empty(), "{name}");
+        for db in ["zeta", "alpha", "Beta"] {
+            s.open(db, None, &[]).unwrap();
+        }
+        assert_eq!(s.databases().unwrap(), ["Beta", "alpha", "zeta"], "{name}: sorted by bytes");
+    }
+}
+
+#[test]
 fn retrying_an_applied_commit_returns_its_result() {
     for (name, s, _d) in backends() {
         s.open("db", Some(1), &[]).unwrap();

@@ -355,6 +355,13 @@ impl PageStore for FileStore {
         format!("file:{}", self.inner.dir.display())
     }
 
+    fn databases(&self) -> Result<Vec<String>, StoreError> {
+        let mut names: Vec<String> =
+            self.inner.state.read().unwrap().dbs.values().map(|d| d.name.clone()).collect();
+        names.sort();
+        Ok(names)
+    }
+
     fn history(
         &self,
         database: &str,

@@ -1054,6 +1054,15 @@ impl PageStore for PostgresStore {
     fn describe(&self) -> String {
         self.describe.clone()
     }
+
+    fn databases(&self) -> Result<Vec<String>, StoreError> {
+        let sql =
+            format!("SELECT name FROM \"{}\".databases ORDER BY name COLLATE \"C\"", self.options.schema);
+        self.block_on(self.retrying(true, async || {
+            self.on_conn(async |c| Ok(c.client.query(&sql, &[]).await?.iter().map(|r| r.get(0)).collect()))
+                .await
+        }))
+    }
 }
 
 #[cfg(test)]
