@@ -56,6 +56,8 @@ export declare class Depot {
    * answers the bookmark of the state just before (restoring to it undoes the restore).
    */
   restore(name: string, bookmark: string, generation?: number): Promise<string>
+  /** The names of the databases in the depot, sorted. */
+  databases(): Promise<string[]>
   /** Creates database `target` as `source` was at `at` (default: now), sharing its pages. */
   fork(source: string, target: string, at?: string): Promise<void>
   /**
@@ -131,6 +133,14 @@ export declare class NativeDatabaseHandle {
    * worker does not stop within 5 seconds (it is left to finish on its own).
    */
   close(): Promise<void>
+  /** `execute`, synchronously: returns the packed result, or throws. */
+  executeSync(sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { timeoutMs?: number, tx?: number }): Array<unknown>
+  /** `executeScript`, synchronously: every statement's packed result, or throws. */
+  executeScriptSync(sql: string, options?: { timeoutMs?: number, tx?: number }): Array<unknown>
+  /** `beginTransaction`, synchronously: returns the transaction's id. */
+  beginTransactionSync(options?: { behavior?: 'deferred' | 'immediate' | 'exclusive', timeoutMs?: number }): number
+  /** `endTransaction`, synchronously. */
+  endTransactionSync(tx: number, commit: boolean): void
 }
 
 /** What `cursorNext` resolves with. */

@@ -24,6 +24,8 @@
  * - `ERR_TOO_LARGE`: a transaction larger than the store accepts.
  * - `ERR_HISTORY_UNAVAILABLE`: a point outside the history the store retains (`historyMs`), or a
  *   store that keeps none.
+ * - `ERR_WOULD_DEADLOCK`: a synchronous call that would wait behind an interactive transaction
+ *   waiting for JavaScript; thrown at once.
  */
 export type ErrorCode =
   | `SQLITE_${string}`
@@ -40,6 +42,7 @@ export type ErrorCode =
   | 'ERR_INTEGER_OVERFLOW'
   | 'ERR_TOO_LARGE'
   | 'ERR_HISTORY_UNAVAILABLE'
+  | 'ERR_WOULD_DEADLOCK'
 
 /** Every rejection is an `Error` with a stable `code`. */
 export interface DepotError extends Error {
@@ -128,6 +131,16 @@ export interface Queries {
   all<T = Record<string, ResultValue>>(sql: string, params?: Params, options?: CallOptions): Promise<T[]>
   /** Streams rows as objects, `chunkRows` per round trip; breaking out finalizes the statement. */
   iterate<T = Record<string, ResultValue>>(sql: string, params?: Params, options?: IterateOptions): AsyncGenerator<T, void, undefined>
+  /**
+   * `execute`, synchronously: blocks the JS thread (the whole event loop) until the database's
+   * worker answers, at most `timeoutMs` (default: the database's `queryTimeoutMs`, else 30 s).
+   * Throws instead of rejecting; `ERR_WOULD_DEADLOCK` at once when the call would wait behind an
+   * interactive transaction that waits for JavaScript (one is open or starting, and this call is
+   * not part of it).
+   */
+  executeSync(sql: string, params?: Params, options?: { timeoutMs?: number }): ExecuteResult
+  /** `executeScript`, synchronously (see `executeSync`). */
+  executeScriptSync(sql: string, options?: { timeoutMs?: number }): ExecuteResult[]
 }
 
 /** An interactive transaction pinned to the worker; other calls on the database wait behind it. */
@@ -136,6 +149,8 @@ export declare class Transaction {
   private constructor()
   /** A nested transaction: a savepoint, released when `fn` resolves, rolled back to when it throws. */
   transaction<R>(fn: (tx: Transaction) => Promise<R> | R): Promise<R>
+  /** A nested synchronous transaction: a savepoint, released when `fn` returns, rolled back to when it throws. */
+  transactionSync<R>(fn: (tx: Transaction) => R): R
   /** Commits. Rejects with `ERR_TIMEOUT` if the transaction timed out (it was rolled back). */
   commit(): Promise<void>
   /** Rolls back. */
@@ -158,6 +173,12 @@ export declare class NativeDatabaseHandle {
   transaction<R>(fn: (tx: Transaction) => Promise<R> | R, options?: TransactionOptions): Promise<R>
   /** Begins an interactive transaction that you commit or roll back yourself. */
   beginTransaction(options?: TransactionOptions): Promise<Transaction>
+  /**
+   * Runs the synchronous `fn(tx)` in an interactive transaction, blocking the JS thread for its
+   * whole length: commits when it returns, rolls back and rethrows when it throws. Use
+   * `tx.executeSync` inside. A `fn` that returns a promise is refused (use `transaction()`).
+   */
+  transactionSync<R>(fn: (tx: Transaction) => R, options?: TransactionOptions): R
   /** Counters; synchronous, never waits for the worker. */
   metrics(): Metrics
   /**

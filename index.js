@@ -13,6 +13,7 @@ const { codedError, rowMaker } = require('./lib/shared.js')
 const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 // Only this module makes Depot, NativeDatabaseHandle and Transaction objects.
 const INTERNAL = Symbol('depot-sqlite internal')
+const DEPOT_OF = Symbol.for('depot-sqlite.depot')
 
 function internalOnly(token, what) {
   if (token !== INTERNAL) throw new TypeError(`${what} cannot be constructed directly; use ${what === 'Depot' ? 'Depot.open()' : 'Depot#openDatabase()'}`)
@@ -259,6 +260,26 @@ class Queries {
     return this._call(options, (o) => this.#native.exec(sql, o))
   }
 
+  /** The native options of a synchronous call (no signal: the JS thread is blocked meanwhile). */
+  _syncOptions(options) {
+    if (options !== undefined && (options === null || typeof options !== 'object')) throw codedError('ERR_INVALID_ARGUMENT', 'options must be an object')
+    return { timeoutMs: options?.timeoutMs ?? this.#timeoutMs, tx: this.#tx }
+  }
+
+  /**
+   * `execute`, synchronously: blocks the JS thread until the worker answers (at most `timeoutMs`,
+   * else the database's `queryTimeoutMs`, else 30 s). Throws `ERR_WOULD_DEADLOCK` at once when the
+   * call would wait behind an interactive transaction that waits for JavaScript.
+   */
+  executeSync(sql, params, options) {
+    return toExecute(this.#native.executeSync(sql, params, this._syncOptions(options)))
+  }
+
+  /** `executeScript`, synchronously (see `executeSync`). */
+  executeScriptSync(sql, options) {
+    return unpackStatements(this.#native.executeScriptSync(sql, this._syncOptions(options)))
+  }
+
   /** One statement: `{ columns, rows, changes, lastInsertRowId }`. */
   execute(sql, params, options) {
     return this._call(options, (o) => this.#native.execute(sql, params, o)).then(toExecute)
@@ -345,6 +366,26 @@ class Transaction extends Queries {
     return super._call(options, call)
   }
 
+  /** A nested synchronous transaction: a savepoint, released on return, rolled back to on a throw. */
+  transactionSync(fn) {
+    if (typeof fn !== 'function') throw codedError('ERR_INVALID_ARGUMENT', 'transactionSync(fn) needs a function')
+    const name = `depot_sp_${++this.#savepoints}`
+    this.executeScriptSync(`SAVEPOINT ${name}`)
+    let result
+    try {
+      result = fn(this)
+    } catch (error) {
+      if (this.active) {
+        try {
+          this.executeScriptSync(`ROLLBACK TO ${name}; RELEASE ${name}`)
+        } catch {}
+      }
+      throw error
+    }
+    this.executeScriptSync(`RELEASE ${name}`)
+    return result
+  }
+
   /** A nested transaction: a savepoint, released on success, rolled back to on a throw. */
   async transaction(fn) {
     const name = `depot_sp_${++this.#savepoints}`
@@ -368,6 +409,11 @@ class Transaction extends Queries {
   /** Rolls back. */
   rollback() {
     return reported(this.#end(false), this.#hub, this.#native)
+  }
+
+  /** Marks the transaction ended (its end was sent synchronously). */
+  _ended() {
+    this.#state = 'ended'
   }
 
   async #end(commit) {
@@ -430,6 +476,38 @@ class NativeDatabaseHandle extends Queries {
       throw error
     }
     if (tx.active) await tx.commit()
+    return result
+  }
+
+  /**
+   * Runs the synchronous `fn(tx)` in an interactive transaction, blocking the JS thread for its
+   * whole length: commits when it returns, rolls back and rethrows when it throws. `tx` offers
+   * `executeSync`/`executeScriptSync` (and nested `transactionSync`, a savepoint). A promise
+   * returned by `fn` is refused (use `transaction()`): the transaction would end before it settles.
+   */
+  transactionSync(fn, options) {
+    if (typeof fn !== 'function') throw codedError('ERR_INVALID_ARGUMENT', 'transactionSync(fn) needs a function')
+    if (options !== undefined && (options === null || typeof options !== 'object')) throw codedError('ERR_INVALID_ARGUMENT', 'options must be an object')
+    const id = this.#native.beginTransactionSync({ behavior: options?.behavior, timeoutMs: options?.timeoutMs })
+    const tx = new Transaction(INTERNAL, this.#native, id, this.#timeoutMs, this.#hub)
+    let result
+    try {
+      result = fn(tx)
+      if (result && typeof result.then === 'function') {
+        throw codedError('ERR_INVALID_ARGUMENT', 'transactionSync(fn): fn returned a promise; use transaction() for async work')
+      }
+    } catch (error) {
+      try {
+        this.#native.endTransactionSync(id, false)
+      } catch {}
+      tx._ended()
+      throw error
+    }
+    try {
+      this.#native.endTransactionSync(id, true)
+    } finally {
+      tx._ended()
+    }
     return result
   }
 
@@ -714,6 +792,8 @@ class Depot {
     const native = await this.#native.openDatabase(name, options)
     const hub = this.#hub
     const handle = new (hub.telemetry ? TracedDatabaseHandle : NativeDatabaseHandle)(INTERNAL, native, native.queryTimeoutMs ?? undefined, hub)
+    // The adapters that need the depot of a handle (bookmarks by time) find it here.
+    Object.defineProperty(handle, DEPOT_OF, { value: this })
     hub.opened(handle)
     return handle
   }

@@ -34,13 +34,14 @@ describe('package exports', () => {
        import { drizzle, migrate } from 'depot-sqlite/drizzle'
        import { PrismaDepot } from 'depot-sqlite/prisma'
        import { depotCollector } from 'depot-sqlite/prometheus'
+       import { durableStorage } from 'depot-sqlite/durable'
        const depot = await Depot.open({ memory: true })
        const db = await depot.openDatabase('esm')
-       console.log((await db.get('SELECT 40 + 2 AS n')).n, typeof DepotDialect, typeof drizzle, typeof migrate, typeof PrismaDepot, typeof depotCollector)
+       console.log((await db.get('SELECT 40 + 2 AS n')).n, typeof DepotDialect, typeof drizzle, typeof migrate, typeof PrismaDepot, typeof depotCollector, durableStorage(db).sql.exec('SELECT 1 AS one').one().one)
        await depot.close()`,
     ])
     expect(esm.stderr).toBe('')
-    expect(esm.stdout.trim()).toBe('42 function function function function function')
+    expect(esm.stdout.trim()).toBe('42 function function function function function 1')
     const cjs = node([
       '-e',
       `const { Depot } = require('depot-sqlite')
@@ -64,6 +65,7 @@ import { DepotDialect } from 'depot-sqlite/kysely'
 import { drizzle, migrate } from 'depot-sqlite/drizzle'
 import { PrismaDepot, prismaAdapter } from 'depot-sqlite/prisma'
 import { depotCollector } from 'depot-sqlite/prometheus'
+import { durableStorage, openDurableStorage, type DurableStorage } from 'depot-sqlite/durable'
 const options: OpenDatabaseOptions = { intMode: 'bigint', maxQueue: 8, queryTimeoutMs: 1000 }
 const depot: Depot = await Depot.open({ memory: true, telemetry: false })
 const db = await depot.openDatabase('types', options)
@@ -71,7 +73,9 @@ const result: ExecuteResult = await db.execute('SELECT ?', [1n])
 const scripted: ExecuteResult[] = await db.executeScript('SELECT 1; SELECT 2')
 const metrics: Metrics = db.metrics()
 const calls: number = metrics.calls + metrics.lastCallMicros + metrics.slowCalls
-void [result, scripted, calls, new DepotDialect({ database: db }), drizzle(db), migrate, PrismaDepot, prismaAdapter, depotCollector]
+const storage: DurableStorage = durableStorage(db)
+const size: number = storage.sql.databaseSize + storage.sql.exec<{ n: number }>('SELECT 1 AS n').one().n
+void [result, scripted, calls, size, openDurableStorage, new DepotDialect({ database: db }), drizzle(db), migrate, PrismaDepot, prismaAdapter, depotCollector]
 // @ts-expect-error: not an option of openDatabase
 await depot.openDatabase('x', { notAnOption: true })
 `,

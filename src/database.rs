@@ -37,8 +37,8 @@ use crate::value::{params_from_js, statements_from_js, string_from_js};
 /// JavaScript. Use the wrapper's methods; these take `options` = `{ token?, timeoutMs?, tx? }`.
 #[napi]
 pub struct NativeDatabaseHandle {
-    inner: Arc<Database>,
-    int_mode: IntMode,
+    pub(crate) inner: Arc<Database>,
+    pub(crate) int_mode: IntMode,
     /// How long the JS thread may wait for this database's answers (see `crate::reply::waiter`).
     reply_wait: Duration,
     /// The default deadline of every call (`queryTimeoutMs`), applied by index.js.
@@ -89,7 +89,7 @@ impl NativeDatabaseHandle {
 }
 
 /// The answer of a statement command (`execute`, `executeBatch`, `executeScript`), packed.
-fn packed(answer: Answer, mode: IntMode) -> Result<Packed, ApiError> {
+pub(crate) fn packed(answer: Answer, mode: IntMode) -> Result<Packed, ApiError> {
     match answer {
         Answer::Statement(result) => Packed::statement(result, mode),
         Answer::Statements(results) => Packed::statements(results, mode),
@@ -310,7 +310,7 @@ impl NativeDatabaseHandle {
 }
 
 /// A call's first argument, already read, and its options object.
-fn with_call<T>(
+pub(crate) fn with_call<T>(
     env: &Env,
     first: Result<T, ApiError>,
     options: Option<Unknown>,
@@ -319,7 +319,7 @@ fn with_call<T>(
 }
 
 /// The `sql, params, options` arguments of `execute` and `cursorOpen`.
-fn statement_args(
+pub(crate) fn statement_args(
     env: &Env,
     sql: Unknown,
     params: Option<Unknown>,
@@ -329,7 +329,7 @@ fn statement_args(
 }
 
 /// Reads `{ behavior?, timeoutMs? }` of `beginTransaction`.
-fn transaction_options(
+pub(crate) fn transaction_options(
     options: Option<Unknown>,
 ) -> Result<(Behavior, Option<std::time::Duration>), ApiError> {
     let Some(value) = options else { return Ok((Behavior::Deferred, None)) };

@@ -40,6 +40,7 @@ mod options;
 mod promise;
 mod reply;
 mod result;
+mod sync;
 mod thread;
 mod transfer;
 mod value;

@@ -13,12 +13,15 @@ use crossbeam_channel::{bounded, unbounded, Sender};
 use depot::PageStore;
 
 use crate::admission::Gate;
-use crate::command::{CallOptions, Command, Responder};
+use crate::command::{Answer, CallOptions, Command, Responder};
 use crate::control::Control;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::session::Session;
 use crate::worker::{self, Opener, Parked, Reply, Shared, State, Task};
 use crate::{Admission, Error, ErrorCode, OpenOptions};
+
+/// How much longer than its deadline a synchronous call waits for the worker's answer.
+const SYNC_GRACE: Duration = Duration::from_secs(1);
 
 /// How long `close()` waits for the worker before reporting ERR_CLOSE_TIMEOUT.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -156,6 +159,9 @@ impl Database {
                 return false;
             }
         };
+        if matches!(command, Command::Begin { .. }) {
+            shared.begins_queued.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         let task = Task {
             command,
             control: Control::new(options.cancel.clone(), options.timeout, &self.inner.clock),
@@ -174,6 +180,64 @@ impl Database {
             }
         }
         true
+    }
+
+    /// Whether a call made now outside any transaction could wait behind an interactive
+    /// transaction (open, or its `BEGIN` queued). Such a transaction ends only when its caller
+    /// sends more, so a caller that blocks until this call is answered would wait for good.
+    pub fn would_deadlock(&self) -> bool {
+        let shared = &self.inner.shared;
+        // Queued first: a BEGIN sets `in_transaction` before it leaves the queued count.
+        shared.begins_queued.load(std::sync::atomic::Ordering::SeqCst) > 0
+            || shared.in_transaction.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Runs `command` and blocks the calling thread until it is answered, at most `limit` (the
+    /// call's own deadline is `limit` too, so the worker stops it then). A call outside a
+    /// transaction that could wait behind an interactive transaction fails at once with
+    /// ERR_WOULD_DEADLOCK instead (see [`Database::would_deadlock`]). For callers that must not
+    /// return before the answer, such as a synchronous JavaScript API.
+    pub fn call_sync(
+        &self,
+        command: Command,
+        options: &CallOptions,
+        limit: Duration,
+    ) -> Result<Answer, Error> {
+        let running = self.inner.shared.state() == State::Running;
+        if options.transaction.is_none() && running && self.would_deadlock() {
+            return Err(Error::new(
+                ErrorCode::WouldDeadlock,
+                format!(
+                    "database '{}' has an interactive transaction open or starting: a synchronous call \
+                     outside it would wait for it, and it waits for this thread",
+                    self.name()
+                ),
+            ));
+        }
+        let deadline = options.timeout.map_or(limit, |t| t.min(limit));
+        let options = CallOptions { timeout: Some(deadline), ..options.clone() };
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.call(
+            command,
+            &options,
+            Box::new(move |r, _admission| {
+                let _ = tx.send(r);
+            }),
+        );
+        // The worker answers ERR_TIMEOUT at the deadline; a worker stuck in a store call past it
+        // (with no store deadline) is not waited for much longer.
+        match rx.recv_timeout(deadline + SYNC_GRACE) {
+            Ok(answer) => answer,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(Error::new(
+                ErrorCode::Timeout,
+                format!(
+                    "database '{}' did not answer a synchronous call in {} ms",
+                    self.name(),
+                    limit.as_millis()
+                ),
+            )),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(Error::dead(self.name())),
+        }
     }
 
     /// The worker's "not parked" flag: true while it runs or spins for its next command, so a

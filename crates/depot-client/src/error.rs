@@ -21,6 +21,7 @@ pub enum ErrorCode {
     IntegerOverflow,
     TooLarge,
     HistoryUnavailable,
+    WouldDeadlock,
 }
 
 impl ErrorCode {
@@ -41,6 +42,7 @@ impl ErrorCode {
             ErrorCode::IntegerOverflow => "ERR_INTEGER_OVERFLOW",
             ErrorCode::TooLarge => "ERR_TOO_LARGE",
             ErrorCode::HistoryUnavailable => "ERR_HISTORY_UNAVAILABLE",
+            ErrorCode::WouldDeadlock => "ERR_WOULD_DEADLOCK",
         }
     }
 }

@@ -73,6 +73,11 @@ pub struct Shared {
     finished: Mutex<bool>,
     finished_cv: Condvar,
     pub metrics: Arc<Metrics>,
+    /// `BEGIN`s admitted whose task has not started yet, and whether an interactive transaction
+    /// may be open (set before a `BEGIN` starts, then to what the session says after each call):
+    /// a synchronous call must not queue behind a transaction that waits for JavaScript.
+    pub begins_queued: std::sync::atomic::AtomicU64,
+    pub in_transaction: AtomicBool,
     /// True while the database hibernates: its worker is in `parked` and no thread runs for it.
     pub hibernating: AtomicBool,
     pub parked: Mutex<Option<Parked>>,
@@ -87,6 +92,8 @@ impl Shared {
             finished: Mutex::new(false),
             finished_cv: Condvar::new(),
             metrics,
+            begins_queued: std::sync::atomic::AtomicU64::new(0),
+            in_transaction: AtomicBool::new(false),
             hibernating: AtomicBool::new(false),
             parked: Mutex::new(None),
         }
@@ -215,12 +222,25 @@ pub struct Task {
 }
 
 impl Task {
+    /// A `BEGIN` leaves the queued count once its task starts (or is dropped); a transaction may
+    /// be open from before that moment (the order matters to `Database::would_deadlock`).
+    fn leave_queue(&self, shared: &Shared, starts: bool) {
+        if matches!(self.command, Command::Begin { .. }) {
+            if starts {
+                shared.in_transaction.store(true, Ordering::SeqCst);
+            }
+            shared.begins_queued.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
     fn run(self, session: &mut Session, call: CallStart) {
+        self.leave_queue(&self.reply.shared.clone(), true);
         let Task { command, control, reply, .. } = self;
         // Cancelled or expired while queued: never runs.
         let stop = control.check();
         if stop != Stop::None {
             let error = Control::error(stop, &reply.shared.database);
+            reply.shared.in_transaction.store(session.open_transaction().is_some(), Ordering::SeqCst);
             call.finish(&reply.shared);
             return reply.send(Err(error));
         }
@@ -249,12 +269,15 @@ impl Task {
             }
             (r, _) => r,
         };
-        // Counted, and not running any more, once the caller can see the answer.
+        // Whether a transaction is open, and counted, and not running any more, once the caller
+        // can see the answer (a caller that saw its transaction end must not find it open).
+        reply.shared.in_transaction.store(session.open_transaction().is_some(), Ordering::SeqCst);
         call.finish(&reply.shared);
         reply.send(result);
     }
 
     pub fn reject(self, error: Error) {
+        self.leave_queue(&self.reply.shared.clone(), false);
         self.reply.send(Err(error));
     }
 }
@@ -418,6 +441,7 @@ fn serve(
                     Some(job) => job,
                     None if session.open_transaction().is_some() => {
                         session.expire_transaction();
+                        shared.in_transaction.store(false, Ordering::SeqCst);
                         continue;
                     }
                     None if session.can_hibernate() => {
@@ -433,6 +457,7 @@ fn serve(
             // The deadline passed before this call arrived: the transaction ends first, and this
             // call queues behind the calls that waited for it.
             session.expire_transaction();
+            shared.in_transaction.store(false, Ordering::SeqCst);
             waiting.push_back(job);
             continue;
         }

@@ -239,3 +239,26 @@ fn a_call_is_counted_in_the_metrics_before_its_answer_arrives() {
     }
     db.close().unwrap();
 }
+
+#[test]
+fn a_sync_call_that_would_wait_behind_an_open_transaction_fails_at_once() {
+    let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
+    let db = Database::open(store, "sync", opts(8)).unwrap();
+    let limit = Duration::from_secs(5);
+    let select = || Command::Exec { sql: "SELECT 1".into() };
+    assert!(db.call_sync(select(), &CallOptions::default(), limit).is_ok());
+    let tx = db.begin(depot_client::Behavior::Immediate, None).unwrap();
+    let started = Instant::now();
+    let err = db.call_sync(select(), &CallOptions::default(), limit).unwrap_err();
+    assert_eq!(err.code(), "ERR_WOULD_DEADLOCK");
+    assert!(started.elapsed() < limit, "answered at once, not at the deadline");
+    // The transaction's own commands go through, and once it ends so does everything.
+    let in_tx = CallOptions { transaction: Some(tx), ..Default::default() };
+    assert!(db.call_sync(select(), &in_tx, limit).is_ok());
+    db.end(tx, true).unwrap();
+    assert!(
+        db.call_sync(select(), &CallOptions::default(), limit).is_ok(),
+        "the flag is cleared before the end is answered"
+    );
+    db.close().unwrap();
+}
