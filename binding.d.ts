@@ -210,6 +210,12 @@ export interface DepotOptions {
 }
 
 /**
+ * Whether `sql` ends with a complete SQL statement (SQLite's `sqlite3_complete`: a `;` outside
+ * strings, comments and trigger bodies). The CLI shell reads lines until it is.
+ */
+export declare function isCompleteSql(sql: string): boolean
+
+/**
  * Counters of one database since it was opened. All values are plain numbers, exact up
  * to 2^53.
  */

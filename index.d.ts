@@ -261,3 +261,8 @@ export interface HistoryEntry {
 
 /** Cancels the native calls it is passed to (the wrapper makes one per AbortSignal). */
 export { CancelToken } from './binding'
+/**
+ * Whether `sql` ends with a complete statement, as SQLite decides it (`sqlite3_complete`: a `;`
+ * outside strings, comments and trigger bodies). For shells and REPLs that read statements line by line.
+ */
+export declare function isCompleteSql(sql: string): boolean

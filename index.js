@@ -881,4 +881,4 @@ class Depot {
   }
 }
 
-module.exports = { Depot, NativeDatabaseHandle, Transaction, CancelToken: binding.CancelToken }
+module.exports = { Depot, NativeDatabaseHandle, Transaction, CancelToken: binding.CancelToken, isCompleteSql: binding.isCompleteSql }

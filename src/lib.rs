@@ -53,3 +53,10 @@ pub use metrics::{Metrics, Stats};
 pub use options::{DepotOptions, OpenDatabaseOptions};
 pub use reply::waiter::wait_for_replies;
 pub use result::{CursorChunk, CursorInfo, Packed};
+
+/// Whether `sql` ends with a complete SQL statement (SQLite's `sqlite3_complete`: a `;` outside
+/// strings, comments and trigger bodies). The CLI shell reads lines until it is.
+#[napi_derive::napi]
+pub fn is_complete_sql(sql: String) -> bool {
+    depot_client::statement_complete(&sql)
+}

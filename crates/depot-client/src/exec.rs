@@ -115,3 +115,30 @@ fn undo(conn: &Connection, outer: bool, rollback: &str) {
         let _ = conn.execute_batch(rollback);
     }
 }
+
+/// Whether `sql` ends with a complete statement, as SQLite's own shell decides when to run what was
+/// typed (a `;` outside any string, comment or trigger body). Text with a NUL is not SQL: false.
+pub fn statement_complete(sql: &str) -> bool {
+    match std::ffi::CString::new(sql) {
+        // SAFETY: a valid NUL-terminated string for the duration of the call; sqlite3_complete
+        // only reads it.
+        Ok(text) => unsafe { rusqlite::ffi::sqlite3_complete(text.as_ptr()) != 0 },
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod complete_tests {
+    use super::statement_complete;
+
+    #[test]
+    fn a_statement_is_complete_at_a_semicolon_outside_strings_comments_and_triggers() {
+        assert!(statement_complete("SELECT 1;"));
+        assert!(!statement_complete("SELECT 1"));
+        assert!(!statement_complete("SELECT ';"));
+        assert!(!statement_complete("SELECT 1 -- ;"));
+        assert!(!statement_complete("CREATE TRIGGER t AFTER INSERT ON x BEGIN SELECT 1;"));
+        assert!(statement_complete("CREATE TRIGGER t AFTER INSERT ON x BEGIN SELECT 1; END;"));
+        assert!(!statement_complete("SELECT 1;\0"));
+    }
+}

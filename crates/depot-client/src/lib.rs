@@ -37,6 +37,7 @@ pub use database::{Database, CLOSE_TIMEOUT};
 pub use depot::PostgresStoreOptions;
 pub use depot::{CommitInfo, FileStoreOptions, PageStore, Restored, Retention, StoreError};
 pub use error::{Error, ErrorCode};
+pub use exec::statement_complete;
 pub use metrics::{Counters, MetricsSnapshot};
 pub use options::OpenOptions;
 pub use store_config::{OpenedStore, StoreConfig, StoreKind};
