@@ -34,8 +34,10 @@ struct Inner {
     commands: Sender<Task>,
     close: Sender<()>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    /// Opens the session again when a call wakes the hibernating database.
-    opener: Opener,
+    /// Opens the session again when a call wakes the hibernating database. It holds the store:
+    /// dropped once the database closes, so that a closed database no longer keeps its store (and a
+    /// file store's directory lock) alive.
+    opener: Mutex<Option<Opener>>,
     idle: Option<Duration>,
     stack: usize,
 }
@@ -89,7 +91,7 @@ impl Database {
             commands,
             close,
             thread: Mutex::new(None),
-            opener: opener.clone(),
+            opener: Mutex::new(Some(opener.clone())),
             idle,
             stack,
         });
@@ -258,6 +260,8 @@ impl Database {
     /// worker closes after the command it is running. `close()` then waits for it.
     pub fn request_close(&self) {
         self.inner.shared.begin_close();
+        // No wake-up can come any more; the worker keeps its own opener until it exits.
+        self.inner.opener.lock().unwrap().take();
         // Capacity 1: if a close request is already waiting, that one will do.
         let _ = self.inner.close.try_send(());
     }
@@ -317,7 +321,11 @@ impl Inner {
     /// Starts a thread for the hibernating database's worker, which reopens its session and runs
     /// the calls that woke it. If no thread can start, those calls fail and it stays parked.
     fn wake(&self, parked: Parked) {
-        let (opener, shared, idle) = (self.opener.clone(), self.shared.clone(), self.idle);
+        let Some(opener) = self.opener.lock().unwrap().clone() else {
+            // Closing already: the calls that woke it fail as closed.
+            return self.shared.close_parked(parked);
+        };
+        let (shared, idle) = (self.shared.clone(), self.idle);
         let slot: Arc<Mutex<Option<Parked>>> = Arc::new(Mutex::new(Some(parked)));
         let for_thread = slot.clone();
         let spawned = spawn_worker(&self.shared.database, self.stack, move || {

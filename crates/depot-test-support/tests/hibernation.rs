@@ -159,3 +159,28 @@ fn waking_on_postgres_takes_one_round_trip() {
     assert_eq!(pg.statements_sent() - before, 1, "the wake and the read: one statement");
     db.close().unwrap();
 }
+
+/// What lets a database wake (its opener) holds the store: a closed database must let go of it,
+/// awake or hibernating, while its handle is still around (a file store's directory stays locked
+/// as long as anything holds the store).
+#[test]
+fn a_closed_database_no_longer_holds_its_store() {
+    for hibernate_first in [false, true] {
+        let store = Arc::new(MemoryStore::new());
+        let db = Database::open(store.clone(), "let-go", opts(20)).unwrap();
+        db.exec("CREATE TABLE t(v)").unwrap();
+        if hibernate_first {
+            until_hibernating(&db);
+        }
+        db.close().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&store) > 1 {
+            assert!(
+                Instant::now() < deadline,
+                "hibernated first: {hibernate_first}: the store is still held"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(db);
+    }
+}
