@@ -4,7 +4,10 @@
 // depot-sqlite [--depot DIR|URL] history|restore|fork|export|import ...
 //
 // Runs SQL against one database of the embedded file store (default ./.depot), or of a PostgreSQL
-// store when --depot is a postgres:// URL, and prints each result's rows as a table. Without SQL on the command line, reads the statements from stdin.
+// store when --depot is a postgres:// URL, and prints each result's rows as a table (or as CSV or
+// JSON with --csv or --json; bin/format.js). Without SQL on the command line, reads the statements
+// from stdin; when stdin and stdout are both a terminal, opens the interactive shell instead
+// (bin/shell.js).
 // SQLite splits the statements (each is prepared from the previous one's tail). The first error
 // stops the script and goes to stderr with its code; the exit status is then 1, and no table is
 // printed (the statements before the error have run, each in its own transaction unless the SQL
@@ -16,9 +19,10 @@
 
 const { parseArgs: parseArgv } = require('node:util')
 const { Depot } = require('../index.js')
-const { formatTable } = require('./table.js')
+const { formatTable, formatResult, formatError } = require('./format.js')
+const { Shell } = require('./shell.js')
 
-const USAGE = `usage: depot-sqlite [OPTIONS] DATABASE [SQL]
+const USAGE = `usage: depot-sqlite [OPTIONS] DATABASE [SQL] [--json | --csv]
        depot-sqlite [OPTIONS] history DATABASE [--limit N]
        depot-sqlite [OPTIONS] restore DATABASE (BOOKMARK | --time ISO-8601)
        depot-sqlite [OPTIONS] fork SOURCE TARGET [--at BOOKMARK]
@@ -27,7 +31,13 @@ const USAGE = `usage: depot-sqlite [OPTIONS] DATABASE [SQL]
 
 Runs SQL (or the statements read from stdin) against DATABASE in the embedded
 file store DIR (default ./.depot), or in the PostgreSQL store at URL, and
-prints the rows of each query as a table.
+prints the rows of each query as a table (--csv: as CSV with a header line;
+--json: as one line holding a JSON array of objects).
+
+Without SQL, on a terminal, opens an interactive shell: statements end with ;
+and may span lines; .help lists its commands (.tables, .schema, .dump, .mode,
+.import, .output, .read, .timer, .databases, .quit). The line history is kept
+in $DEPOT_SQLITE_HISTORY (default ~/.depot_sqlite_history; empty: none).
 
   history   the commits of DATABASE, newest first (at most N, default 100)
   restore   makes DATABASE what it was at BOOKMARK, or at the newest commit at
@@ -46,6 +56,7 @@ OPTIONS
   --history-ms MS   the history window your application opens the store with
                     (Depot.open({ historyMs })): the points the commands can
                     reach (default 0: the newest commit only)
+  --csv, --json     print rows as CSV or JSON (the shell starts in that mode)
   -h, --help        show this help`
 
 const COMMANDS = {
@@ -65,11 +76,13 @@ const OPTIONS = {
   at: { type: 'string' },
   overwrite: { type: 'boolean' },
   replace: { type: 'boolean' },
+  json: { type: 'boolean' },
+  csv: { type: 'boolean' },
 }
 
 /**
  * Parses argv into { help } or { depot, historyMs, command, args, options }, where command is
- * null for SQL ({ database, sql } in args), or throws a usage error.
+ * null for SQL ({ database, sql, mode } in args), or throws a usage error.
  */
 function parseArgs(argv) {
   let parsed
@@ -84,14 +97,16 @@ function parseArgs(argv) {
   const first = tokens.find((t) => t.kind === 'positional' || t.kind === 'option-terminator')
   const command = first && first.kind === 'positional' && Object.hasOwn(COMMANDS, first.value) ? first.value : null
   const given = Object.keys(values).filter((name) => !['depot', 'history-ms', 'help'].includes(name))
-  const allowed = command ? COMMANDS[command].options : []
+  const allowed = command ? COMMANDS[command].options : ['json', 'csv']
   const stray = given.find((name) => !allowed.includes(name))
   if (stray) throw usageError(`--${stray} does not apply to ${command ? `the ${command} command` : 'SQL'}`)
   if (!command) {
     if (positionals.length === 0) throw usageError('missing DATABASE')
     if (positionals.length > 2) throw usageError('too many arguments (quote the SQL)')
+    if (values.json && values.csv) throw usageError('--json and --csv exclude each other')
     const [database, sql] = positionals
-    return { depot: values.depot, historyMs, command: null, args: { database, sql } }
+    const mode = values.json ? 'json' : values.csv ? 'csv' : 'table'
+    return { depot: values.depot, historyMs, command: null, args: { database, sql, mode } }
   }
   const names = COMMANDS[command].args
   const rest = positionals.slice(1)
@@ -150,13 +165,23 @@ function readStdin() {
   })
 }
 
-/** Runs SQL against a database and prints the rows of each query. */
-async function runSql(depot, { database, sql }) {
+/** Runs SQL against a database and prints the rows of each query in `mode` (table, csv or json). */
+async function runSql(depot, { database, sql, mode }) {
   const db = await depot.openDatabase(database, { intMode: 'bigint' })
   try {
     for (const result of await db.executeScript(sql)) {
-      if (result.columns.length > 0) process.stdout.write(formatTable(result.columns, result.rows))
+      if (result.columns.length > 0) process.stdout.write(formatResult(mode, result.columns, result.rows))
     }
+  } finally {
+    await db.close()
+  }
+}
+
+/** The interactive shell on the terminal, starting in `mode`. */
+async function runShell(depot, { database, mode }) {
+  const db = await depot.openDatabase(database, { intMode: 'bigint' })
+  try {
+    await new Shell({ depot, db, database, mode }).run()
   } finally {
     await db.close()
   }
@@ -194,10 +219,12 @@ async function main(argv) {
     console.log(USAGE)
     return 0
   }
-  const sql = options.command === null ? (options.args.sql ?? (await readStdin())) : undefined
+  const interactive = options.command === null && options.args.sql === undefined && process.stdin.isTTY && process.stdout.isTTY
+  const sql = options.command === null && !interactive ? (options.args.sql ?? (await readStdin())) : undefined
   const depot = await Depot.open(depotOptions(options.depot, options.historyMs))
   try {
-    if (options.command === null) await runSql(depot, { database: options.args.database, sql })
+    if (interactive) await runShell(depot, options.args)
+    else if (options.command === null) await runSql(depot, { ...options.args, sql })
     else await RUN[options.command](depot, options.args, options.options)
   } finally {
     await depot.close()
@@ -210,9 +237,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = status
   },
   (error) => {
-    const code = error && error.code ? error.code : 'ERR_UNKNOWN'
-    const message = error && error.message ? error.message : String(error)
-    process.stderr.write(`error: ${code}: ${message}\n`)
-    process.exitCode = code === 'ERR_USAGE' ? 2 : 1
+    process.stderr.write(formatError(error))
+    process.exitCode = error && error.code === 'ERR_USAGE' ? 2 : 1
   },
 )
