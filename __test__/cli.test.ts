@@ -49,6 +49,38 @@ describe('depot-sqlite CLI', () => {
     expect(syntax.stderr).toMatch(/^error: SQLITE_ERROR: .*syntax/)
   })
 
+  it('--json and --csv print the rows of each query as JSON or CSV instead of a table', () => {
+    const sql =
+      `SELECT 1 AS id, 'a,"b"' AS s, 'two' || char(10) || 'lines' AS t, NULL AS n, x'00ff' AS b, 9223372036854775807 AS big, 1.5 AS r; ` +
+      'CREATE TABLE e(v); SELECT v AS only FROM e'
+    const json = run(['--json', 'demo', sql])
+    expect(json.stderr).toBe('')
+    expect(json.status).toBe(0)
+    // One line per query: a JSON array of objects (integers exact, blobs as hex, NULL as null).
+    expect(json.stdout).toBe(String.raw`[{"id":1,"s":"a,\"b\"","t":"two\nlines","n":null,"b":"00FF","big":9223372036854775807,"r":1.5}]` + '\n[]\n')
+    expect(JSON.parse(json.stdout.split('\n')[0])[0]).toMatchObject({ s: 'a,"b"', t: 'two\nlines' })
+
+    // From stdin, the flag after the database: a header line, then fields quoted where needed.
+    const csv = run(['demo', '--csv'], `${sql.replace('CREATE TABLE e(v); ', '')};`)
+    expect(csv.stderr).toBe('')
+    expect(csv.status).toBe(0)
+    expect(csv.stdout).toBe(`id,s,t,n,b,big,r\n1,"a,""b""","two\nlines",,X'00FF',9223372036854775807,1.5\nonly\n`)
+  })
+
+  it('--json and --csv together, or with a command, are usage errors', () => {
+    for (const args of [
+      ['--json', '--csv', 'demo', 'SELECT 1'],
+      ['history', 'demo', '--json'],
+      ['--csv', 'export', 'demo', 'file'],
+    ]) {
+      const result = run(args)
+      expect(result.status, args.join(' ')).toBe(2)
+      expect(result.stderr, args.join(' ')).toMatch(
+        /^error: ERR_USAGE: (--json and --csv exclude each other|--(json|csv) does not apply to the \w+ command)\n\nusage: depot-sqlite/,
+      )
+    }
+  })
+
   it('rejects a missing database name with a usage message', () => {
     const result = run([])
     expect(result.status).toBe(2)

@@ -7,6 +7,8 @@
 // 3. Starts a throwaway PostgreSQL server (`scripts/pg.sh start`, installing Debian's PostgreSQL if
 //    absent) and exports its URL as DEPOT_TEST_PG_URL: the Rust store tests and the vitest matrix run
 //    against it as the third backend. A server that cannot start is a failure, never a skip.
+//    The shell suite drives the CLI in a pseudo-terminal through tmux: Debian's tmux is installed
+//    the same way (apt-get, only when missing); without it that suite fails, never skips.
 // 4. Runs clippy over the workspace (`-D warnings`: a lint fails the run), the Rust tests
 //    (`cargo test --workspace`) and the vitest suites.
 // 5. Stops the server it started (also on failure or Ctrl-C). The kill test runs, and stops, its own.
@@ -59,6 +61,32 @@ function pgSh(command, env = {}) {
     child.on('error', () => resolve({ code: 127, stdout }))
     child.on('close', (code) => resolve({ code: code ?? 1, stdout: stdout.trim() }))
   })
+}
+
+/** Whether a command runs (exits 0) with these arguments. */
+function runs(command, args) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: 'ignore' })
+    child.on('error', () => resolve(false))
+    child.on('close', (code) => resolve(code === 0))
+  })
+}
+
+/**
+ * tmux, for the shell suite (__test__/shell.test.ts): when it is not installed, installs Debian's
+ * package as scripts/pg.sh installs PostgreSQL (apt-get, through sudo when not root). Resolves with
+ * whether tmux runs.
+ */
+async function ensureTmux() {
+  if (await runs('tmux', ['-V'])) return true
+  console.log('> apt-get install tmux (tmux is missing; the shell tests need it)')
+  const install = [
+    'sudo=""; if [ "$(id -u)" != 0 ]; then sudo=sudo; fi',
+    '$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq',
+    '$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux',
+  ].join(' && ')
+  await run('bash', ['-c', install])
+  return runs('tmux', ['-V'])
 }
 
 /** Sums cargo's `test result: ok. N passed; M failed; ...` lines (one per test binary). */
@@ -117,6 +145,8 @@ async function main() {
     // The Rust and JS postgres tests then fail on the missing URL and are counted as failures.
     problems.push('PostgreSQL did not start (scripts/pg.sh start); the postgres tests cannot pass')
   }
+
+  if (!(await ensureTmux())) problems.push('tmux is missing and could not be installed (apt-get install tmux); the shell tests cannot pass')
 
   try {
     await runTests()
