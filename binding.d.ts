@@ -202,9 +202,9 @@ export interface DepotOptions {
   telemetry?: boolean
   /**
    * Milliseconds of history to keep: every point of that window stays listed by `history()`,
-   * findable by `bookmarkForTime()`, restorable and forkable (default 0: none, a page version
-   * goes as soon as a newer one is committed). Every store; PostgreSQL finds times by its
-   * server's clock.
+   * findable by `bookmarkForTime()`, restorable and forkable. Default 3600000 (an hour); 0
+   * keeps none (a page version goes as soon as a newer one is committed). Every store;
+   * PostgreSQL finds times by its server's clock.
    */
   historyMs?: number
 }

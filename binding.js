@@ -838,4 +838,5 @@ module.exports = nativeBinding
 module.exports.CancelToken = nativeBinding.CancelToken
 module.exports.Depot = nativeBinding.Depot
 module.exports.NativeDatabaseHandle = nativeBinding.NativeDatabaseHandle
+module.exports.isCompleteSql = nativeBinding.isCompleteSql
 module.exports.waitForReplies = nativeBinding.waitForReplies

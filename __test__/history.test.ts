@@ -170,10 +170,23 @@ describe('a handle at a bookmark holds its point', () => {
   }
 })
 
+describe('with history by default, and without it', () => {
+  it('a depot keeps an hour of history unless told otherwise', async () => {
+    const depot = await Depot.open({ memory: true })
+    const db = await depot.openDatabase('d')
+    await db.exec('CREATE TABLE t(v)')
+    const before = await db.bookmark()
+    await db.run('INSERT INTO t VALUES (1)')
+    await depot.restore('d', before)
+    expect((await (await depot.openDatabase('d')).query('SELECT count(*) FROM t')).rows).toEqual([[0]])
+    await depot.close()
+  })
+})
+
 describe('without history', () => {
   const plain: [string, () => Promise<Depot>][] = [
-    ['memory', () => Depot.open({ memory: true })],
-    ['postgres', () => postgres({})],
+    ['memory', () => Depot.open({ memory: true, historyMs: 0 })],
+    ['postgres', () => postgres({ historyMs: 0 })],
   ]
   for (const [name, open] of plain) {
     it(`only the newest state is reachable (${name})`, async () => {

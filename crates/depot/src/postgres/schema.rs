@@ -117,6 +117,11 @@ fn history_ddl(s: &str) -> String {
          ALTER TABLE \"{s}\".databases ADD COLUMN IF NOT EXISTS chain_ids bigint[] NOT NULL DEFAULT '{{}}';
          ALTER TABLE \"{s}\".databases ADD COLUMN IF NOT EXISTS chain_txids bigint[] NOT NULL DEFAULT '{{}}';
          CREATE INDEX IF NOT EXISTS commits_by_time ON \"{s}\".commits(db, committed_at);
+         -- With a history window, expiry deletes as many versions as commits write: vacuum the
+         -- tables after a few percent of their rows changed (not 20%), so that the space of
+         -- expired versions is reused and the tables level off.
+         ALTER TABLE \"{s}\".pages SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 1000);
+         ALTER TABLE \"{s}\".commits SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 1000);
          ALTER TABLE \"{s}\".databases ADD COLUMN IF NOT EXISTS leased bigint[] NOT NULL DEFAULT '{{}}';
          -- Points before `floor` may have lost versions to pruning: never readable again, whatever
          -- window a later store is opened with. Before version 3 every commit pruned.
