@@ -55,7 +55,7 @@ OPTIONS
   --depot URL       postgres://user:password@host:port/dbname[?sslmode=verify-full&sslrootcert=ca.pem]
   --history-ms MS   the history window your application opens the store with
                     (Depot.open({ historyMs })): the points the commands can
-                    reach (default 0: the newest commit only)
+                    reach (default 3600000, as Depot.open; 0: the newest commit only)
   --csv, --json     print rows as CSV or JSON (the shell starts in that mode)
   -h, --help        show this help`
 
