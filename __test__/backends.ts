@@ -22,10 +22,13 @@ export const { Depot, NativeDatabaseHandle } = require('../index.js') as typeof 
 export type Depot = Binding.Depot
 export type Db = Binding.NativeDatabaseHandle
 
+/** Options a test may add to the location's own (`historyMs`, ...). */
+export type ExtraOptions = Omit<NonNullable<Parameters<typeof Depot.open>[0]>, 'memory' | 'path' | 'url' | 'schema'>
+
 /** One test's place in a backend. */
 export interface Location {
-  /** Opens a depot at this location. */
-  open(): Promise<Depot>
+  /** Opens a depot at this location, with `extra` options (history window, telemetry...). */
+  open(extra?: ExtraOptions): Promise<Depot>
   /** Removes whatever the location left behind. */
   cleanup(): Promise<void>
 }
@@ -43,7 +46,7 @@ export const backends: Backend[] = [
     name: 'memory',
     durable: false,
     create: () => ({
-      open: () => Depot.open({ memory: true }),
+      open: (extra) => Depot.open({ ...extra, memory: true }),
       cleanup: async () => {},
     }),
   },
@@ -53,7 +56,7 @@ export const backends: Backend[] = [
     create: () => {
       const dir = mkdtempSync(join(tmpdir(), 'depot-sqlite-test-'))
       return {
-        open: () => Depot.open({ path: join(dir, 'depot') }),
+        open: (extra) => Depot.open({ ...extra, path: join(dir, 'depot') }),
         cleanup: async () => rmSync(dir, { recursive: true, force: true }),
       }
     },
@@ -92,7 +95,7 @@ backends.push({
     const schema = freshSchema()
     return {
       // A small pool: many tests run at once against one server.
-      open: () => Depot.open({ url, schema, poolSize: 2 }),
+      open: (extra) => Depot.open({ poolSize: 2, ...extra, url, schema }),
       cleanup: () => dropSchema(url, schema),
     }
   },
@@ -110,8 +113,8 @@ export function forEachBackend(body: (backend: Backend) => void): void {
 export async function setup(backend: Backend) {
   const location = backend.create()
   const depots: Depot[] = []
-  const openDepot = async () => {
-    const depot = await location.open()
+  const openDepot = async (extra?: ExtraOptions) => {
+    const depot = await location.open(extra)
     depots.push(depot)
     return depot
   }

@@ -1,14 +1,11 @@
 // depot-sqlite/durable on every store: code written against Cloudflare's documented Durable Objects
 // SQL storage API (`ctx.storage.sql.exec`, cursors, `transactionSync`, `transaction`, bookmarks)
 // runs unchanged on a handle, through the synchronous call path, which refuses to deadlock.
-import { mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 
 import type * as Durable from '../adapters/durable'
-import { Depot, dropSchema, forEachBackend, freshSchema, pgUrl, useDepot } from './backends'
+import { forEachBackend, useDepot } from './backends'
 
 const { durableStorage, openDurableStorage } = createRequire(import.meta.url)('../adapters/durable.js') as typeof Durable
 
@@ -155,35 +152,12 @@ forEachBackend((backend) => {
   })
 })
 
-describe('durable bookmarks', () => {
-  const dirs: string[] = []
-  const schemas: string[] = []
-  afterEach(async () => {
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
-    for (const schema of schemas.splice(0)) await dropSchema(pgUrl(), schema)
-  })
-  const stores: [string, () => Promise<Depot>][] = [
-    ['memory', () => Depot.open({ memory: true, historyMs: 3_600_000 })],
-    [
-      'file',
-      () => {
-        const dir = mkdtempSync(join(tmpdir(), 'depot-sqlite-durable-'))
-        dirs.push(dir)
-        return Depot.open({ path: join(dir, 'depot'), historyMs: 3_600_000 })
-      },
-    ],
-    [
-      'postgres',
-      () => {
-        const schema = freshSchema()
-        schemas.push(schema)
-        return Depot.open({ url: pgUrl(), schema, poolSize: 2, historyMs: 3_600_000 })
-      },
-    ],
-  ]
-  for (const [name, open] of stores) {
-    it(`getCurrentBookmark, getBookmarkForTime and onNextSessionRestoreBookmark (${name})`, async () => {
-      const depot = await open()
+forEachBackend((backend) => {
+  describe('durable bookmarks', () => {
+    const ctx = useDepot(backend)
+
+    it('getCurrentBookmark, getBookmarkForTime and onNextSessionRestoreBookmark', async () => {
+      const depot = ctx.depot
       let storage = await openDurableStorage(depot, 'pitr')
       storage.sql.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1)')
       const good = await storage.getCurrentBookmark()
@@ -202,7 +176,6 @@ describe('durable bookmarks', () => {
       await storage.onNextSessionRestoreBookmark(undo)
       storage = await openDurableStorage(depot, 'pitr')
       expect(storage.sql.exec('SELECT count(*) AS n FROM t').one().n).toBe(0)
-      await depot.close()
     })
-  }
+  })
 })

@@ -1,47 +1,19 @@
-// History from JavaScript: bookmarks, the commit log, the commit at a time, restore (undoable,
-// fencing the writer) and fork (isolated both ways), on every store (memory, file, PostgreSQL)
-// opened with `historyMs`; without it only the newest state is reachable.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+// History from JavaScript on every store (memory, file, PostgreSQL), with the default window (an
+// hour): bookmarks, the commit log, the commit at a time, restore (undoable, fencing the writer),
+// fork (isolated both ways), handles at a bookmark (holding their point past a short window), and
+// `historyMs: 0`, where only the newest state is reachable.
+import { describe, expect, it } from 'vitest'
 
-import { codeOf, Depot, dropSchema, freshSchema, pgUrl } from './backends'
-
-const HOUR = 3_600_000
-const dirs: string[] = []
-const schemas: string[] = []
-afterEach(async () => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
-  for (const schema of schemas.splice(0)) await dropSchema(pgUrl(), schema)
-})
-
-/** A depot on a schema of its own in the test PostgreSQL server, dropped after the test. */
-function postgres(options: { historyMs?: number }): Promise<Depot> {
-  const schema = freshSchema()
-  schemas.push(schema)
-  return Depot.open({ url: pgUrl(), schema, poolSize: 2, ...options })
-}
-
-const stores: [string, () => Promise<Depot>][] = [
-  ['memory', () => Depot.open({ memory: true, historyMs: HOUR })],
-  [
-    'file',
-    () => {
-      const dir = mkdtempSync(join(tmpdir(), 'depot-sqlite-history-'))
-      dirs.push(dir)
-      return Depot.open({ path: join(dir, 'depot'), historyMs: HOUR })
-    },
-  ],
-  ['postgres', () => postgres({ historyMs: HOUR })],
-]
+import { codeOf, type Depot, forEachBackend, useDepot } from './backends'
 
 const rows = async (db: Awaited<ReturnType<Depot['openDatabase']>>) => (await db.query('SELECT v FROM t ORDER BY v')).rows
 
-for (const [name, open] of stores) {
-  describe(name, () => {
-    it('bookmarks sort in commit order and name the newest commit', async () => {
-      const depot = await open()
+forEachBackend((backend) => {
+  describe('history', () => {
+    const ctx = useDepot(backend)
+
+    it('bookmarks sort in commit order and name the newest commit (an hour of history by default)', async () => {
+      const depot = ctx.depot
       const db = await depot.openDatabase('b')
       const first = await db.bookmark()
       await db.exec('CREATE TABLE t(v)')
@@ -59,7 +31,7 @@ for (const [name, open] of stores) {
     })
 
     it('bookmarkForTime finds the newest commit at or before a time, and refuses a time before the history', async () => {
-      const depot = await open()
+      const depot = ctx.depot
       const db = await depot.openDatabase('t')
       await db.exec('CREATE TABLE t(v)')
       const marks: [string, number][] = []
@@ -76,7 +48,7 @@ for (const [name, open] of stores) {
     })
 
     it('a restore is a new commit that fences the writer, and restoring to what it returns undoes it', async () => {
-      const depot = await open()
+      const depot = ctx.depot
       const db = await depot.openDatabase('r')
       await db.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1)')
       const good = await db.bookmark()
@@ -96,7 +68,7 @@ for (const [name, open] of stores) {
     })
 
     it('a handle opened at a bookmark reads that point while the writer goes on, and refuses writes', async () => {
-      const depot = await open()
+      const depot = ctx.depot
       const db = await depot.openDatabase('at')
       await db.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)')
       const at = await db.bookmark()
@@ -112,7 +84,7 @@ for (const [name, open] of stores) {
     })
 
     it('a fork starts from its bookmark and is isolated in both directions', async () => {
-      const depot = await open()
+      const depot = ctx.depot
       const db = await depot.openDatabase('src')
       await db.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1)')
       const at = await db.bookmark()
@@ -127,25 +99,10 @@ for (const [name, open] of stores) {
       expect(await codeOf(depot.fork('src', 'copy'))).toBe('ERR_INVALID_ARGUMENT')
       await depot.close()
     })
-  })
-}
 
-describe('a handle at a bookmark holds its point', () => {
-  const short: [string, () => Promise<Depot>][] = [
-    ['memory', () => Depot.open({ memory: true, historyMs: 50 })],
-    [
-      'file',
-      () => {
-        const dir = mkdtempSync(join(tmpdir(), 'depot-sqlite-history-'))
-        dirs.push(dir)
-        return Depot.open({ path: join(dir, 'depot'), historyMs: 50 })
-      },
-    ],
-    ['postgres', () => postgres({ historyMs: 50 })],
-  ]
-  for (const [name, open] of short) {
-    it(`past the history window until it closes (${name})`, async () => {
-      const depot = await open()
+    it('a handle at a bookmark holds its point past the history window until it closes', async () => {
+      await ctx.depot.close()
+      const depot = await ctx.openDepot({ historyMs: 50 })
       const db = await depot.openDatabase('lease')
       // ~250 pages, and a reader with a 64 KiB cache: its reads go to the store, at its point.
       await db.exec(
@@ -167,30 +124,10 @@ describe('a handle at a bookmark holds its point', () => {
       expect(await sum(db)).toEqual([[7000, 1000]])
       await depot.close()
     })
-  }
-})
 
-describe('with history by default, and without it', () => {
-  it('a depot keeps an hour of history unless told otherwise', async () => {
-    const depot = await Depot.open({ memory: true })
-    const db = await depot.openDatabase('d')
-    await db.exec('CREATE TABLE t(v)')
-    const before = await db.bookmark()
-    await db.run('INSERT INTO t VALUES (1)')
-    await depot.restore('d', before)
-    expect((await (await depot.openDatabase('d')).query('SELECT count(*) FROM t')).rows).toEqual([[0]])
-    await depot.close()
-  })
-})
-
-describe('without history', () => {
-  const plain: [string, () => Promise<Depot>][] = [
-    ['memory', () => Depot.open({ memory: true, historyMs: 0 })],
-    ['postgres', () => postgres({ historyMs: 0 })],
-  ]
-  for (const [name, open] of plain) {
-    it(`only the newest state is reachable (${name})`, async () => {
-      const depot = await open()
+    it('with historyMs: 0 only the newest state is reachable', async () => {
+      await ctx.depot.close()
+      const depot = await ctx.openDepot({ historyMs: 0 })
       const db = await depot.openDatabase('n')
       await db.exec('CREATE TABLE t(v)')
       const old = await db.bookmark()
@@ -203,13 +140,9 @@ describe('without history', () => {
       expect((await copy.query('SELECT v FROM t')).rows).toEqual([[1]])
       await depot.close()
     })
-  }
-})
 
-describe('listing', () => {
-  for (const [name, open] of stores) {
-    it(`databases() lists every database of the store, sorted (${name})`, async () => {
-      const depot = await open()
+    it('databases() lists every database of the store, sorted', async () => {
+      const depot = ctx.depot
       expect(await depot.databases()).toEqual([])
       for (const n of ['zeta', 'alpha']) await (await depot.openDatabase(n)).exec('CREATE TABLE t(v)')
       await depot.fork('alpha', 'alpha-copy')
@@ -217,5 +150,5 @@ describe('listing', () => {
       await depot.close()
       expect(await codeOf(depot.databases())).toBe('ERR_CLOSED')
     })
-  }
+  })
 })

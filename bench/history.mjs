@@ -23,8 +23,10 @@
 // them (so that autovacuum's free-space maps do not land in a figure). Memory store: not measured.
 // Not part of `npm test`; the addon must be built (`npm run build`).
 import { execFileSync, execSync } from 'node:child_process'
-import { existsSync, mkdtempSync, openSync, closeSync, readSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, openSync, closeSync, readSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
+
+import { saveSection } from './section.mjs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -407,23 +409,12 @@ function report(results, seconds) {
   return lines.join('\n')
 }
 
-/** Writes `section` into `file`: in place of a section with the same title, else at the end. */
-function save(file, section) {
-  if (!existsSync(file)) return writeFileSync(file, section)
-  const text = readFileSync(file, 'utf8')
-  const start = text.indexOf(`${TITLE}\n`)
-  if (start < 0) return writeFileSync(file, `${text.replace(/\n*$/, '\n\n')}${section}`)
-  const rest = text.slice(start + TITLE.length)
-  const end = rest.search(/\n#{1,2} /)
-  writeFileSync(file, text.slice(0, start) + section.replace(/\n*$/, '\n') + (end < 0 ? '' : rest.slice(end)))
-}
-
 const began = now()
 const results = []
 for (const kind of STORES) results.push(await run(kind))
 const section = report(results, (now() - began) / 1000)
 console.log('\n' + section)
 if (OUT) {
-  save(OUT, section)
+  saveSection(OUT, TITLE, section)
   log(`saved to ${OUT}`)
 }

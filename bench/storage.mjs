@@ -14,10 +14,12 @@
 //
 // Not part of `npm test`; the addon must be built (`npm run build`).
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+
+import { saveSection } from './section.mjs'
 
 const { Depot } = createRequire(import.meta.url)('../index.js')
 const args = {}
@@ -83,13 +85,4 @@ for (const r of results) {
   for (const x of r.samples) section += `| ${x.s} | ${x.commits} | ${(x.bytes / MiB).toFixed(1)} MiB | ${x.window} | ${x.pages} |\n`
 }
 console.log(section)
-if (args.out) {
-  const text = existsSync(args.out) ? readFileSync(args.out, 'utf8') : ''
-  const start = text.indexOf(TITLE)
-  if (start < 0) writeFileSync(args.out, `${text.replace(/\n*$/, '\n\n')}${section}`)
-  else {
-    const rest = text.slice(start + TITLE.length)
-    const end = rest.search(/\n## /)
-    writeFileSync(args.out, text.slice(0, start) + section.replace(/\n*$/, '\n') + (end < 0 ? '' : rest.slice(end)))
-  }
-}
+if (args.out) saveSection(args.out, TITLE, section)
