@@ -161,6 +161,10 @@ fn main() {
     println!("unknown commit outcomes resolved: {}", total.unknown_outcomes);
     println!("interactive transactions timed out (simulated clock): {}", total.timeouts);
     println!(
+        "restores and forks made (each checked against the oracle): {} and {}",
+        total.restores, total.forks
+    );
+    println!(
         "calls failed unavailable with no fault armed: {}, open retries: {}",
         total.deadline_misses, total.open_retries
     );
