@@ -37,6 +37,9 @@ pub struct Retention {
 }
 
 impl Retention {
+    /// Everything, however old (a store replaying its records).
+    pub const KEEP_ALL: Retention = Retention { ms: u64::MAX, txids: u64::MAX };
+
     /// The oldest txid that reads must stay possible at, for a database at `head` whose commits
     /// are `log`, at wall-clock time `now_ms`: the newest commit at or before `now_ms - ms` (the
     /// state any point of the window shows), but never newer than `head - txids`.

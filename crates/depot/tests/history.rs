@@ -279,6 +279,35 @@ fn check_pruned_points(s: &dyn PageStore, name: &str) {
     assert_eq!(state_at(s, "p", 6), (6, 2), "{name}");
 }
 
+/// A restore or fork written to the log is replayed whatever window the store is reopened with,
+/// and even when its point was reachable only through a reader's lease.
+#[test]
+fn the_file_store_reopens_with_a_shorter_window_after_a_restore_and_a_fork_to_a_leased_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = FileStore::open(dir.path(), FileStoreOptions { history_txids: 2, ..Default::default() }).unwrap();
+    write(&s, "w", 3);
+    let lease = s.lease("w", 2).unwrap();
+    write_more(&s, "w", 3, 8);
+    // Reachable only through the lease (the window is 2 txids).
+    s.restore("w", 2, None, random_commit_id()).unwrap();
+    s.fork("w", "wf", Some(2), random_commit_id()).unwrap();
+    s.release("w", lease);
+    drop(s);
+    for history_txids in [0, 2, 100] {
+        let s =
+            FileStore::open(dir.path(), FileStoreOptions { history_txids, ..Default::default() }).unwrap();
+        assert_eq!(state_at(&s, "w", 9), (2, 2), "window {history_txids}: the restore");
+        assert_eq!(state_at(&s, "wf", 1), (2, 2), "window {history_txids}: the fork");
+    }
+}
+
+/// Commits txids `from + 1 ..= to` of `db` (generation 1): page 1 holds the txid.
+fn write_more(s: &dyn PageStore, db: &str, from: u64, to: u64) {
+    for txid in from + 1..=to {
+        s.commit(&commit(db, 1, txid - 1, 10_000 + txid as u128, vec![page(1, txid as u8)], 2)).unwrap();
+    }
+}
+
 #[test]
 fn the_file_store_keeps_restores_and_forks_across_a_restart_and_a_compaction() {
     let dir = tempfile::tempdir().unwrap();

@@ -30,7 +30,10 @@ pub(super) fn recover(dir: &Path, retention: Retention) -> Result<(State, Writer
         files.push((1, Kind::Base));
     }
     files.sort_unstable_by_key(|f| f.0);
-    let mut state = State::new(retention);
+    // Replayed keeping everything: a restore or fork record needs the versions and the commit
+    // info of its point as they were when it was written, whatever window this store is opened
+    // with; the window applies once everything is loaded (`compact_all`).
+    let mut state = State::new(Retention::KEEP_ALL);
     let base = files.iter().filter(|f| f.1 == Kind::Base).map(|f| f.0).max();
     let mut base_bytes = 0;
     if let Some(b) = base {
@@ -67,6 +70,7 @@ pub(super) fn recover(dir: &Path, retention: Retention) -> Result<(State, Writer
             last = Some((segment, end, sealed));
         }
     }
+    state.retention = retention;
     state.compact_all(now_ms());
     let max_number = files.iter().map(|f| f.0).max().unwrap_or(0);
     let writer = match last {

@@ -114,7 +114,9 @@ impl State {
                     return Ok(());
                 }
                 check_next(db, *txid)?;
-                let size = db.timeline.size_at(*at, retention, *time_ms)?;
+                // The point was checked when the record was written; a lease released since, or a
+                // shorter window on reopening, must not make the record unreadable.
+                let size = db.timeline.size_at(*at, Retention::KEEP_ALL, *time_ms)?;
                 let pages = db.timeline.changed_since(*at, size);
                 let commit = Applied {
                     txid: *txid,
@@ -130,7 +132,7 @@ impl State {
                     .dbs
                     .get(source)
                     .ok_or_else(|| StoreError::Corrupt(format!("a fork names database id {source}")))?;
-                let size = src.timeline.size_at(*at, retention, *time_ms)?;
+                let size = src.timeline.size_at(*at, Retention::KEEP_ALL, *time_ms)?;
                 let pages = src.timeline.visible_at(*at, size);
                 let segments = &self.segments;
                 let db = self
