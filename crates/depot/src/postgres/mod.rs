@@ -113,13 +113,25 @@ async fn expire_database(pool: &Pool, id: i64, retention: Retention, timeout: Du
     let mut total = 0;
     {
         let mut lease = pool.acquire().await?;
-        let params: [(&(dyn ToSql + Sync), Type); 1] = [(&id, Type::INT8)];
-        let lapse = lease.conn().client.query_typed(&pool.sql().lapse, &params);
-        match tokio::time::timeout(timeout, lapse).await {
+        let sql = pool.sql();
+        // Leases of crashed holders: the head row is held while `leased` is rebuilt (a fresh
+        // snapshot after the lock, so a lease taken meanwhile is not lost), and only when some
+        // lapsed: expiry otherwise never holds the head row.
+        let lapse = async |c: &mut Conn| -> Result<(), Fail> {
+            let lapsed = c.client.query_typed_one(&sql.lapsed, &[(&id, Type::INT8)]).await?.get::<_, bool>(0);
+            if lapsed {
+                let tx = c.client.transaction().await?;
+                tx.query_typed(&sql.lock_head, &[(&id, Type::INT8)]).await?;
+                tx.query_typed(&sql.lapse, &[(&id, Type::INT8)]).await?;
+                tx.commit().await?;
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(timeout, lapse(lease.conn())).await {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
+            Ok(Err(f)) => {
                 lease.discard();
-                return Err(e.into());
+                return Err(f);
             }
             Err(_) => {
                 lease.discard();
@@ -887,12 +899,19 @@ impl PageStore for PostgresStore {
         // (claimed generation, new head, earlier application, size at `at`); no generation: refused.
         let outcome = self.block_on(self.retrying(true, async || {
             self.on_conn(async |c| {
-                let open_refused = c.stmts.open_refused.clone();
                 let tx = c.client.transaction().await?;
-                let claimed =
-                    tx.query_typed_opt(&sql.claim, &[(&id, Type::INT8), (&wanted, Type::INT8)]).await?;
+                let params: [(&(dyn ToSql + Sync), Type); 3] =
+                    [(&id, Type::INT8), (&wanted, Type::INT8), (&&commit_id[..], Type::BYTEA)];
+                let row = tx.query_typed_one(&sql.claim, &params).await?;
+                let (claimed, earlier, current) = (
+                    row.get::<_, Option<i64>>(0),
+                    row.get::<_, Option<i64>>(1),
+                    row.get::<_, Option<i64>>(2).unwrap_or(0),
+                );
+                if let Some(txid) = earlier {
+                    return Ok((Some(current), current, None, Some(txid), None));
+                }
                 let Some(claimed) = claimed else {
-                    let current: i64 = tx.query_one(&open_refused, &[&database]).await?.get(0);
                     return Ok((None, current, None, None, None));
                 };
                 let params: [(&(dyn ToSql + Sync), Type); 5] = [
@@ -911,7 +930,7 @@ impl PageStore for PostgresStore {
                 if head.is_some() || prev.is_some() {
                     tx.commit().await?;
                 }
-                Ok((Some(claimed.get::<_, i64>(0)), 0, head, prev, size))
+                Ok((Some(claimed), 0, head, prev, size))
             })
             .await
         }))?;
@@ -997,7 +1016,10 @@ impl PageStore for PostgresStore {
         let size = self.block_on(self.retrying(true, async || {
             self.on_conn(async |c| {
                 let tx = c.client.transaction().await?;
-                // The head row first: a commit that prunes waits, and then sees the lease.
+                // Expiry's lock first (an expiry step that could not see this lease must end before
+                // the point is checked), then the head row: a commit that prunes waits for it, and
+                // then sees the lease in `leased`.
+                tx.query_typed(&sql.hold, &[(&HISTORY_LOCK_KEY, Type::INT4), (&id, Type::INT8)]).await?;
                 tx.query_typed(&sql.lock_head, &[(&id, Type::INT8)]).await?;
                 let params: [(&(dyn ToSql + Sync), Type); 6] = [
                     (&id, Type::INT8),
@@ -1027,9 +1049,15 @@ impl PageStore for PostgresStore {
         let Some(id) = self.leases.lock().unwrap().remove(&lease) else { return };
         let holder = lease.to_be_bytes();
         let sql = &self.pool.sql().release;
+        let lock_head = &self.pool.sql().lock_head;
         let released = self.block_on(self.retrying(false, async || {
             self.on_conn(async |c| {
-                c.client.query_typed(sql, &[(&id, Type::INT8), (&&holder[..], Type::BYTEA)]).await?;
+                // The head row first, then `leased` rebuilt from a snapshot taken after it: a
+                // lease another reader took meanwhile is in it.
+                let tx = c.client.transaction().await?;
+                tx.query_typed(lock_head, &[(&id, Type::INT8)]).await?;
+                tx.query_typed(sql, &[(&id, Type::INT8), (&&holder[..], Type::BYTEA)]).await?;
+                tx.commit().await?;
                 Ok(())
             })
             .await

@@ -237,6 +237,7 @@ pub(crate) struct Sql {
     pub release: String,
     pub renew: String,
     pub lapse: String,
+    pub lapsed: String,
     pub raise_floor: String,
 }
 
@@ -355,12 +356,22 @@ impl Sql {
                  ORDER BY c.committed_at DESC, c.txid DESC LIMIT 1"
             ),
             // A restore's first statement: claim the generation (fencing the writer) and hold the
-            // head row, so the second reads a state nothing changes under it.
-            // $1 db, $2 generation wanted (NULL: the next).
+            // head row, so the second reads a state nothing changes under it. Not when this
+            // restore (its commit id) was made already: a retry, or an attempt that outlived its
+            // deadline, must not fence the writer that opened since.
+            // $1 db, $2 generation wanted (NULL: the next), $3 commit id. Returns the claimed
+            // generation (NULL: not claimed), the txid of the earlier application, the current one.
             claim: format!(
-                "UPDATE \"{s}\".databases SET generation = COALESCE($2, generation + 1)
-                 WHERE id = $1 AND ($2::bigint IS NULL OR $2 >= generation)
-                 RETURNING generation"
+                "WITH prev AS (
+                     SELECT txid FROM \"{s}\".commits WHERE db = $1 AND commit_id = $3
+                 ), claimed AS (
+                     UPDATE \"{s}\".databases SET generation = COALESCE($2, generation + 1)
+                     WHERE id = $1 AND ($2::bigint IS NULL OR $2 >= generation)
+                       AND NOT EXISTS (SELECT 1 FROM prev)
+                     RETURNING generation
+                 )
+                 SELECT (SELECT generation FROM claimed), (SELECT txid FROM prev),
+                        (SELECT generation FROM \"{s}\".databases WHERE id = $1)"
             ),
             // A restore as one commit: the pages changed since $2 get their version at $2 again
             // (copied on the server), the size becomes $2's. Idempotent by commit id like a commit.
@@ -492,8 +503,9 @@ impl Sql {
             renew: format!(
                 "UPDATE \"{s}\".leases SET until = now() + $2 * interval '1 millisecond' WHERE holder = ANY($1)"
             ),
-            // Leases of crashed holders lapse: forget them (the head row is touched only then).
-            // $1 db.
+            // Whether leases of crashed holders lapsed. $1 db.
+            lapsed: format!("SELECT EXISTS (SELECT 1 FROM \"{s}\".leases WHERE db = $1 AND until < now())"),
+            // Leases of crashed holders lapse: forget them (after `lock_head`). $1 db.
             lapse: format!(
                 "WITH lapsed AS (
                      DELETE FROM \"{s}\".leases WHERE db = $1 AND until < now() RETURNING 1
