@@ -321,10 +321,14 @@ impl Session {
     }
 
     /// Whether the session can be put away and reopened later with nothing a caller could tell:
-    /// no transaction or cursor open, no TEMP object (it lives in the connection), a writer still in
-    /// good standing, and not a reader at a point (its lease would lapse meanwhile).
+    /// no transaction open (interactive, or a BEGIN sent as SQL), no cursor, no TEMP object and no
+    /// attached database (they live in the connection), a writer still in good standing, and not a
+    /// reader at a point (its lease would lapse meanwhile).
     pub fn can_hibernate(&self) -> bool {
         if self.open_tx.is_some() || !self.cursors.is_empty() || self.conn.is_none() {
+            return false;
+        }
+        if !self.conn().is_autocommit() {
             return false;
         }
         {
@@ -335,7 +339,12 @@ impl Session {
         }
         let temp: rusqlite::Result<i64> =
             self.conn().query_row("SELECT count(*) FROM temp.sqlite_schema", [], |r| r.get(0));
-        matches!(temp, Ok(0))
+        let attached: rusqlite::Result<i64> = self.conn().query_row(
+            "SELECT count(*) FROM pragma_database_list WHERE name NOT IN ('main', 'temp')",
+            [],
+            |r| r.get(0),
+        );
+        matches!((temp, attached), (Ok(0), Ok(0)))
     }
 
     /// Closes the session for hibernation, keeping what the next one needs to go on as this one
@@ -397,6 +406,8 @@ const CONNECTION_SETTINGS: &[&str] = &[
     "cache_size",
     "temp_store",
     "busy_timeout",
+    "secure_delete",
+    "max_page_count",
 ];
 
 /// What a hibernated session leaves for the next one (see [`Session::suspend`]).

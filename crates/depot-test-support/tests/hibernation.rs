@@ -184,3 +184,22 @@ fn a_closed_database_no_longer_holds_its_store() {
         drop(db);
     }
 }
+
+#[test]
+fn a_transaction_begun_as_sql_or_an_attached_database_keeps_the_database_awake() {
+    let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
+    let raw = Database::open(store.clone(), "raw-begin", opts(20)).unwrap();
+    raw.exec("CREATE TABLE t(v); BEGIN; INSERT INTO t VALUES (1)").unwrap();
+    let attached = Database::open(store, "attached", opts(20)).unwrap();
+    attached
+        .exec("ATTACH ':memory:' AS side; CREATE TABLE side.s(v); INSERT INTO side.s VALUES (5)")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(raw.metrics().counters.hibernations, 0);
+    assert_eq!(attached.metrics().counters.hibernations, 0);
+    raw.exec("COMMIT").unwrap();
+    assert_eq!(one(&raw, "SELECT count(*) FROM t"), Value::Integer(1));
+    assert_eq!(one(&attached, "SELECT v FROM side.s"), Value::Integer(5));
+    raw.close().unwrap();
+    attached.close().unwrap();
+}
