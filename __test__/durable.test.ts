@@ -96,6 +96,9 @@ forEachBackend((backend) => {
       expect(thrownCode(() => sql.exec('SELECT * FROM nope'))).toBe('SQLITE_ERROR')
       expect(thrownCode(() => sql.exec('BEGIN'))).toBe('ERR_INVALID_ARGUMENT')
       expect(thrownCode(() => sql.exec('  savepoint s'))).toBe('ERR_INVALID_ARGUMENT')
+      expect(thrownCode(() => sql.exec('SELECT 1; COMMIT'))).toBe('ERR_INVALID_ARGUMENT')
+      expect(thrownCode(() => sql.exec('/* x */ ROLLBACK'))).toBe('ERR_INVALID_ARGUMENT')
+      expect(sql.exec("SELECT 'begin' AS w -- COMMIT").one()).toEqual({ w: 'begin' })
       await db.close()
     })
 
@@ -176,6 +179,16 @@ forEachBackend((backend) => {
       await storage.onNextSessionRestoreBookmark(undo)
       storage = await openDurableStorage(depot, 'pitr')
       expect(storage.sql.exec('SELECT count(*) AS n FROM t').one().n).toBe(0)
+      // A point the history no longer holds (the store reopened without history, so on the stores
+      // that keep data across opens): that session fails with the reason, the next one starts.
+      if (!backend.durable) return
+      await storage.onNextSessionRestoreBookmark('0000000000000001')
+      await ctx.depot.close()
+      const narrow = await ctx.openDepot({ historyMs: 0 })
+      const err = await openDurableStorage(narrow, 'pitr').catch((e) => e)
+      expect(err.code).toBe('ERR_HISTORY_UNAVAILABLE')
+      storage = await openDurableStorage(narrow, 'pitr')
+      expect(storage.sql.exec("SELECT count(*) AS n FROM sqlite_schema WHERE name = '_depot_durable'").one().n).toBe(0)
     })
   })
 })

@@ -25,7 +25,9 @@ const { codedError, isHandle } = require('../lib/shared.js')
 
 const DEPOT_OF = Symbol.for('depot-sqlite.depot')
 const MARKER = '_depot_durable'
-const CONTROL = /^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i
+/** A statement that starts or ends a transaction, anywhere in the text (comments ignored). */
+const CONTROL = /(^|;)\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i
+const COMMENTS = /--[^\n]*|\/\*[\s\S]*?(\*\/|$)/g
 const BOOKMARK = /^[0-9a-f]{16}$/
 
 /** A BLOB as Durable Objects give it: an ArrayBuffer of its own. */
@@ -110,7 +112,7 @@ function durableStorage(db) {
   const sql = {
     exec(query, ...bindings) {
       if (typeof query !== 'string') throw codedError('ERR_INVALID_ARGUMENT', 'sql.exec(query) needs a string')
-      if (CONTROL.test(query)) {
+      if (CONTROL.test(query.replace(COMMENTS, ' '))) {
         throw codedError('ERR_INVALID_ARGUMENT', 'transaction statements are not allowed in sql.exec(); use storage.transactionSync() or storage.transaction()')
       }
       const target = on()
@@ -201,10 +203,23 @@ async function openDurableStorage(depot, name, options) {
   const pending = await pendingRestore(db)
   if (pending) {
     await db.close()
-    await depot.restore(name, pending)
+    let failed
+    await depot.restore(name, pending).catch((error) => {
+      failed = error
+    })
     db = await depot.openDatabase(name, options)
-    // A bookmark newer than the request still holds it: it is done now.
+    // A failure that may pass (the store unreachable) keeps the request for the next session.
+    if (failed && failed.code !== 'ERR_HISTORY_UNAVAILABLE') {
+      await db.close()
+      throw failed
+    }
+    // Done (a bookmark newer than the request still holds it), or impossible for good (the point
+    // left the history): either way the request goes, so that the next session can start.
     if (await pendingRestore(db)) await db.exec(`DROP TABLE ${MARKER}`)
+    if (failed) {
+      await db.close()
+      throw codedError('ERR_HISTORY_UNAVAILABLE', `the restore the last session asked for (to ${pending}) is no longer possible and was dropped: ${failed.message}`)
+    }
   }
   return durableStorage(db)
 }
