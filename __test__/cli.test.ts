@@ -1,12 +1,13 @@
 // The `depot-sqlite` CLI (the main job): runs SQL against the embedded file store, prints tables,
 // keeps data between runs, and reports errors with their code and a non-zero exit status.
 // It always uses the embedded file store, so it is not part of the backend matrix.
-import BetterSqlite3 from 'better-sqlite3'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+
+import { openPlain } from './plain-sqlite'
 
 const cli = join(__dirname, '..', 'bin', 'depot-sqlite.js')
 
@@ -156,8 +157,8 @@ describe('depot-sqlite history, restore, fork, export and import', () => {
 
     const file = join(dir, 'db.sqlite')
     expect(ok(['export', 'db', file])).toMatch(/^exported db at [0-9a-f]{16} to .*db\.sqlite\n$/)
-    const plain = new BetterSqlite3(file, { readonly: true })
-    expect(plain.prepare('SELECT v FROM t ORDER BY v').raw().all()).toEqual([[1], [2]])
+    const plain = openPlain(file, { readonly: true })
+    expect(plain.rows('SELECT v FROM t ORDER BY v')).toEqual([[1n], [2n]])
     plain.close()
     const exists = run(['export', 'db', file])
     expect(exists.status).toBe(1)

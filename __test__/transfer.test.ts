@@ -1,14 +1,14 @@
 // depot.exportDatabase / depot.importDatabase: a database to and from a plain SQLite file, on every
-// backend. The exported file is read back with better-sqlite3 (plain SQLite on the local disk).
+// backend. The exported file is read back by plain SQLite on the local disk (./plain-sqlite).
 // Tests that reach an older point (export `at`, undoing an import) open the depot with a history
 // window; the others ask nothing of the store beyond its newest commit.
-import BetterSqlite3 from 'better-sqlite3'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, expect, it } from 'vitest'
 
 import { type Backend, codeOf, type Db, Depot, dropSchema, errorOf, forEachBackend, freshSchema, pgUrl, useDepot } from './backends'
+import { openPlain } from './plain-sqlite'
 
 const HOUR = 3_600_000
 
@@ -55,23 +55,23 @@ async function depotRows(db: Db) {
   return comparable((await db.query(ROWS)).rows)
 }
 
-/** The rows of a plain SQLite file, read by better-sqlite3, in the same form. */
+/** The rows of a plain SQLite file, read without depot-sqlite, in the same form. */
 function fileRows(file: string, sql = ROWS) {
-  const plain = new BetterSqlite3(file, { readonly: true, fileMustExist: true })
+  const plain = openPlain(file, { readonly: true })
   try {
-    expect(plain.pragma('integrity_check', { simple: true })).toBe('ok')
-    return comparable(plain.prepare(sql).raw().safeIntegers().all() as unknown[][])
+    expect(plain.integrityCheck()).toBe('ok')
+    return comparable(plain.rows(sql))
   } finally {
     plain.close()
   }
 }
 
-/** A plain SQLite file made by better-sqlite3 holding `rows` in t(id, v). */
+/** A plain SQLite file made without depot-sqlite, holding `rows` in t(id, v). */
 function plainFile(name: string, rows: [number, string][]) {
   const file = join(dir, name)
-  const plain = new BetterSqlite3(file)
+  const plain = openPlain(file)
   plain.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)')
-  for (const row of rows) plain.prepare('INSERT INTO t VALUES (?, ?)').run(...row)
+  for (const row of rows) plain.run('INSERT INTO t VALUES (?, ?)', ...row)
   plain.close()
   return file
 }
@@ -138,8 +138,8 @@ forEachBackend((backend) => {
     expect(await codeOf(ctx.depot.exportDatabase('x', file))).toBe('ERR_INVALID_ARGUMENT')
     expect(readFileSync(file, 'utf8')).toBe('keep me')
     await ctx.depot.exportDatabase('x', file, { overwrite: true })
-    const plain = new BetterSqlite3(file, { readonly: true })
-    expect(plain.prepare('SELECT id, v FROM t').raw().all()).toEqual([[1, 'one']])
+    const plain = openPlain(file, { readonly: true })
+    expect(plain.rows('SELECT id, v FROM t')).toEqual([[1n, 'one']])
     plain.close()
 
     await (await ctx.depot.openDatabase('empty')).close()
@@ -159,9 +159,7 @@ forEachBackend((backend) => {
       expect(await depot.exportDatabase('h', join(dir, 'old.db'), { at: old })).toBe(old)
       expect(fileRows(join(dir, 'old.db'), 'SELECT id, v FROM t')).toEqual([[1n, 'old']])
       await depot.exportDatabase('h', join(dir, 'now.db'))
-      const now = new BetterSqlite3(join(dir, 'now.db'), { readonly: true })
-      expect(now.prepare('SELECT id, v FROM t ORDER BY id').raw().all()).toEqual([[1, 'new'], [2, 'later']])
-      now.close()
+      expect(fileRows(join(dir, 'now.db'), 'SELECT id, v FROM t ORDER BY id')).toEqual([[1n, 'new'], [2n, 'later']])
 
       const undo = await depot.importDatabase(join(dir, 'old.db'), 'h', { replace: true })
       expect(undo).toBe(await db.bookmark())
