@@ -16,7 +16,7 @@
 // our `query`. It is synchronous, so "64 in flight" is its plain loop: it cannot overlap calls.
 // Every workload runs first untimed (warm-up: a quarter of its time), then timed.
 import { execSync } from 'node:child_process'
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { createRequire } from 'node:module'
 import { dirname, join, relative } from 'node:path'
@@ -462,7 +462,10 @@ async function main() {
   const totalSeconds = (now() - began) / 1000
   const markdown = report(results, sides, totalSeconds, loadMs)
   console.log('\n' + markdown)
-  writeFileSync(OUT, markdown)
+  // The file's `## ` sections belong to the other bench scripts (history, storage, density...):
+  // this one rewrites what comes before them and keeps them.
+  const kept = existsSync(OUT) ? readFileSync(OUT, 'utf8').split(/\n(?=## )/).slice(1) : []
+  writeFileSync(OUT, [markdown.replace(/\n*$/, '\n'), ...kept].join('\n'))
   console.log(`saved to ${relative(process.cwd(), OUT)}`)
 }
 
