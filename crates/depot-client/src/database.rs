@@ -6,7 +6,6 @@
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, unbounded, Sender};
@@ -33,7 +32,6 @@ struct Inner {
     gate: Arc<Gate>,
     commands: Sender<Task>,
     close: Sender<()>,
-    thread: Mutex<Option<JoinHandle<()>>>,
     /// Opens the session again when a call wakes the hibernating database. It holds the store:
     /// dropped once the database closes, so that a closed database no longer keeps its store (and a
     /// file store's directory lock) alive.
@@ -90,7 +88,6 @@ impl Database {
             gate,
             commands,
             close,
-            thread: Mutex::new(None),
             opener: Mutex::new(Some(opener.clone())),
             idle,
             stack,
@@ -109,7 +106,7 @@ impl Database {
             worker::run(opener, ready, command_rx, close_rx, shared, idle)
         });
         match spawned {
-            Ok(t) => *inner.thread.lock().unwrap() = Some(t),
+            Ok(t) => inner.shared.keep_thread(t),
             Err(e) => {
                 inner.shared.finish();
                 if let Some(reply) = reply.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -274,12 +271,12 @@ impl Database {
             shared.close_parked(parked);
         }
         if shared.wait_finished(timeout) {
-            if let Some(t) = self.inner.thread.lock().unwrap().take() {
+            if let Some(t) = self.inner.shared.thread.lock().unwrap().take() {
                 let _ = t.join();
             }
             return Ok(());
         }
-        if let Some(t) = self.inner.thread.lock().unwrap().take() {
+        if let Some(t) = self.inner.shared.thread.lock().unwrap().take() {
             // Joined in the background; the worker unregisters its VFS itself once its callback ends.
             let _ = std::thread::Builder::new().name("depot-close-join".into()).spawn(move || {
                 let _ = t.join();
@@ -313,7 +310,7 @@ fn spawn_worker(
     database: &str,
     stack: usize,
     body: impl FnOnce() + Send + 'static,
-) -> std::io::Result<JoinHandle<()>> {
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name(format!("depot-db-{database}")).stack_size(stack).spawn(body)
 }
 
@@ -335,7 +332,7 @@ impl Inner {
         });
         match spawned {
             // The thread that hibernated has ended (or is ending): this one replaces it.
-            Ok(t) => *self.thread.lock().unwrap() = Some(t),
+            Ok(t) => self.shared.keep_thread(t),
             Err(e) => {
                 if let Some(parked) = slot.lock().unwrap().take() {
                     let error = Error::new(
