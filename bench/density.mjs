@@ -30,13 +30,14 @@
 // bench then exits with status 1 (so does a run that stopped opening early). The core logs calls
 // slower than 200 ms to stderr (`DEPOT_SQLITE_LOG=error` silences them; the table counts them).
 // Linux only. Not part of `npm test`; the addon must be built (`npm run build`).
-import { execFileSync, execSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { cpus, loadavg, tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+
+import { commandLine, machineLine, psql, saveSection } from './common.mjs'
 
 const require = createRequire(import.meta.url)
 const { Depot } = require('../index.js')
@@ -129,11 +130,6 @@ function random(seed) {
     x >>>= 0
     return x / 4294967296
   }
-}
-
-function psql(url, sql) {
-  // stderr is kept, not printed: a DROP ... CASCADE lists every object it drops there.
-  return execFileSync('psql', [url, '-qtAX', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
 }
 
 async function openStore() {
@@ -348,26 +344,14 @@ const fmtS = (ms) => `${(ms / 1000).toFixed(1)} s`
 const fmtBytes = (n) => (Math.abs(n) >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(2)} GiB` : `${(n / MiB).toFixed(1)} MiB`)
 const n = (x) => x.toLocaleString('en-US')
 
-function machine() {
-  let nproc = String(cpus().length)
-  let kernel = ''
-  try {
-    nproc = execSync('nproc', { encoding: 'utf8' }).trim()
-    kernel = execSync('uname -sr', { encoding: 'utf8' }).trim()
-  } catch {}
-  return `nproc ${nproc}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${kernel}`
-}
-
 function report(r, seconds) {
-  // The URL of --pg is left out: it may hold a password.
-  const given = process.argv.slice(2).map((a, i, all) => (all[i - 1] === '--pg' ? 'URL' : a))
-  const command = ['node bench/density.mjs', ...given].join(' ')
+  const command = commandLine('bench/density.mjs')
   const { baseline, idle, opened } = r
   const perDb = (bytes) => `${(bytes / opened / KiB).toFixed(1)} KiB`
   const verdict = (ok) => (ok ? 'yes' : '**no**')
   const lines = [TITLE, '']
   lines.push(`- command: \`npm run bench:density\` (\`${command}\`${STORE === 'postgres' && !args.pg ? ', PostgreSQL at `DEPOT_TEST_PG_URL`' : ''}), ${Math.round(seconds)} s in all`)
-  lines.push(`- node ${process.version}; machine: ${machine()}; vm.max_map_count ${n(r.mapLimit)}; load average (1 min) ${r.loadBefore.toFixed(2)} at the start, ${r.loadAfter.toFixed(2)} at the end${r.server ? `; PostgreSQL ${r.server} on the same machine (a schema made for the run, dropped at the end)` : ''}`)
+  lines.push(`- node ${process.version}; machine: ${machineLine()}; vm.max_map_count ${n(r.mapLimit)}; load average (1 min) ${r.loadBefore.toFixed(2)} at the start, ${r.loadAfter.toFixed(2)} at the end${r.server ? `; PostgreSQL ${r.server} on the same machine (a schema made for the run, dropped at the end)` : ''}`)
   lines.push(
     `- ${n(COUNT)} databases opened on one depot, ${CONCURRENCY} at a time, each with \`idleMs: ${IDLE_MS}\`; each writes \`CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)\` and one row (one \`executeBatch\`, one commit), then stays open. ` +
       `\`idleMs\` is ${IDLE_MS} ms instead of the default 30 s so that every database reaches the idle state within seconds of the last open; what an idle database costs does not depend on how long it took to get there`,
@@ -441,23 +425,12 @@ function report(r, seconds) {
   return lines.join('\n')
 }
 
-/** Writes `section` into `file`: in place of a section with the same title, else at the end. */
-function save(file, section) {
-  if (!existsSync(file)) return writeFileSync(file, section)
-  const text = readFileSync(file, 'utf8')
-  const start = text.indexOf(`${TITLE}\n`)
-  if (start < 0) return writeFileSync(file, `${text.replace(/\n*$/, '\n\n')}${section}`)
-  const rest = text.slice(start + TITLE.length)
-  const end = rest.search(/\n#{1,2} /)
-  writeFileSync(file, text.slice(0, start) + section.replace(/\n*$/, '\n') + (end < 0 ? '' : rest.slice(end)))
-}
-
 const began = now()
 const result = await run()
 const section = report(result, (now() - began) / 1000)
 console.log('\n' + section)
 if (OUT) {
-  save(OUT, section)
+  saveSection(OUT, TITLE, section)
   log(`saved to ${OUT}`)
 }
 // Handles that could not close keep the event loop alive: end here, and say the run fell short.

@@ -22,13 +22,13 @@
 // `pg_total_relation_size` of the schema's pages, commits and databases tables, after a VACUUM of
 // them (so that autovacuum's free-space maps do not land in a figure). Memory store: not measured.
 // Not part of `npm test`; the addon must be built (`npm run build`).
-import { execFileSync, execSync } from 'node:child_process'
 import { mkdtempSync, openSync, closeSync, readSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 
-import { saveSection } from './section.mjs'
-import { cpus, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+
+import { commandLine, machineLine, psql, saveSection } from './common.mjs'
 
 const require = createRequire(import.meta.url)
 const { Depot } = require('../index.js')
@@ -151,11 +151,6 @@ function pgProbe(url, schema) {
 }
 
 const noProbe = { async settle() {}, measure: () => null }
-
-function psql(url, sql) {
-  // stderr is kept, not printed: a DROP ... CASCADE lists every object it drops there.
-  return execFileSync('psql', [url, '-qtAX', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
-}
 
 // ---- one store ----
 
@@ -334,26 +329,14 @@ function storage(r, m) {
   return [fmtBytes(m.added.disk), pct(m.added.disk, r.sizeBytes)]
 }
 
-function machine() {
-  let nproc = String(cpus().length)
-  let kernel = ''
-  try {
-    nproc = execSync('nproc', { encoding: 'utf8' }).trim()
-    kernel = execSync('uname -sr', { encoding: 'utf8' }).trim()
-  } catch {}
-  return `nproc ${nproc}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${kernel}`
-}
-
 function report(results, seconds) {
-  // The URL of --pg is left out: it may hold a password.
-  const given = process.argv.slice(2).map((a, i, all) => (all[i - 1] === '--pg' ? 'URL' : a))
-  const command = ['node bench/history.mjs', ...given].join(' ')
+  const command = commandLine('bench/history.mjs')
   const pg = results.find((r) => r.kind === 'postgres')
   const mib = (results[0].sizeBytes / 1048576).toFixed(1)
   const lines = [TITLE, '']
   const from = pg && !args.pg ? ', PostgreSQL at `DEPOT_TEST_PG_URL`' : ''
   lines.push(`- command: \`npm run bench:history\` (\`${command}\`${from}), ${Math.round(seconds)} s in all`)
-  lines.push(`- node ${process.version}; machine: ${machine()}${pg ? `; PostgreSQL ${pg.server} on the same machine (a schema made for the run, dropped at the end)` : ''}`)
+  lines.push(`- node ${process.version}; machine: ${machineLine()}${pg ? `; PostgreSQL ${pg.server} on the same machine (a schema made for the run, dropped at the end)` : ''}`)
   lines.push(
     `- every store opened with \`historyMs: 3_600_000\`; database: ${ROWS.toLocaleString('en-US')} rows of ${BLOB}-byte random blobs (one row per 4 KiB page) inserted ${ROWS_PER_TX} rows per transaction, ${mib} MiB; ` +
       `then a bookmark, then ${COMMITS.toLocaleString('en-US')} commits each updating one random row, so that the bookmark is ${COMMITS.toLocaleString('en-US')} commits back`,

@@ -15,12 +15,12 @@
 // like our file store); its statements are prepared once and read rows as arrays (`raw()`), like
 // our `query`. It is synchronous, so "64 in flight" is its plain loop: it cannot overlap calls.
 // Every workload runs first untimed (warm-up: a quarter of its time), then timed.
-import { execSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
 import { createRequire } from 'node:module'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+
+import { machine } from './common.mjs'
 
 const require = createRequire(import.meta.url)
 const { Depot } = require('../index.js')
@@ -401,18 +401,6 @@ const fmt = (x, digits = 0) =>
 const perSec = (r) => (r.ops * 1000) / r.ms
 const usPer = (r) => (r.ms * 1000) / r.ops
 
-function machine() {
-  let nproc = String(cpus().length)
-  try {
-    nproc = execSync('nproc', { encoding: 'utf8' }).trim()
-  } catch {}
-  const model = cpus()[0]?.model ?? 'unknown CPU'
-  let kernel = ''
-  try {
-    kernel = execSync('uname -sr', { encoding: 'utf8' }).trim()
-  } catch {}
-  return { nproc, model, kernel }
-}
 
 async function main() {
   rmSync(dataDir, { recursive: true, force: true })
@@ -464,7 +452,7 @@ async function main() {
   console.log('\n' + markdown)
   // The file's `## ` sections belong to the other bench scripts (history, storage, density...):
   // this one rewrites what comes before them and keeps them.
-  const kept = existsSync(OUT) ? readFileSync(OUT, 'utf8').split(/\n(?=## )/).slice(1) : []
+  const kept = existsSync(OUT) ? readFileSync(OUT, 'utf8').split(/\n(?=## )/).filter((s) => s.startsWith('## ')) : []
   writeFileSync(OUT, [markdown.replace(/\n*$/, '\n'), ...kept].join('\n'))
   console.log(`saved to ${relative(process.cwd(), OUT)}`)
 }

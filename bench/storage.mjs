@@ -13,13 +13,12 @@
 //   node bench/storage.mjs [--seconds N] [--history-ms N] [--stores file,postgres] [--pg URL] [--out FILE]
 //
 // Not part of `npm test`; the addon must be built (`npm run build`).
-import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-import { saveSection } from './section.mjs'
+import { psql, saveSection } from './common.mjs'
 
 const { Depot } = createRequire(import.meta.url)('../index.js')
 const args = {}
@@ -32,10 +31,6 @@ const TITLE = '## History storage under rewrites'
 const MiB = 1024 * 1024
 
 const allocated = (dir) => readdirSync(dir).reduce((sum, f) => sum + statSync(join(dir, f)).blocks * 512, 0)
-
-function psql(sql) {
-  return execFileSync('psql', [PG_URL, '-Atc', sql], { encoding: 'utf8' }).trim()
-}
 
 async function run(store) {
   let dir
@@ -51,7 +46,7 @@ async function run(store) {
   const bytes = () =>
     store === 'file'
       ? allocated(dir)
-      : Number(psql(`SELECT pg_total_relation_size('"${schema}".pages') + pg_total_relation_size('"${schema}".commits')`))
+      : Number(psql(PG_URL, `SELECT pg_total_relation_size('"${schema}".pages') + pg_total_relation_size('"${schema}".commits')`))
   const db = await depot.openDatabase('rewrite', { idleMs: 0 })
   await db.exec(
     "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) INSERT INTO t SELECT i, printf('%100d', i) FROM n",
@@ -73,7 +68,7 @@ async function run(store) {
   const pagesPerCommit = window.reduce((n, c) => n + c.pages, 0) / Math.max(1, window.length)
   await depot.close()
   if (dir) rmSync(dir, { recursive: true, force: true })
-  if (schema) psql(`DROP SCHEMA "${schema}" CASCADE`)
+  if (schema) psql(PG_URL, `DROP SCHEMA "${schema}" CASCADE`)
   return { store, samples, commits, pagesPerCommit }
 }
 

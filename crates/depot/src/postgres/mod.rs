@@ -111,71 +111,42 @@ async fn expire_database(pool: &Pool, id: i64, retention: Retention, timeout: Du
     let (ms, txids) = (to_i64(retention.ms)?, to_i64(retention.txids)?);
     let keep = COMMIT_LOG_KEEP as i64;
     let mut total = 0;
-    {
-        let mut lease = pool.acquire().await?;
-        let sql = pool.sql();
-        // Leases of crashed holders: the head row is held while `leased` is rebuilt (a fresh
-        // snapshot after the lock, so a lease taken meanwhile is not lost), and only when some
-        // lapsed: expiry otherwise never holds the head row.
-        let lapse = async |c: &mut Conn| -> Result<(), Fail> {
-            let lapsed = c.client.query_typed_one(&sql.lapsed, &[(&id, Type::INT8)]).await?.get::<_, bool>(0);
-            if lapsed {
-                let tx = c.client.transaction().await?;
-                tx.query_typed(&sql.lock_head, &[(&id, Type::INT8)]).await?;
-                tx.query_typed(&sql.lapse, &[(&id, Type::INT8)]).await?;
-                tx.commit().await?;
-            }
-            Ok(())
-        };
-        match tokio::time::timeout(timeout, lapse(lease.conn())).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(f)) => {
-                lease.discard();
-                return Err(f);
-            }
-            Err(_) => {
-                lease.discard();
-                return Err(Fail::Timeout);
-            }
-        }
-    }
-    loop {
-        let mut lease = pool.acquire().await?;
-        let sql = pool.sql();
-        let step = async |c: &mut Conn| -> Result<u64, Fail> {
+    let sql = pool.sql();
+    // Leases of crashed holders: the head row is held while `leased` is rebuilt (a fresh snapshot
+    // after the lock, so a lease taken meanwhile is not lost), and only when some lapsed: expiry
+    // otherwise never holds the head row.
+    pool.with_conn(timeout, async |c| {
+        let lapsed = c.client.query_typed_one(&sql.lapsed, &[(&id, Type::INT8)]).await?.get::<_, bool>(0);
+        if lapsed {
             let tx = c.client.transaction().await?;
-            tx.query_typed(&sql.hold, &[(&HISTORY_LOCK_KEY, Type::INT4), (&id, Type::INT8)]).await?;
-            let row = tx
-                .query_typed_one(
-                    &sql.expire,
-                    &[
-                        (&id, Type::INT8),
-                        (&ms, Type::INT8),
-                        (&txids, Type::INT8),
-                        (&EXPIRE_BATCH, Type::INT8),
-                        (&keep, Type::INT8),
-                    ],
-                )
-                .await?;
-            let (deleted, horizon) = (row.get::<_, i64>(0), row.get::<_, Option<i64>>(2));
-            if let (true, Some(horizon)) = (deleted > 0, horizon) {
-                tx.query_typed(&sql.raise_floor, &[(&id, Type::INT8), (&horizon, Type::INT8)]).await?;
-            }
+            tx.query_typed(&sql.lock_head, &[(&id, Type::INT8)]).await?;
+            tx.query_typed(&sql.lapse, &[(&id, Type::INT8)]).await?;
             tx.commit().await?;
-            Ok(deleted as u64)
-        };
-        let deleted = match tokio::time::timeout(timeout, step(lease.conn())).await {
-            Ok(Ok(n)) => n,
-            Ok(Err(f)) => {
-                lease.discard();
-                return Err(f);
-            }
-            Err(_) => {
-                lease.discard();
-                return Err(Fail::Timeout);
-            }
-        };
-        drop(lease);
+        }
+        Ok(())
+    })
+    .await?;
+    loop {
+        let deleted = pool
+            .with_conn(timeout, async |c| {
+                let tx = c.client.transaction().await?;
+                tx.query_typed(&sql.hold, &[(&HISTORY_LOCK_KEY, Type::INT4), (&id, Type::INT8)]).await?;
+                let params: [(&(dyn ToSql + Sync), Type); 5] = [
+                    (&id, Type::INT8),
+                    (&ms, Type::INT8),
+                    (&txids, Type::INT8),
+                    (&EXPIRE_BATCH, Type::INT8),
+                    (&keep, Type::INT8),
+                ];
+                let row = tx.query_typed_one(&sql.expire, &params).await?;
+                let (deleted, horizon) = (row.get::<_, i64>(0), row.get::<_, Option<i64>>(2));
+                if let (true, Some(horizon)) = (deleted > 0, horizon) {
+                    tx.query_typed(&sql.raise_floor, &[(&id, Type::INT8), (&horizon, Type::INT8)]).await?;
+                }
+                tx.commit().await?;
+                Ok(deleted as u64)
+            })
+            .await?;
         total += deleted;
         if (deleted as i64) < EXPIRE_BATCH {
             return Ok(total);
@@ -393,25 +364,12 @@ impl PostgresStore {
                 if holders.is_empty() {
                     continue;
                 }
-                let renewed = async {
-                    let mut lease = pool.acquire().await?;
-                    let sql = &pool.sql().renew;
+                let renewed = pool.with_conn(LEASE_TTL / 6, async |c| {
                     let params: [(&(dyn ToSql + Sync), Type); 2] =
                         [(&holders, Type::BYTEA_ARRAY), (&ttl_ms, Type::INT8)];
-                    match tokio::time::timeout(LEASE_TTL / 6, lease.conn().client.query_typed(sql, &params))
-                        .await
-                    {
-                        Ok(Ok(_)) => Ok(()),
-                        Ok(Err(e)) => {
-                            lease.discard();
-                            Err(Fail::from(e))
-                        }
-                        Err(_) => {
-                            lease.discard();
-                            Err(Fail::Timeout)
-                        }
-                    }
-                };
+                    c.client.query_typed(&pool.sql().renew, &params).await?;
+                    Ok(())
+                });
                 if let Err(f) = renewed.await {
                     tracing::warn!(
                         "{describe}: renewing readers' leases failed: {}",
@@ -497,19 +455,7 @@ impl PostgresStore {
     /// One attempt on a pooled connection, bounded by `statement_timeout`. The connection goes
     /// back to the pool only after a success.
     async fn on_conn<T>(&self, op: impl AsyncFnOnce(&mut Conn) -> Result<T, Fail>) -> Result<T, Fail> {
-        let mut lease = self.pool.acquire().await?;
-        let result = tokio::time::timeout(self.options.statement_timeout, op(lease.conn())).await;
-        match result {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(f)) => {
-                lease.discard();
-                Err(f)
-            }
-            Err(_) => {
-                lease.discard();
-                Err(Fail::Timeout)
-            }
-        }
+        self.pool.with_conn(self.options.statement_timeout, op).await
     }
 
     /// Statements this store's calls sent to the server (opens, reads, commits, hints), each one

@@ -116,6 +116,27 @@ impl Pool {
         &self.sql
     }
 
+    /// One attempt on a pooled connection, bounded by `timeout`. The connection goes back to the
+    /// pool only after a success: one that failed or timed out may be broken or mid-transaction.
+    pub(crate) async fn with_conn<T>(
+        &self,
+        timeout: Duration,
+        op: impl AsyncFnOnce(&mut Conn) -> Result<T, Fail>,
+    ) -> Result<T, Fail> {
+        let mut lease = self.acquire().await?;
+        match tokio::time::timeout(timeout, op(lease.conn())).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(f)) => {
+                lease.discard();
+                Err(f)
+            }
+            Err(_) => {
+                lease.discard();
+                Err(Fail::Timeout)
+            }
+        }
+    }
+
     /// Waits (boundedly) for a free connection, making one if none is idle.
     pub(crate) async fn acquire(&self) -> Result<Lease<'_>, Fail> {
         let permit = match tokio::time::timeout(self.acquire_timeout, self.permits.acquire()).await {
