@@ -44,3 +44,16 @@ export function saveSection(file, title, section) {
 export function psql(url, sql) {
   return execFileSync('psql', [url, '-qtAX', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
 }
+
+/** A seeded pseudo-random sequence in [0, 1) (xorshift32): the same picks on every run. */
+export function random(seed) {
+  let x = seed >>> 0 || 1
+  return () => {
+    x ^= x << 13
+    x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
+    return x / 4294967296
+  }
+}

@@ -37,7 +37,7 @@ import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 
-import { commandLine, machineLine, psql, saveSection } from './common.mjs'
+import { commandLine, machineLine, psql, random, saveSection } from './common.mjs'
 
 const require = createRequire(import.meta.url)
 const { Depot } = require('../index.js')
@@ -117,19 +117,6 @@ async function settled() {
   }
   const { heapUsed, heapTotal } = process.memoryUsage()
   return { ...procStatus(), heapUsed, heapTotal, fds: openFds(), maps: mappings() }
-}
-
-/** xorshift32: the same databases woken on every run of the same size. */
-function random(seed) {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    return x / 4294967296
-  }
 }
 
 async function openStore() {

@@ -28,7 +28,7 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-import { commandLine, machineLine, psql, saveSection } from './common.mjs'
+import { commandLine, machineLine, psql, random, saveSection } from './common.mjs'
 
 const require = createRequire(import.meta.url)
 const { Depot } = require('../index.js')
@@ -67,19 +67,6 @@ if (STORES.includes('postgres') && !PG_URL) throw new Error('postgres needs --pg
 const log = (line) => process.stderr.write(`[history] ${line}\n`)
 const now = () => Number(process.hrtime.bigint()) / 1e6 // ms
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** xorshift32: the same ids for both handles and every run. */
-function random(seed) {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    return x / 4294967296
-  }
-}
 
 // ---- storage probes: { disk, written } in bytes, or null where not measured ----
 

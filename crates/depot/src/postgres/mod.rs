@@ -99,9 +99,6 @@ pub struct PostgresStore {
 /// crashed process's readers stop holding versions after a minute.
 const LEASE_TTL: Duration = Duration::from_secs(60);
 
-/// Second key of the advisory lock that forks and expiry steps of one database take in turn.
-const HISTORY_LOCK_KEY: i32 = 0x6869_7374; // "hist"
-
 /// Most versions one expiry step deletes (one short transaction; the next step follows).
 const EXPIRE_BATCH: i64 = 512;
 
@@ -130,7 +127,7 @@ async fn expire_database(pool: &Pool, id: i64, retention: Retention, timeout: Du
         let deleted = pool
             .with_conn(timeout, async |c| {
                 let tx = c.client.transaction().await?;
-                tx.query_typed(&sql.hold, &[(&HISTORY_LOCK_KEY, Type::INT4), (&id, Type::INT8)]).await?;
+                tx.query_typed(&sql.hold, &[(&id, Type::INT8)]).await?;
                 let params: [(&(dyn ToSql + Sync), Type); 5] = [
                     (&id, Type::INT8),
                     (&ms, Type::INT8),
@@ -397,9 +394,7 @@ impl PostgresStore {
     /// Bytes PostgreSQL uses for the pages of this store's schema (table, TOAST and indexes).
     pub fn pages_bytes(&self) -> Result<u64, StoreError> {
         let sql = format!("SELECT pg_total_relation_size('\"{}\".pages')", self.options.schema);
-        self.block_on(self.retrying(true, async || {
-            self.on_conn(async |c| Ok(c.client.query_one(&sql, &[]).await?.get::<_, i64>(0) as u64)).await
-        }))
+        self.run(true, async |c| Ok(c.client.query_one(&sql, &[]).await?.get::<_, i64>(0) as u64))
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -452,6 +447,16 @@ impl PostgresStore {
         }
     }
 
+    /// A call of this store: `op` on a pooled connection (see [`Pool::with_conn`]), retried while
+    /// it fails transiently when `retry`, run to completion on the calling thread.
+    fn run<T>(
+        &self,
+        retry: bool,
+        mut op: impl AsyncFnMut(&mut Conn) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
+        self.block_on(self.retrying(retry, async || self.on_conn(async |c| op(c).await).await))
+    }
+
     /// One attempt on a pooled connection, bounded by `statement_timeout`. The connection goes
     /// back to the pool only after a success.
     async fn on_conn<T>(&self, op: impl AsyncFnOnce(&mut Conn) -> Result<T, Fail>) -> Result<T, Fail> {
@@ -468,13 +473,10 @@ impl PostgresStore {
     pub fn version_count(&self, database: &str) -> Result<usize, StoreError> {
         let id = self.id_of(database)?;
         let sql = format!("SELECT count(*) FROM \"{}\".pages WHERE db = $1", self.options.schema);
-        self.block_on(self.retrying(true, async || {
-            self.on_conn(async |c| {
-                let n: i64 = c.client.query_one(&sql, &[&id]).await?.get(0);
-                Ok(n as usize)
-            })
-            .await
-        }))
+        self.run(true, async |c| {
+            let n: i64 = c.client.query_one(&sql, &[&id]).await?.get(0);
+            Ok(n as usize)
+        })
     }
 
     /// The row id of `database`, looked up once (it never changes).
@@ -483,15 +485,9 @@ impl PostgresStore {
             return Ok(id);
         }
         let sql = &self.pool.sql().id_of;
-        let id = self.block_on(self.retrying(true, async || {
-            self.on_conn(async |c| {
-                Ok(c.client
-                    .query_typed_opt(sql, &[(&database, Type::TEXT)])
-                    .await?
-                    .map(|r| r.get::<_, i64>(0)))
-            })
-            .await
-        }))?;
+        let id = self.run(true, async |c| {
+            Ok(c.client.query_typed_opt(sql, &[(&database, Type::TEXT)]).await?.map(|r| r.get::<_, i64>(0)))
+        })?;
         let id =
             id.ok_or_else(|| StoreError::InvalidArgument(format!("database '{database}' does not exist")))?;
         self.ids.lock().unwrap().insert(database.to_string(), id);
@@ -575,9 +571,7 @@ impl PageStore for PostgresStore {
         }
         // Retrying an open whose reply was lost is harmless: claiming the same generation again
         // is allowed, and claiming "the next" again fences only the lost attempt.
-        let (id, opened) = self.block_on(self.retrying(true, async || {
-            self.on_conn(async |c| open_one(c, database, generation, preload).await).await
-        }))?;
+        let (id, opened) = self.run(true, async |c| open_one(c, database, generation, preload).await)?;
         self.ids.lock().unwrap().insert(database.to_string(), id);
         Ok(opened)
     }
@@ -586,37 +580,34 @@ impl PageStore for PostgresStore {
         let id = self.id_of(database)?;
         let at_i = to_i64(at)?;
         let wanted: Vec<i64> = pages.iter().map(|&no| no as i64).collect();
-        self.block_on(self.retrying(true, async || {
-            self.on_conn(async |c| {
-                let rows = c.query(&c.stmts.get_pages, &[&id, &wanted, &at_i]).await?;
-                let Some(first) = rows.first() else {
-                    return Err(Fail::Store(StoreError::Corrupt(format!(
-                        "database '{database}' has no head row"
-                    ))));
-                };
-                let head_txid = first.get::<_, i64>(0) as u64;
-                let size = first.get::<_, i64>(1) as u32;
-                if head_txid != at {
-                    return Err(Fail::Store(StoreError::HeadMoved {
-                        database: database.into(),
-                        expected: at,
-                        actual: head_txid,
-                    }));
+        self.run(true, async |c| {
+            let rows = c.query(&c.stmts.get_pages, &[&id, &wanted, &at_i]).await?;
+            let Some(first) = rows.first() else {
+                return Err(Fail::Store(StoreError::Corrupt(format!(
+                    "database '{database}' has no head row"
+                ))));
+            };
+            let head_txid = first.get::<_, i64>(0) as u64;
+            let size = first.get::<_, i64>(1) as u32;
+            if head_txid != at {
+                return Err(Fail::Store(StoreError::HeadMoved {
+                    database: database.into(),
+                    expected: at,
+                    actual: head_txid,
+                }));
+            }
+            let mut found: HashMap<PageNo, Page> = HashMap::with_capacity(rows.len());
+            for r in &rows {
+                if let Some(no) = r.get::<_, Option<i64>>(2) {
+                    found.insert(no as PageNo, page_from_row(no, r.get(3), r.get(4)));
                 }
-                let mut found: HashMap<PageNo, Page> = HashMap::with_capacity(rows.len());
-                for r in &rows {
-                    if let Some(no) = r.get::<_, Option<i64>>(2) {
-                        found.insert(no as PageNo, page_from_row(no, r.get(3), r.get(4)));
-                    }
-                }
-                let out = pages
-                    .iter()
-                    .map(|&no| checked_page(database, no, found.get(&no).cloned(), size))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(out)
-            })
-            .await
-        }))
+            }
+            let out = pages
+                .iter()
+                .map(|&no| checked_page(database, no, found.get(&no).cloned(), size))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(out)
+        })
     }
 
     fn commit(&self, request: &CommitRequest) -> Result<CommitOutcome, StoreError> {
@@ -738,28 +729,25 @@ impl PageStore for PostgresStore {
         let limit = limit.min(i64::MAX as usize) as i64;
         let before = before.map(to_i64).transpose()?;
         let sql = &self.pool.sql().history;
-        self.block_on(self.retrying(true, async || {
-            self.on_conn(async |c| {
-                let params: [(&(dyn ToSql + Sync), Type); 5] = [
-                    (&id, Type::INT8),
-                    (&limit, Type::INT8),
-                    (&before, Type::INT8),
-                    (&ms, Type::INT8),
-                    (&txids, Type::INT8),
-                ];
-                let rows = c.client.query_typed(sql, &params).await?;
-                Ok(rows
-                    .iter()
-                    .map(|r| CommitInfo {
-                        txid: r.get::<_, i64>(0) as Txid,
-                        time_ms: r.get::<_, i64>(1) as u64,
-                        pages: r.get::<_, i32>(2) as u32,
-                        size_pages: r.get::<_, i64>(3) as u32,
-                    })
-                    .collect())
-            })
-            .await
-        }))
+        self.run(true, async |c| {
+            let params: [(&(dyn ToSql + Sync), Type); 5] = [
+                (&id, Type::INT8),
+                (&limit, Type::INT8),
+                (&before, Type::INT8),
+                (&ms, Type::INT8),
+                (&txids, Type::INT8),
+            ];
+            let rows = c.client.query_typed(sql, &params).await?;
+            Ok(rows
+                .iter()
+                .map(|r| CommitInfo {
+                    txid: r.get::<_, i64>(0) as Txid,
+                    time_ms: r.get::<_, i64>(1) as u64,
+                    pages: r.get::<_, i32>(2) as u32,
+                    size_pages: r.get::<_, i64>(3) as u32,
+                })
+                .collect())
+        })
     }
 
     fn txid_at_time(&self, database: &str, time_ms: u64) -> Result<Txid, StoreError> {
@@ -767,15 +755,12 @@ impl PageStore for PostgresStore {
         let (ms, txids) = self.retention_params()?;
         let time = to_i64(time_ms)?;
         let sql = &self.pool.sql().txid_at_time;
-        let found = self.block_on(self.retrying(true, async || {
-            self.on_conn(async |c| {
-                let params: [(&(dyn ToSql + Sync), Type); 4] =
-                    [(&id, Type::INT8), (&time, Type::INT8), (&ms, Type::INT8), (&txids, Type::INT8)];
-                let row = c.client.query_typed_opt(sql, &params).await?;
-                Ok(row.map(|r| (r.get::<_, i64>(0), r.get::<_, Option<i64>>(1))))
-            })
-            .await
-        }))?;
+        let found = self.run(true, async |c| {
+            let params: [(&(dyn ToSql + Sync), Type); 4] =
+                [(&id, Type::INT8), (&time, Type::INT8), (&ms, Type::INT8), (&txids, Type::INT8)];
+            let row = c.client.query_typed_opt(sql, &params).await?;
+            Ok(row.map(|r| (r.get::<_, i64>(0), r.get::<_, Option<i64>>(1))))
+        })?;
         match found {
             Some((txid, Some(_))) => Ok(txid as Txid),
             _ => Err(StoreError::HistoryUnavailable(format!(
@@ -794,20 +779,17 @@ impl PageStore for PostgresStore {
         let (ms, txids) = self.retention_params()?;
         let at_i = to_i64(at)?;
         let wanted: Vec<i64> = pages.iter().map(|&no| no as i64).collect();
-        let (size, found) = self.block_on(self.retrying(true, async || {
-            self.on_conn(async |c| {
-                let rows = c.query(&c.stmts.read_at, &[&id, &wanted, &at_i, &ms, &txids]).await?;
-                let size = rows.first().and_then(|r| r.get::<_, Option<i64>>(0));
-                let mut found: HashMap<PageNo, Page> = HashMap::with_capacity(rows.len());
-                for r in &rows {
-                    if let Some(no) = r.get::<_, Option<i64>>(1) {
-                        found.insert(no as PageNo, page_from_row(no, r.get(2), r.get(3)));
-                    }
+        let (size, found) = self.run(true, async |c| {
+            let rows = c.query(&c.stmts.read_at, &[&id, &wanted, &at_i, &ms, &txids]).await?;
+            let size = rows.first().and_then(|r| r.get::<_, Option<i64>>(0));
+            let mut found: HashMap<PageNo, Page> = HashMap::with_capacity(rows.len());
+            for r in &rows {
+                if let Some(no) = r.get::<_, Option<i64>>(1) {
+                    found.insert(no as PageNo, page_from_row(no, r.get(2), r.get(3)));
                 }
-                Ok((size, found))
-            })
-            .await
-        }))?;
+            }
+            Ok((size, found))
+        })?;
         let size = match size {
             None => {
                 return Err(StoreError::HistoryUnavailable(format!(
@@ -843,43 +825,37 @@ impl PageStore for PostgresStore {
         let commit_id = restore_id.to_be_bytes();
         let sql = self.pool.sql();
         // (claimed generation, new head, earlier application, size at `at`); no generation: refused.
-        let outcome = self.block_on(self.retrying(true, async || {
-            self.on_conn(async |c| {
-                let tx = c.client.transaction().await?;
-                let params: [(&(dyn ToSql + Sync), Type); 3] =
-                    [(&id, Type::INT8), (&wanted, Type::INT8), (&&commit_id[..], Type::BYTEA)];
-                let row = tx.query_typed_one(&sql.claim, &params).await?;
-                let (claimed, earlier, current) = (
-                    row.get::<_, Option<i64>>(0),
-                    row.get::<_, Option<i64>>(1),
-                    row.get::<_, Option<i64>>(2).unwrap_or(0),
-                );
-                if let Some(txid) = earlier {
-                    return Ok((Some(current), current, None, Some(txid), None));
-                }
-                let Some(claimed) = claimed else {
-                    return Ok((None, current, None, None, None));
-                };
-                let params: [(&(dyn ToSql + Sync), Type); 5] = [
-                    (&id, Type::INT8),
-                    (&at_i, Type::INT8),
-                    (&&commit_id[..], Type::BYTEA),
-                    (&ms, Type::INT8),
-                    (&txids, Type::INT8),
-                ];
-                let row = tx.query_typed_one(&sql.restore, &params).await?;
-                let (head, prev, size) = (
-                    row.get::<_, Option<i64>>(0),
-                    row.get::<_, Option<i64>>(1),
-                    row.get::<_, Option<i64>>(2),
-                );
-                if head.is_some() || prev.is_some() {
-                    tx.commit().await?;
-                }
-                Ok((Some(claimed), 0, head, prev, size))
-            })
-            .await
-        }))?;
+        let outcome = self.run(true, async |c| {
+            let tx = c.client.transaction().await?;
+            let params: [(&(dyn ToSql + Sync), Type); 3] =
+                [(&id, Type::INT8), (&wanted, Type::INT8), (&&commit_id[..], Type::BYTEA)];
+            let row = tx.query_typed_one(&sql.claim, &params).await?;
+            let (claimed, earlier, current) = (
+                row.get::<_, Option<i64>>(0),
+                row.get::<_, Option<i64>>(1),
+                row.get::<_, Option<i64>>(2).unwrap_or(0),
+            );
+            if let Some(txid) = earlier {
+                return Ok((Some(current), current, None, Some(txid), None));
+            }
+            let Some(claimed) = claimed else {
+                return Ok((None, current, None, None, None));
+            };
+            let params: [(&(dyn ToSql + Sync), Type); 5] = [
+                (&id, Type::INT8),
+                (&at_i, Type::INT8),
+                (&&commit_id[..], Type::BYTEA),
+                (&ms, Type::INT8),
+                (&txids, Type::INT8),
+            ];
+            let row = tx.query_typed_one(&sql.restore, &params).await?;
+            let (head, prev, size) =
+                (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1), row.get::<_, Option<i64>>(2));
+            if head.is_some() || prev.is_some() {
+                tx.commit().await?;
+            }
+            Ok((Some(claimed), 0, head, prev, size))
+        })?;
         match outcome {
             (None, current, ..) => {
                 claim_generation(database, current as u64, generation)?;
@@ -907,31 +883,27 @@ impl PageStore for PostgresStore {
         let commit_id = id.to_be_bytes();
         let sql = self.pool.sql();
         // (created or earlier-created id, size at the point)
-        let (created, size) = self.block_on(self.retrying(true, async || {
-            self.on_conn(async |c| {
-                let tx = c.client.transaction().await?;
-                tx.query_typed(&sql.hold, &[(&HISTORY_LOCK_KEY, Type::INT4), (&src, Type::INT8)]).await?;
-                tx.query_typed(&sql.lock_head, &[(&src, Type::INT8)]).await?;
-                let params: [(&(dyn ToSql + Sync), Type); 7] = [
-                    (&src, Type::INT8),
-                    (&at_i, Type::INT8),
-                    (&target, Type::TEXT),
-                    (&ms, Type::INT8),
-                    (&txids, Type::INT8),
-                    (&(PAGE_SIZE as i32), Type::INT4),
-                    (&&commit_id[..], Type::BYTEA),
-                ];
-                let row = tx.query_typed_one(&sql.fork, &params).await?;
-                let created = row.get::<_, Option<i64>>(0);
-                let size = row.get::<_, Option<i64>>(1);
-                let earlier = row.get::<_, Option<i64>>(3);
-                if created.is_some() {
-                    tx.commit().await?;
-                }
-                Ok((created.or(earlier), size))
-            })
-            .await
-        }))?;
+        let (created, size) = self.run(true, async |c| {
+            let tx = c.client.transaction().await?;
+            tx.query_typed(&sql.hold_head, &[(&src, Type::INT8)]).await?;
+            let params: [(&(dyn ToSql + Sync), Type); 7] = [
+                (&src, Type::INT8),
+                (&at_i, Type::INT8),
+                (&target, Type::TEXT),
+                (&ms, Type::INT8),
+                (&txids, Type::INT8),
+                (&(PAGE_SIZE as i32), Type::INT4),
+                (&&commit_id[..], Type::BYTEA),
+            ];
+            let row = tx.query_typed_one(&sql.fork, &params).await?;
+            let created = row.get::<_, Option<i64>>(0);
+            let size = row.get::<_, Option<i64>>(1);
+            let earlier = row.get::<_, Option<i64>>(3);
+            if created.is_some() {
+                tx.commit().await?;
+            }
+            Ok((created.or(earlier), size))
+        })?;
         match (created, size) {
             (Some(id), Some(size)) if size >= 0 => {
                 self.ids.lock().unwrap().insert(target.to_string(), id);
@@ -959,28 +931,23 @@ impl PageStore for PostgresStore {
         let holder_bytes = holder.to_be_bytes();
         let ttl_ms = LEASE_TTL.as_millis() as i64;
         let sql = self.pool.sql();
-        let size = self.block_on(self.retrying(true, async || {
-            self.on_conn(async |c| {
-                let tx = c.client.transaction().await?;
-                // Expiry's lock first (an expiry step that could not see this lease must end before
-                // the point is checked), then the head row: a commit that prunes waits for it, and
-                // then sees the lease in `leased`.
-                tx.query_typed(&sql.hold, &[(&HISTORY_LOCK_KEY, Type::INT4), (&id, Type::INT8)]).await?;
-                tx.query_typed(&sql.lock_head, &[(&id, Type::INT8)]).await?;
-                let params: [(&(dyn ToSql + Sync), Type); 6] = [
-                    (&id, Type::INT8),
-                    (&at_i, Type::INT8),
-                    (&&holder_bytes[..], Type::BYTEA),
-                    (&ms, Type::INT8),
-                    (&txids, Type::INT8),
-                    (&ttl_ms, Type::INT8),
-                ];
-                let size = tx.query_typed_one(&sql.lease, &params).await?.get::<_, Option<i64>>(0);
-                tx.commit().await?;
-                Ok(size)
-            })
-            .await
-        }))?;
+        let size = self.run(true, async |c| {
+            let tx = c.client.transaction().await?;
+            // An expiry step that could not see this lease ends before the point is checked; a
+            // commit that prunes waits for the head row, and then sees the lease in `leased`.
+            tx.query_typed(&sql.hold_head, &[(&id, Type::INT8)]).await?;
+            let params: [(&(dyn ToSql + Sync), Type); 6] = [
+                (&id, Type::INT8),
+                (&at_i, Type::INT8),
+                (&&holder_bytes[..], Type::BYTEA),
+                (&ms, Type::INT8),
+                (&txids, Type::INT8),
+                (&ttl_ms, Type::INT8),
+            ];
+            let size = tx.query_typed_one(&sql.lease, &params).await?.get::<_, Option<i64>>(0);
+            tx.commit().await?;
+            Ok(size)
+        })?;
         match size {
             Some(n) if n >= 0 => {
                 self.leases.lock().unwrap().insert(holder, id);
@@ -996,18 +963,15 @@ impl PageStore for PostgresStore {
         let holder = lease.to_be_bytes();
         let sql = &self.pool.sql().release;
         let lock_head = &self.pool.sql().lock_head;
-        let released = self.block_on(self.retrying(false, async || {
-            self.on_conn(async |c| {
-                // The head row first, then `leased` rebuilt from a snapshot taken after it: a
-                // lease another reader took meanwhile is in it.
-                let tx = c.client.transaction().await?;
-                tx.query_typed(lock_head, &[(&id, Type::INT8)]).await?;
-                tx.query_typed(sql, &[(&id, Type::INT8), (&&holder[..], Type::BYTEA)]).await?;
-                tx.commit().await?;
-                Ok(())
-            })
-            .await
-        }));
+        let released = self.run(false, async |c| {
+            // The head row first, then `leased` rebuilt from a snapshot taken after it: a
+            // lease another reader took meanwhile is in it.
+            let tx = c.client.transaction().await?;
+            tx.query_typed(lock_head, &[(&id, Type::INT8)]).await?;
+            tx.query_typed(sql, &[(&id, Type::INT8), (&&holder[..], Type::BYTEA)]).await?;
+            tx.commit().await?;
+            Ok(())
+        });
         if let Err(e) = released {
             // It lapses on its own once no longer renewed.
             tracing::debug!("{}: releasing a reader's lease failed: {e}", self.describe);
@@ -1018,10 +982,7 @@ impl PageStore for PostgresStore {
         let id = self.id_of(database)?;
         let generation = to_i64(generation)?;
         let pages: Vec<i64> = pages.iter().take(crate::MAX_HINTS).map(|&p| p as i64).collect();
-        self.block_on(self.retrying(false, async || {
-            self.on_conn(async |c| Ok(c.execute(&c.stmts.save_hints, &[&id, &pages, &generation]).await?))
-                .await
-        }))?;
+        self.run(false, async |c| Ok(c.execute(&c.stmts.save_hints, &[&id, &pages, &generation]).await?))?;
         Ok(())
     }
 
@@ -1032,10 +993,7 @@ impl PageStore for PostgresStore {
     fn databases(&self) -> Result<Vec<String>, StoreError> {
         let sql =
             format!("SELECT name FROM \"{}\".databases ORDER BY name COLLATE \"C\"", self.options.schema);
-        self.block_on(self.retrying(true, async || {
-            self.on_conn(async |c| Ok(c.client.query(&sql, &[]).await?.iter().map(|r| r.get(0)).collect()))
-                .await
-        }))
+        self.run(true, async |c| Ok(c.client.query(&sql, &[]).await?.iter().map(|r| r.get(0)).collect()))
     }
 }
 

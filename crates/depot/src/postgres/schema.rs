@@ -26,6 +26,10 @@ use crate::StoreError;
 /// The schema version this build writes and understands.
 pub(crate) const SCHEMA_VERSION: i64 = 3;
 
+/// First key of the advisory lock that forks, leases and expiry steps of one database take in
+/// turn ("hist"); the second is the database's id.
+const HISTORY_LOCK: i32 = 0x6869_7374;
+
 /// First key of the advisory lock taken around migration ("dpot"); the second is the schema's hash.
 const LOCK_KEY: i32 = 0x6470_6f74;
 
@@ -230,6 +234,7 @@ pub(crate) struct Sql {
     pub claim: String,
     pub restore: String,
     pub hold: String,
+    pub hold_head: String,
     pub lock_head: String,
     pub fork: String,
     pub expire: String,
@@ -403,12 +408,20 @@ impl Sql {
                  )
                  SELECT (SELECT head_txid FROM head), (SELECT txid FROM prev), (SELECT size FROM z)"
             ),
-            // The first statement of a fork and of an expiry step: one at a time per database, so
-            // a fork never adds a pin under an expiry that cannot see it. Commits do not take it.
-            // $1 lock key, $2 db.
-            hold: "SELECT pg_advisory_xact_lock($1::int4, ($2 % 2147483647)::int4)".into(),
-            // A fork's second: hold the source's head row too, so that no commit prunes what the
-            // fork is about to pin (the fork's own statement then reads a state that stays).
+            // The first statement of an expiry step: one at a time per database with the forks and
+            // leases (`hold_head`), so that a pin or lease is never added under an expiry step
+            // that cannot see it. Commits do not take it. $1 db.
+            hold: format!("SELECT pg_advisory_xact_lock({HISTORY_LOCK}, ($1 % 2147483647)::int4)"),
+            // The first statement of a fork or a lease: the expiry lock above (taken first: the
+            // function is evaluated before the row is locked), then the head row, so that no commit
+            // prunes what it is about to pin and the next statement reads a state that stays. $1 db.
+            hold_head: format!(
+                "SELECT h.head_txid FROM \"{s}\".databases h,
+                     pg_advisory_xact_lock({HISTORY_LOCK}, ($1 % 2147483647)::int4) l
+                 WHERE h.id = $1 FOR UPDATE OF h"
+            ),
+            // Hold the head row (a release, a lapse: `leased` is then rebuilt from a snapshot taken
+            // after the lock). $1 db.
             lock_head: format!("SELECT head_txid FROM \"{s}\".databases WHERE id = $1 FOR UPDATE"),
             // $1 source db, $2 txid (NULL: the head), $3 target name, $4 history ms, $5 history
             // txids, $6 page size, $7 commit id. The target reads through the source at $2 and
