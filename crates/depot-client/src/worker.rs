@@ -240,8 +240,9 @@ pub struct Task {
 impl Task {
     /// A `BEGIN` leaves the queued count once its task starts (or is dropped); a transaction may
     /// be open from before that moment (the order matters to `Database::would_deadlock`).
-    fn leave_queue(&self, shared: &Shared, starts: bool) {
+    fn leave_queue(&self, starts: bool) {
         if matches!(self.command, Command::Begin { .. }) {
+            let shared = &self.reply.shared;
             if starts {
                 shared.in_transaction.store(true, Ordering::SeqCst);
             }
@@ -250,7 +251,7 @@ impl Task {
     }
 
     fn run(self, session: &mut Session, call: CallStart) {
-        self.leave_queue(&self.reply.shared.clone(), true);
+        self.leave_queue(true);
         let Task { command, control, reply, .. } = self;
         // Cancelled or expired while queued: never runs.
         let stop = control.check();
@@ -293,7 +294,7 @@ impl Task {
     }
 
     pub fn reject(self, error: Error) {
-        self.leave_queue(&self.reply.shared.clone(), false);
+        self.leave_queue(false);
         self.reply.send(Err(error));
     }
 }
