@@ -391,12 +391,6 @@ impl PostgresStore {
         Ok(total)
     }
 
-    /// Bytes PostgreSQL uses for the pages of this store's schema (table, TOAST and indexes).
-    pub fn pages_bytes(&self) -> Result<u64, StoreError> {
-        let sql = format!("SELECT pg_total_relation_size('\"{}\".pages')", self.options.schema);
-        self.run(true, async |c| Ok(c.client.query_one(&sql, &[]).await?.get::<_, i64>(0) as u64))
-    }
-
     fn migrate(&self) -> Result<(), StoreError> {
         let schema = self.options.schema.clone();
         let pool = self.pool.clone();
