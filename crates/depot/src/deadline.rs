@@ -119,6 +119,10 @@ impl DeadlineStore {
 }
 
 impl PageStore for DeadlineStore {
+    fn history_window(&self) -> std::time::Duration {
+        self.inner.history_window()
+    }
+
     fn open(
         &self,
         database: &str,

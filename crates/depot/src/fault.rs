@@ -62,6 +62,30 @@ impl FaultStore {
         FaultStore { inner, clock, faults: Arc::new(Faults::default()) }
     }
 
+    /// A read with the read faults applied: counted, maybe hung, panicking, failing or corrupted.
+    fn read_call(
+        &self,
+        read: impl FnOnce() -> Result<Vec<Option<Page>>, StoreError>,
+    ) -> Result<Vec<Option<Page>>, StoreError> {
+        self.faults.reads.fetch_add(1, Ordering::SeqCst);
+        self.maybe_hang()?;
+        if take(&self.faults.panic_reads) {
+            panic!("injected panic in a page read");
+        }
+        if take(&self.faults.fail_reads) {
+            return Err(StoreError::Unavailable("injected read failure".into()));
+        }
+        let mut answer = read()?;
+        if take(&self.faults.corrupt_reads) {
+            for page in answer.iter_mut().flatten() {
+                let mut bytes = page.data.to_vec();
+                bytes[100] ^= 0x40;
+                page.data = Arc::from(bytes);
+            }
+        }
+        Ok(answer)
+    }
+
     /// Hangs if a hang is armed; a dead store hangs for good and then fails.
     fn maybe_hang(&self) -> Result<(), StoreError> {
         self.unless_dead()?;
@@ -108,6 +132,10 @@ impl FaultStore {
 }
 
 impl PageStore for FaultStore {
+    fn history_window(&self) -> std::time::Duration {
+        self.inner.history_window()
+    }
+
     fn open(
         &self,
         database: &str,
@@ -119,23 +147,7 @@ impl PageStore for FaultStore {
     }
 
     fn get_pages(&self, database: &str, pages: &[PageNo], at: Txid) -> Result<Vec<Option<Page>>, StoreError> {
-        self.faults.reads.fetch_add(1, Ordering::SeqCst);
-        self.maybe_hang()?;
-        if take(&self.faults.panic_reads) {
-            panic!("injected panic in get_pages");
-        }
-        if take(&self.faults.fail_reads) {
-            return Err(StoreError::Unavailable("injected read failure".into()));
-        }
-        let mut answer = self.inner.get_pages(database, pages, at)?;
-        if take(&self.faults.corrupt_reads) {
-            for page in answer.iter_mut().flatten() {
-                let mut bytes = page.data.to_vec();
-                bytes[100] ^= 0x40;
-                page.data = Arc::from(bytes);
-            }
-        }
-        Ok(answer)
+        self.read_call(|| self.inner.get_pages(database, pages, at))
     }
 
     fn commit(&self, request: &CommitRequest) -> Result<CommitOutcome, StoreError> {
@@ -178,8 +190,14 @@ impl PageStore for FaultStore {
         pages: &[PageNo],
         at: Txid,
     ) -> Result<(u32, Vec<Option<Page>>), StoreError> {
-        self.unless_dead()?;
-        self.inner.read_at(database, pages, at)
+        // A snapshot reader's reads: the read faults hit them as they hit the writer's.
+        let mut size = 0;
+        let pages = self.read_call(|| {
+            let (s, pages) = self.inner.read_at(database, pages, at)?;
+            size = s;
+            Ok(pages)
+        })?;
+        Ok((size, pages))
     }
 
     // A restore and a fork write like a commit: the commit faults hit them too.

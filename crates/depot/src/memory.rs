@@ -84,6 +84,10 @@ impl MemoryStore {
 }
 
 impl PageStore for MemoryStore {
+    fn history_window(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.retention.ms)
+    }
+
     fn open(
         &self,
         database: &str,

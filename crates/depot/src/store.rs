@@ -112,6 +112,13 @@ pub trait PageStore: Send + Sync + 'static {
         let _ = (database, lease);
     }
 
+    /// How long a point stays readable after it stopped being the head, by the store's history
+    /// window alone (no lease): a reader that pins the head may read it that long. Zero: the store
+    /// keeps no window (a superseded version may go at the next commit).
+    fn history_window(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Whether the next call may wait on [`PageStore::clock`] (only fault layers do, to simulate a
     /// hang). On a simulated clock a deadline can pass only during such a wait, so a call that
     /// cannot wait runs on the caller's thread (see [`crate::DeadlineStore`]).

@@ -268,6 +268,10 @@ impl Drop for FileStore {
 }
 
 impl PageStore for FileStore {
+    fn history_window(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.inner.state.read().unwrap().retention.ms)
+    }
+
     fn open(
         &self,
         database: &str,

@@ -553,6 +553,10 @@ async fn open_one(
 }
 
 impl PageStore for PostgresStore {
+    fn history_window(&self) -> Duration {
+        Duration::from_millis(self.options.retention.ms)
+    }
+
     fn open(
         &self,
         database: &str,
