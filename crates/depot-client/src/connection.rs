@@ -65,6 +65,9 @@ unsafe extern "C" fn on_row_change(
 pub struct Opened {
     pub conn: Connection,
     pub denial: Denial,
+    /// Set once SQL created a TEMP object or attached a database: something that lives in this
+    /// connection only, which a snapshot reader's connection cannot see.
+    pub local_objects: Arc<AtomicBool>,
     /// Must outlive `conn` (the update hook points at it).
     pub min_rowid: MinRowidWatch,
 }
@@ -99,12 +102,19 @@ pub fn open(database: &str, vfs: &str, running: Running, read_only: bool) -> Res
 fn finish(mut conn: Connection, running: Running) -> Result<Opened, Error> {
     let denial: Denial = Arc::new(Mutex::new(None));
     let d = denial.clone();
+    let local_objects = Arc::new(AtomicBool::new(false));
+    let local = local_objects.clone();
     conn.authorizer(Some(move |ctx: AuthContext<'_>| match refusal(&ctx) {
         Some(why) => {
             *d.lock().unwrap() = Some(why);
             Authorization::Deny
         }
-        None => Authorization::Allow,
+        None => {
+            if creates_local_object(&ctx) {
+                local.store(true, Ordering::Relaxed);
+            }
+            Authorization::Allow
+        }
     }))?;
     // Cancellation and deadlines of the running call are checked every few thousand VM steps.
     conn.progress_handler(
@@ -116,7 +126,19 @@ fn finish(mut conn: Connection, running: Running) -> Result<Opened, Error> {
     unsafe {
         ffi::sqlite3_update_hook(conn.handle(), Some(on_row_change), Arc::as_ptr(&min_rowid.0) as *mut c_void)
     };
-    Ok(Opened { conn, denial, min_rowid })
+    Ok(Opened { conn, denial, local_objects, min_rowid })
+}
+
+/// Whether an action makes something that lives in this connection only.
+fn creates_local_object(ctx: &AuthContext<'_>) -> bool {
+    matches!(
+        ctx.action,
+        AuthAction::CreateTempTable { .. }
+            | AuthAction::CreateTempIndex { .. }
+            | AuthAction::CreateTempTrigger { .. }
+            | AuthAction::CreateTempView { .. }
+            | AuthAction::Attach { .. }
+    )
 }
 
 /// Why an action is refused, or `None` to allow it.

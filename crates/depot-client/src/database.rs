@@ -15,7 +15,9 @@ use crate::admission::Gate;
 use crate::command::{Answer, CallOptions, Command, Responder};
 use crate::control::Control;
 use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::readers::{Readers, SNAPSHOT_MAX_AGE};
 use crate::session::Session;
+use crate::vfs::SharedPages;
 use crate::worker::{self, Opener, Parked, Reply, Shared, State, Task};
 use crate::{Admission, Error, ErrorCode, OpenOptions};
 
@@ -38,6 +40,8 @@ struct Inner {
     opener: Mutex<Option<Opener>>,
     idle: Option<Duration>,
     stack: usize,
+    /// The snapshot readers (none for `readers: 0` and for a handle on a point of the history).
+    readers: Option<Readers>,
 }
 
 /// Answers the opener exactly once: from the worker, or from `open_with` when no worker started.
@@ -74,13 +78,27 @@ impl Database {
         let gate = Gate::new(opts.max_queue as u64);
         let idle = opts.idle;
         let clock = store.clock();
+        let cache_pages = (opts.cache_bytes / depot::PAGE_SIZE).max(16);
+        let unopened =
+            depot::Head { txid: 0, size_pages: 0, page_size: depot::PAGE_SIZE as u32, generation: 0 };
+        let pages = SharedPages::new(cache_pages, unopened);
+        let readers = (opts.readers > 0 && opts.at.is_none()).then(|| {
+            Readers::new(
+                opts.readers,
+                store.clone(),
+                name.clone(),
+                opts.clone(),
+                pages.clone(),
+                shared.clone(),
+            )
+        });
         let opener: Opener = Arc::new(move |resume| {
             let mut opts = opts.clone();
             if let Some(r) = resume {
                 // The same writer again: a newer one that took over meanwhile fences it.
                 opts.generation = Some(r.generation);
             }
-            Session::open(store.clone(), &name, &opts, metrics.clone())
+            Session::open(store.clone(), &name, &opts, metrics.clone(), &pages)
         });
         let inner = Arc::new(Inner {
             shared: shared.clone(),
@@ -91,6 +109,7 @@ impl Database {
             opener: Mutex::new(Some(opener.clone())),
             idle,
             stack,
+            readers,
         });
         let database = Database { inner: inner.clone() };
         // Shared with this thread so that a failed spawn, which drops the thread's closure, can
@@ -158,6 +177,25 @@ impl Database {
                 return false;
             }
         };
+        if let Some(readers) = &self.inner.readers {
+            if transaction.is_none() && readers.takes(&command) {
+                // A snapshot is held at most SNAPSHOT_MAX_AGE (see `crate::readers`).
+                let timeout = Some(options.timeout.map_or(SNAPSHOT_MAX_AGE, |t| t.min(SNAPSHOT_MAX_AGE)));
+                readers.submit(Task {
+                    command,
+                    control: Control::new(options.cancel.clone(), timeout, &self.inner.clock),
+                    transaction,
+                    reply: Reply::new(responder, admission, shared.clone()),
+                });
+                return true;
+            }
+        }
+        let reply = match (&command, transaction) {
+            // A BEGIN is not waited for: reads go on seeing the last commit while it is open.
+            (Command::Begin { .. }, _) => Reply::new(responder, admission, shared.clone()),
+            (Command::End { .. }, _) | (_, None) => Reply::pending(responder, admission, shared.clone()),
+            _ => Reply::new(responder, admission, shared.clone()),
+        };
         if matches!(command, Command::Begin { .. }) {
             shared.begins_queued.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
@@ -165,7 +203,7 @@ impl Database {
             command,
             control: Control::new(options.cancel.clone(), options.timeout, &self.inner.clock),
             transaction,
-            reply: Reply::new(responder, admission, shared.clone()),
+            reply,
         };
         if let Err(e) = self.inner.commands.send(task) {
             e.into_inner().reject(Error::closed(&shared.database));
@@ -203,7 +241,8 @@ impl Database {
         limit: Duration,
     ) -> Result<Answer, Error> {
         let running = self.inner.shared.state() == State::Running;
-        if options.transaction.is_none() && running && self.would_deadlock() {
+        let on_reader = self.inner.readers.as_ref().is_some_and(|r| r.takes(&command));
+        if options.transaction.is_none() && running && !on_reader && self.would_deadlock() {
             return Err(Error::new(
                 ErrorCode::WouldDeadlock,
                 format!(
@@ -257,6 +296,9 @@ impl Database {
     /// worker closes after the command it is running. `close()` then waits for it.
     pub fn request_close(&self) {
         self.inner.shared.begin_close();
+        if let Some(readers) = &self.inner.readers {
+            readers.request_close();
+        }
         // No wake-up can come any more; the worker keeps its own opener until it exits.
         self.inner.opener.lock().unwrap().take();
         // Capacity 1: if a close request is already waiting, that one will do.
@@ -265,12 +307,15 @@ impl Database {
 
     pub fn close_within(&self, timeout: Duration) -> Result<(), Error> {
         let shared = &self.inner.shared;
+        let deadline = std::time::Instant::now() + timeout;
         self.request_close();
         if let Some(parked) = shared.unpark() {
             // Hibernating: there is no thread to close, only the queue.
             shared.close_parked(parked);
         }
-        if shared.wait_finished(timeout) {
+        let readers_closed = self.inner.readers.as_ref().is_none_or(|r| r.close(deadline));
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if readers_closed && shared.wait_finished(left) {
             if let Some(t) = self.inner.shared.thread.lock().unwrap().take() {
                 let _ = t.join();
             }
@@ -348,6 +393,9 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if let Some(readers) = &self.readers {
+            readers.request_close();
+        }
         if let Some(parked) = self.shared.unpark() {
             self.shared.close_parked(parked);
             return;

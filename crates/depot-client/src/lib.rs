@@ -20,6 +20,8 @@ mod exec;
 pub mod history;
 mod metrics;
 mod options;
+mod readers;
+mod route;
 mod session;
 mod stmt;
 mod store_config;

@@ -68,6 +68,10 @@ macro_rules! for_each_metric {
             hibernations,
             #[doc = "Times a call woke the hibernating database (reopening its session)."]
             wakes,
+            #[doc = "Calls answered by a snapshot reader (reads that did not wait for the writer)."]
+            reader_calls,
+            #[doc = "Snapshot reader threads running now (they start on demand and end when idle)."]
+            readers,
         }
     };
 }

@@ -24,6 +24,17 @@ pub struct OpenOptions {
     pub at: Option<depot::Txid>,
     /// Hibernate after this long without a call (see `crate::worker`); `None`: never.
     pub idle: Option<std::time::Duration>,
+    /// Most snapshot reader threads (see `crate::readers`); 0: every call runs on the writer.
+    pub readers: usize,
+}
+
+/// Snapshot readers per database by default: one on a machine with two or more cores (a reader
+/// beside a busy writer needs a core of its own), none on one core.
+pub fn default_readers() -> usize {
+    match std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) {
+        0 | 1 => 0,
+        _ => 1,
+    }
 }
 
 impl Default for OpenOptions {
@@ -35,6 +46,7 @@ impl Default for OpenOptions {
             max_commit_bytes: crate::vfs::DEFAULT_MAX_COMMIT_BYTES,
             at: None,
             idle: Some(DEFAULT_IDLE),
+            readers: default_readers(),
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::cursor::Cursor;
 use crate::exec::Runner;
 use crate::metrics::Metrics;
 use crate::stmt::StatementCache;
-use crate::vfs::{PageSource, RegisteredVfs, VfsContext};
+use crate::vfs::{PageSource, RegisteredVfs, SharedPages, VfsContext};
 use crate::{Error, ErrorCode, ExecuteResult, OpenOptions, Params, Statement};
 
 /// Pages fetched in the open's round trip, so a cold open never blocks in a VFS callback for page 1
@@ -43,6 +43,7 @@ pub struct Session {
     vfs: Option<RegisteredVfs>,
     pub ctx: Arc<VfsContext>,
     denial: Denial,
+    local_objects: Arc<std::sync::atomic::AtomicBool>,
     running: Running,
     metrics: Arc<crate::metrics::Metrics>,
     open_tx: Option<OpenTx>,
@@ -54,12 +55,15 @@ pub struct Session {
 }
 
 impl Session {
-    /// Runs on the worker thread: store open (with preload) first, then the VFS, then SQLite.
+    /// Runs on the worker thread: store open (with preload) first, then the VFS, then SQLite. A
+    /// writer's page cache is `shared` with the database's snapshot readers; a handle on a point of
+    /// the history (`opts.at`) keeps one of its own.
     pub fn open(
         store: Arc<dyn PageStore>,
         database: &str,
         opts: &OpenOptions,
         metrics: Arc<Metrics>,
+        shared: &Arc<SharedPages>,
     ) -> Result<Session, Error> {
         let preload: Vec<PageNo> = (1..=PRELOAD_PAGES).collect();
         let (opened, lease) = match opts.at {
@@ -84,13 +88,20 @@ impl Session {
                 depot::StoreError::Corrupt(format!("page {} fails its checksum at open", bad.no)).into()
             );
         }
-        let cache_pages = (opts.cache_bytes / depot::PAGE_SIZE).max(16);
-        let clock = store.clock();
+        let cache_pages = cache_pages(opts);
+        let cache = match lease {
+            Some(_) => SharedPages::new(cache_pages, opened.head),
+            None => {
+                shared.opened(opened.head);
+                shared.clone()
+            }
+        };
         let mut source = PageSource::new(
-            store,
+            store.clone(),
             database.to_string(),
             opened.head,
             opened.pages,
+            cache,
             cache_pages,
             metrics.clone(),
         );
@@ -98,14 +109,49 @@ impl Session {
         if let Some(lease) = lease {
             source.pin(lease);
         }
+        Self::over(source, store, database, opts.at.is_some(), metrics)
+    }
+
+    /// A snapshot reader's session: a read-only connection over `shared`, the writer's page cache,
+    /// pinned to a point per statement ([`Session::repin`]). Opening it asks the store nothing.
+    pub fn open_reader(
+        store: Arc<dyn PageStore>,
+        database: &str,
+        opts: &OpenOptions,
+        metrics: Arc<Metrics>,
+        shared: &Arc<SharedPages>,
+    ) -> Result<Session, Error> {
+        let source = PageSource::reader(
+            store.clone(),
+            database.to_string(),
+            shared.clone(),
+            cache_pages(opts),
+            metrics.clone(),
+        );
+        Self::over(source, store, database, true, metrics)
+    }
+
+    /// Points a snapshot reader's session at `head` for its next statement.
+    pub fn repin(&self, head: depot::Head) {
+        self.ctx.source().repin(head);
+    }
+
+    /// The VFS and the connection over `source`.
+    fn over(
+        source: PageSource,
+        store: Arc<dyn PageStore>,
+        database: &str,
+        read_only: bool,
+        metrics: Arc<Metrics>,
+    ) -> Result<Session, Error> {
+        let clock = store.clock();
         let ctx = VfsContext::new(database.to_string(), source);
         let vfs = RegisteredVfs::register(ctx.clone())?;
         let running = Running::default();
-        let opened =
-            connection::open(database, vfs.name(), running.clone(), opts.at.is_some()).map_err(|e| {
-                let failure = ctx.source().take_failure();
-                failure.map(Error::from).unwrap_or(e)
-            })?;
+        let opened = connection::open(database, vfs.name(), running.clone(), read_only).map_err(|e| {
+            let failure = ctx.source().take_failure();
+            failure.map(Error::from).unwrap_or(e)
+        })?;
         Ok(Session {
             cursors: HashMap::new(),
             statements: StatementCache::new(STATEMENT_CACHE),
@@ -114,6 +160,7 @@ impl Session {
             vfs: Some(vfs),
             ctx,
             denial: opened.denial,
+            local_objects: opened.local_objects,
             running,
             metrics,
             open_tx: None,
@@ -171,7 +218,7 @@ impl Session {
                 self.cursor_next(cursor, max_rows).map(|(rows, done)| Answer::Rows { rows, done })
             }
             Command::CursorClose { cursor } => {
-                self.cursors.remove(&cursor);
+                self.close_cursor(cursor);
                 Ok(Answer::Done)
             }
             #[cfg(feature = "test-hooks")]
@@ -320,6 +367,48 @@ impl Session {
         r.map_err(|e| self.map_err(e))
     }
 
+    /// Whether the cursor `id` is still open (not yet exhausted, failed or closed).
+    pub fn has_cursor(&self, id: CursorId) -> bool {
+        self.cursors.contains_key(&id)
+    }
+
+    /// Finalizes the cursor `id`, if it is open.
+    pub fn close_cursor(&mut self, id: CursorId) {
+        self.cursors.remove(&id);
+    }
+
+    /// Whether reads must run on this connection rather than on a snapshot reader: it holds a
+    /// transaction begun in SQL (not an interactive one, whose uncommitted writes other calls must
+    /// not see anyway), a TEMP object or an attached database.
+    pub fn reads_need_writer(&self) -> bool {
+        let Some(conn) = self.conn.as_ref() else { return false };
+        if self.open_tx.is_none() && !conn.is_autocommit() {
+            return true;
+        }
+        // The authorizer flags every CREATE TEMP and ATTACH (VACUUM attaches a database of its own
+        // for a moment): only then are they counted, and the flag drops once none is left.
+        let flagged = &self.local_objects;
+        if flagged.load(std::sync::atomic::Ordering::Relaxed) {
+            if self.local_objects_left() {
+                return true;
+            }
+            flagged.store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+        false
+    }
+
+    /// Whether a TEMP object or an attached database lives in the connection now.
+    fn local_objects_left(&self) -> bool {
+        let temp: rusqlite::Result<i64> =
+            self.conn().query_row("SELECT count(*) FROM temp.sqlite_schema", [], |r| r.get(0));
+        let attached: rusqlite::Result<i64> = self.conn().query_row(
+            "SELECT count(*) FROM pragma_database_list WHERE name NOT IN ('main', 'temp')",
+            [],
+            |r| r.get(0),
+        );
+        !matches!((temp, attached), (Ok(0), Ok(0)))
+    }
+
     /// Whether the session can be put away and reopened later with nothing a caller could tell:
     /// no transaction open (interactive, or a BEGIN sent as SQL), no cursor, no TEMP object and no
     /// attached database (they live in the connection), a writer still in good standing, and not a
@@ -337,14 +426,7 @@ impl Session {
                 return false;
             }
         }
-        let temp: rusqlite::Result<i64> =
-            self.conn().query_row("SELECT count(*) FROM temp.sqlite_schema", [], |r| r.get(0));
-        let attached: rusqlite::Result<i64> = self.conn().query_row(
-            "SELECT count(*) FROM pragma_database_list WHERE name NOT IN ('main', 'temp')",
-            [],
-            |r| r.get(0),
-        );
-        matches!((temp, attached), (Ok(0), Ok(0)))
+        !self.local_objects_left()
     }
 
     /// Closes the session for hibernation, keeping what the next one needs to go on as this one
@@ -360,6 +442,7 @@ impl Session {
         }
         let resume = Resume { generation: self.ctx.source().generation(), next_id: self.next_id, settings };
         self.close();
+        self.ctx.source().forget_cache();
         resume
     }
 
@@ -389,6 +472,11 @@ impl Session {
         self.conn.take();
         self.vfs.take();
     }
+}
+
+/// Pages of the VFS page cache `opts` asks for.
+fn cache_pages(opts: &OpenOptions) -> usize {
+    (opts.cache_bytes / depot::PAGE_SIZE).max(16)
 }
 
 /// Connection settings a user may change that a reopened connection would not have: read before

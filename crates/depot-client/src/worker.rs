@@ -85,6 +85,15 @@ pub struct Shared {
     /// own thread (drops the handle) before it ends: a thread ended but never joined keeps its
     /// stack mapped, two memory mappings and its touched pages per hibernating database.
     pub thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Calls outside any transaction admitted for the writer and not yet answered: while there
+    /// is one, a read keeps its place in the writer's queue (program order; see `crate::readers`).
+    pub writer_pending: std::sync::atomic::AtomicU64,
+    /// Whether the writer's connection holds something a snapshot reader cannot see (a
+    /// transaction begun in SQL, a TEMP object, an attached database): reads then stay with it.
+    pub reads_need_writer: AtomicBool,
+    /// Why the writer stopped for good (fenced by a newer generation, or a commit whose outcome is
+    /// unknown): the readers fail their calls the same way.
+    poison: Mutex<Option<Error>>,
 }
 
 impl Shared {
@@ -101,6 +110,22 @@ impl Shared {
             hibernating: AtomicBool::new(false),
             parked: Mutex::new(None),
             thread: Mutex::new(None),
+            writer_pending: std::sync::atomic::AtomicU64::new(0),
+            reads_need_writer: AtomicBool::new(false),
+            poison: Mutex::new(None),
+        }
+    }
+
+    /// Why the writer stopped for good, if it did.
+    pub fn poison(&self) -> Option<Error> {
+        self.poison.lock().unwrap().clone()
+    }
+
+    /// What the session says after a call, for the readers to follow.
+    fn follow(&self, session: &Session) {
+        self.reads_need_writer.store(session.reads_need_writer(), Ordering::SeqCst);
+        if let Err(e) = session.check_poison() {
+            self.poison.lock().unwrap().get_or_insert(e);
         }
     }
 
@@ -197,11 +222,20 @@ pub struct Reply {
     responder: Option<Responder>,
     admission: Option<Admission>,
     shared: Arc<Shared>,
+    /// Counted in `Shared::writer_pending` until answered.
+    pending: bool,
 }
 
 impl Reply {
     pub fn new(responder: Responder, admission: Admission, shared: Arc<Shared>) -> Reply {
-        Reply { responder: Some(responder), admission: Some(admission), shared }
+        Reply { responder: Some(responder), admission: Some(admission), shared, pending: false }
+    }
+
+    /// A reply to a call outside any transaction queued for the writer: counted in
+    /// `Shared::writer_pending` until it is answered.
+    pub fn pending(responder: Responder, admission: Admission, shared: Arc<Shared>) -> Reply {
+        shared.writer_pending.fetch_add(1, Ordering::SeqCst);
+        Reply { responder: Some(responder), admission: Some(admission), shared, pending: true }
     }
 
     pub fn send(mut self, r: Result<Answer, Error>) {
@@ -210,6 +244,10 @@ impl Reply {
 
     fn answer(&mut self, r: Result<Answer, Error>) {
         if let (Some(responder), Some(admission)) = (self.responder.take(), self.admission.take()) {
+            if std::mem::take(&mut self.pending) {
+                // Before the answer: a read the caller issues once it has it may go to a reader.
+                self.shared.writer_pending.fetch_sub(1, Ordering::SeqCst);
+            }
             let m = &self.shared.metrics;
             Metrics::add(if r.is_ok() { &m.answered } else { &m.failed }, 1);
             responder(r, admission);
@@ -258,6 +296,7 @@ impl Task {
         if stop != Stop::None {
             let error = Control::error(stop, &reply.shared.database);
             reply.shared.in_transaction.store(session.open_transaction().is_some(), Ordering::SeqCst);
+            reply.shared.follow(session);
             call.finish(&reply.shared);
             return reply.send(Err(error));
         }
@@ -289,6 +328,7 @@ impl Task {
         // Whether a transaction is open, and counted, and not running any more, once the caller
         // can see the answer (a caller that saw its transaction end must not find it open).
         reply.shared.in_transaction.store(session.open_transaction().is_some(), Ordering::SeqCst);
+        reply.shared.follow(session);
         call.finish(&reply.shared);
         reply.send(result);
     }
@@ -604,5 +644,14 @@ impl CallStart {
             Metrics::add(&m.slow_calls, 1);
             tracing::warn!(database = %shared.database, micros = elapsed.as_micros() as u64, get_pages = reads, commits, "slow call");
         }
+    }
+}
+
+/// Counts and logs a reader's call slower than `SLOW_CALL`. Page fetches are not attributed:
+/// the counters are shared by every thread of the database.
+pub(crate) fn note_slow_read(m: &Metrics, database: &str, elapsed: Duration) {
+    if elapsed >= SLOW_CALL {
+        Metrics::add(&m.slow_calls, 1);
+        tracing::warn!(database = %database, micros = elapsed.as_micros() as u64, reader = true, "slow call");
     }
 }

@@ -620,6 +620,9 @@ impl Run {
         let opts = OpenOptions {
             generation: None,
             cache_bytes: std::env::var("CHAOS_CACHE").ok().and_then(|s| s.parse().ok()).unwrap_or(64 << 10),
+            // The oracle checks one connection's reads in program order; snapshot readers are
+            // checked by their own tests (tests/readers.rs), not by this harness yet.
+            readers: 0,
             ..Default::default()
         };
         let db = open_on(stack, clock, opts, report);
@@ -750,7 +753,8 @@ impl Run {
         // Checked on a stack of its own, without faults.
         let stack = Stack::new(&self.backend, &self.clock(), None);
         let fork =
-            Database::open(stack.bounded.clone(), &target, OpenOptions::default()).expect("open the fork");
+            Database::open(stack.bounded.clone(), &target, OpenOptions { readers: 0, ..Default::default() })
+                .expect("open the fork");
         let expected = oracle_dump(&self.states.rebuild(node));
         match depot_dump(&fork) {
             Ok(d) if d == expected => {}
@@ -909,7 +913,12 @@ impl Run {
             Some("writer-takeover") => {
                 // Another writer opens with a newer generation (and leaves): ours is fenced.
                 let stack = Stack::new(&self.backend, &self.clock(), None);
-                let other = open_on(&stack, &*self.clock, OpenOptions::default(), &mut self.report);
+                let other = open_on(
+                    &stack,
+                    &*self.clock,
+                    OpenOptions { readers: 0, ..Default::default() },
+                    &mut self.report,
+                );
                 let _ = other.close();
                 // It fires when our next write is refused (now, or at a later write).
                 self.taken_over = true;

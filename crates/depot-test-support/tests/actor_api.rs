@@ -24,13 +24,20 @@ fn tx_exec(db: &Database, tx: TransactionId, sql: &str) -> Result<(), Error> {
     db.call_blocking(Command::Exec { sql: sql.into() }, &in_tx(tx)).map(drop)
 }
 
+/// A database whose every call runs on the writer (`readers: 0`): the tests of the writer's queue.
+/// With snapshot readers, reads do not wait behind a transaction at all (tests/readers.rs).
+fn writer_only(store: &Arc<dyn PageStore>, name: &str) -> Database {
+    Database::open(store.clone(), name, OpenOptions { generation: Some(1), readers: 0, ..Default::default() })
+        .unwrap()
+}
+
 const FOREVER_CTE: &str =
     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
 
 #[test]
 fn other_calls_wait_behind_an_open_transaction_in_order() {
     let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
-    let db = open(&store, "tx");
+    let db = writer_only(&store, "tx");
     db.exec("CREATE TABLE t(v)").unwrap();
     let tx = begin(&db, None);
     tx_exec(&db, tx, "INSERT INTO t VALUES ('in tx 1')").unwrap();
@@ -59,7 +66,7 @@ fn other_calls_wait_behind_an_open_transaction_in_order() {
 #[test]
 fn transaction_timeout_rolls_back_and_releases_the_waiters() {
     let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
-    let db = open(&store, "tx-timeout");
+    let db = writer_only(&store, "tx-timeout");
     db.exec("CREATE TABLE t(v)").unwrap();
     let tx = begin(&db, Some(Duration::from_millis(200)));
     tx_exec(&db, tx, "INSERT INTO t VALUES (1)").unwrap();
@@ -80,7 +87,7 @@ fn transaction_timeout_follows_a_simulated_clock() {
         Duration::from_secs(5),
         clock.clone(),
     ));
-    let db = open(&store, "tx-virtual-timeout");
+    let db = writer_only(&store, "tx-virtual-timeout");
     db.exec("CREATE TABLE t(v)").unwrap();
     let hour = Duration::from_secs(3600);
 

@@ -181,12 +181,31 @@ fn panic_inside_the_store_is_caught_at_the_vfs_boundary() {
         db.exec("CREATE TABLE t(v); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 2000) INSERT INTO t SELECT randomblob(500) FROM c").unwrap();
         db.close().unwrap();
     }
-    let db =
-        Database::open(store, "p", OpenOptions { generation: Some(1), cache_bytes: 0, ..Default::default() })
-            .unwrap();
+    // Every call on the writer: a panic there ends the database.
+    let db = Database::open(
+        store.clone(),
+        "p",
+        OpenOptions { generation: Some(1), cache_bytes: 0, readers: 0, ..Default::default() },
+    )
+    .unwrap();
     faulty.faults.panic_reads.store(1, Ordering::SeqCst);
     assert_eq!(code(db.query("SELECT count(*) FROM t", Params::None)), "ERR_WORKER_DEAD");
     assert_eq!(code(db.exec("SELECT 1")), "ERR_WORKER_DEAD");
+    db.close().unwrap();
+
+    // On a reader, the panic costs that call and the reader's connection, not the database.
+    let db = Database::open(
+        store,
+        "p",
+        OpenOptions { generation: Some(2), cache_bytes: 0, readers: 1, ..Default::default() },
+    )
+    .unwrap();
+    db.exec("SELECT 1").unwrap();
+    faulty.faults.panic_reads.store(1, Ordering::SeqCst);
+    assert_eq!(code(db.query("SELECT count(*) FROM t", Params::None)), "ERR_WORKER_DEAD");
+    assert_eq!(int(&db, "SELECT count(*) FROM t"), 2000, "a new reader connection answers");
+    assert_eq!(db.metrics().counters.reader_calls, 2);
+    db.exec("INSERT INTO t VALUES (1)").unwrap();
     db.close().unwrap();
 }
 

@@ -42,6 +42,12 @@ impl PageCache {
         }
     }
 
+    /// Drops every page and gives their memory back.
+    pub fn clear(&mut self) {
+        self.young = HashMap::new();
+        self.old = HashMap::new();
+    }
+
     /// Drops every page past `size_pages` (after a shrink, so a regrow never sees stale bytes).
     pub fn truncate(&mut self, size_pages: u32) {
         self.young.retain(|&no, _| no <= size_pages);

@@ -15,6 +15,7 @@ mod io;
 mod memfile;
 mod pages;
 mod readahead;
+mod shared;
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +26,7 @@ use rusqlite::ffi;
 pub use context::VfsContext;
 use context::{context, name_of};
 pub use pages::{PageSource, DEFAULT_MAX_COMMIT_BYTES};
+pub use shared::SharedPages;
 
 /// A registered VFS; unregistered on drop.
 pub struct RegisteredVfs {

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use depot::{Clock, CommitRequest, Head, LeaseId, Page, PageNo, PageStore, StoreError, PAGE_SIZE};
 
-use super::cache::PageCache;
 use super::readahead::ReadAhead;
+use super::shared::SharedPages;
 use crate::metrics::Metrics;
 
 const PS: u64 = PAGE_SIZE as u64;
@@ -40,7 +40,8 @@ pub struct PageSource {
     /// Logical size including uncommitted writes and truncations.
     size_pages: u32,
     dirty: BTreeMap<PageNo, Arc<[u8]>>,
-    cache: PageCache,
+    /// Shared with the database's snapshot readers (see `super::shared`).
+    cache: Arc<SharedPages>,
     readahead: ReadAhead,
     in_batch: bool,
     metrics: Arc<Metrics>,
@@ -55,18 +56,25 @@ pub struct PageSource {
     poisoned: Option<StoreError>,
     commit_seed: u64,
     commit_seq: u64,
-    /// The pages this session read first (SQLite's cache misses), saved as hints at close so the
-    /// next open preloads them in its own round trip.
-    first_used: Vec<PageNo>,
-    first_used_set: std::collections::HashSet<PageNo>,
-    /// A reader at a point of the history (`OpenOptions::at`): reads at `head.txid` for good,
+    role: Role,
+}
+
+/// What a page source reads and whether it may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The database's writer: reads at its head, commits.
+    Writer,
+    /// A handle on a point of the history (`OpenOptions::at`): reads at `head.txid` for good,
     /// under this lease of the store's (released when the source goes).
-    pinned: Option<LeaseId>,
+    At(LeaseId),
+    /// A snapshot reader: reads at the point it is pinned to for each statement
+    /// ([`PageSource::repin`]); the lease that keeps that point readable is its caller's.
+    Reader,
 }
 
 impl Drop for PageSource {
     fn drop(&mut self) {
-        if let Some(lease) = self.pinned.take() {
+        if let Role::At(lease) = self.role {
             self.store.release(&self.database, lease);
         }
     }
@@ -87,15 +95,45 @@ impl PageSource {
         database: String,
         head: Head,
         preloaded: Vec<Page>,
+        cache: Arc<SharedPages>,
         cache_pages: usize,
         metrics: Arc<Metrics>,
     ) -> PageSource {
-        let mut cache = PageCache::new(cache_pages);
+        let mut view = cache.view(head.txid);
         for p in preloaded {
-            cache.insert(p.no, p.data);
+            view.insert(p.no, p.data);
         }
+        drop(view);
         Metrics::set(&metrics.size_pages, head.size_pages as u64);
         Metrics::set(&metrics.head_txid, head.txid);
+        PageSource::with_role(store, database, head, cache, cache_pages, metrics, Role::Writer)
+    }
+
+    /// A snapshot reader's source over `cache` (the writer's), pinned to a point per statement by
+    /// [`PageSource::repin`].
+    pub fn reader(
+        store: Arc<dyn PageStore>,
+        database: String,
+        cache: Arc<SharedPages>,
+        cache_pages: usize,
+        metrics: Arc<Metrics>,
+    ) -> PageSource {
+        let head = cache.head();
+        let mut source =
+            PageSource::with_role(store, database, head, cache, cache_pages, metrics, Role::Reader);
+        source.max_commit_bytes = 0;
+        source
+    }
+
+    fn with_role(
+        store: Arc<dyn PageStore>,
+        database: String,
+        head: Head,
+        cache: Arc<SharedPages>,
+        cache_pages: usize,
+        metrics: Arc<Metrics>,
+        role: Role,
+    ) -> PageSource {
         PageSource {
             clock: store.clock(),
             store,
@@ -114,19 +152,30 @@ impl PageSource {
             poisoned: None,
             commit_seed: random_seed(),
             commit_seq: 0,
-            first_used: Vec::new(),
-            first_used_set: std::collections::HashSet::new(),
-            pinned: None,
+            role,
         }
+    }
+
+    /// Points a snapshot reader at `head` for its next statement. SQLite notices the move by the
+    /// change counter it reads at the start of each read transaction (see [`PageSource::read`]).
+    pub fn repin(&mut self, head: Head) {
+        debug_assert_eq!(self.role, Role::Reader);
+        self.head = head;
+        self.size_pages = head.size_pages;
+        self.failure = None;
     }
 
     /// Saves the pages this session used first as the store's hints for the next open (best
     /// effort: a failure only costs the next open its preload).
     pub fn save_hints(&mut self) {
-        if self.pinned.is_some() || self.poisoned.is_some() || self.first_used.is_empty() {
+        if self.role != Role::Writer || self.poisoned.is_some() {
             return;
         }
-        if let Err(e) = self.store.save_hints(&self.database, self.generation, &self.first_used) {
+        let first_used = self.cache.first_used();
+        if first_used.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.save_hints(&self.database, self.generation, &first_used) {
             tracing::debug!(database = %self.database, error = %e, "could not save preload hints");
         }
     }
@@ -134,7 +183,7 @@ impl PageSource {
     /// Makes this a reader at its head's txid, which `lease` keeps readable: reads go to that
     /// point of the history, not to the writer's head (which moves on without it).
     pub fn pin(&mut self, lease: LeaseId) {
-        self.pinned = Some(lease);
+        self.role = Role::At(lease);
     }
 
     /// The writer generation this source commits with.
@@ -142,9 +191,14 @@ impl PageSource {
         self.generation
     }
 
-    /// Whether this is a reader at a point of the history.
+    /// Whether this reads at a point (a handle on the history, or a snapshot reader).
     pub fn is_pinned(&self) -> bool {
-        self.pinned.is_some()
+        self.role != Role::Writer
+    }
+
+    /// Drops the cached pages this source shares (see [`SharedPages::forget`]).
+    pub fn forget_cache(&self) {
+        self.cache.forget();
     }
 
     /// Sets the commit size limit (see [`DEFAULT_MAX_COMMIT_BYTES`]).
@@ -201,20 +255,46 @@ impl PageSource {
             buf[done..done + n].copy_from_slice(&page[within..within + n]);
             done += n;
         }
+        if self.role == Role::Reader && offset < 96 {
+            self.stamp_change_counter(buf, offset)?;
+        }
         Ok(true)
+    }
+
+    /// A snapshot reader's connection keeps its page cache from one read transaction to the next
+    /// as long as the file change counter (header bytes 24..28) reads the same. The writer, in
+    /// exclusive locking mode, bumps that counter once per session, not per commit; so a reader
+    /// sees, in its place, the low 32 bits of the txid it is pinned to (and the same in the
+    /// "version-valid-for" copy at 92..96 when the two agreed), which changes with every commit.
+    fn stamp_change_counter(&mut self, buf: &mut [u8], offset: u64) -> Result<(), ()> {
+        let page1 = self.page(1)?;
+        let stamp = (self.head.txid as u32).to_be_bytes();
+        let mut fields = vec![24usize];
+        if page1[24..28] == page1[92..96] {
+            fields.push(92);
+        }
+        for at in fields {
+            for (i, byte) in stamp.iter().enumerate() {
+                let pos = (at + i) as u64;
+                if pos >= offset && pos < offset + buf.len() as u64 {
+                    buf[(pos - offset) as usize] = *byte;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn page(&mut self, no: PageNo) -> Result<Arc<[u8]>, ()> {
         if let Some(p) = self.dirty.get(&no) {
             return Ok(p.clone());
         }
-        if self.first_used.len() < depot::MAX_HINTS && self.first_used_set.insert(no) {
-            self.first_used.push(no);
-        }
-        if let Some(p) = self.cache.get(no) {
+        let mut view = self.cache.view(self.head.txid);
+        view.note_used(no);
+        if let Some(p) = view.get(no) {
             Metrics::add(&self.metrics.cache_hits, 1);
             return Ok(p);
         }
+        drop(view);
         Metrics::add(&self.metrics.cache_misses, 1);
         self.fetch(no)
     }
@@ -226,12 +306,14 @@ impl PageSource {
         if no > self.head.size_pages {
             return Ok(Arc::from(vec![0u8; PAGE_SIZE]));
         }
-        let (cache, dirty) = (&self.cache, &self.dirty);
+        let view = self.cache.view(self.head.txid);
+        let dirty = &self.dirty;
         let wanted =
-            self.readahead.plan(no, self.head.size_pages, |p| cache.contains(p) || dirty.contains_key(&p));
-        let answer = self.with_retry(|s| match s.pinned.is_some() {
-            false => s.store.get_pages(&s.database, &wanted, s.head.txid),
-            true => s.store.read_at(&s.database, &wanted, s.head.txid).map(|(_, pages)| pages),
+            self.readahead.plan(no, self.head.size_pages, |p| view.contains(p) || dirty.contains_key(&p));
+        drop(view);
+        let answer = self.with_retry(|s| match s.role {
+            Role::Writer => s.store.get_pages(&s.database, &wanted, s.head.txid),
+            _ => s.store.read_at(&s.database, &wanted, s.head.txid).map(|(_, pages)| pages),
         });
         let pages = match answer {
             Ok(p) => p,
@@ -246,6 +328,7 @@ impl PageSource {
             )));
         }
         let mut first = None;
+        let mut fetched = Vec::with_capacity(wanted.len());
         for (&asked, got) in wanted.iter().zip(pages) {
             let page = match got {
                 Some(p) if p.no == asked && p.verify() => p,
@@ -267,7 +350,11 @@ impl PageSource {
             if asked == no {
                 first = Some(page.data.clone());
             }
-            self.cache.insert(asked, page.data);
+            fetched.push((asked, page.data));
+        }
+        let mut view = self.cache.view(self.head.txid);
+        for (asked, data) in fetched {
+            view.insert(asked, data);
         }
         Ok(first.expect("the missed page is always planned first"))
     }
@@ -380,17 +467,14 @@ impl PageSource {
         });
         match outcome {
             Ok(out) => {
-                if size < self.head.size_pages {
-                    // Cached pages past the new end would be stale if the database regrows.
-                    self.cache.truncate(size);
-                }
+                // Cached pages past the new end would be stale if the database regrows.
+                let shrunk = size < self.head.size_pages;
                 self.head.txid = out.txid;
                 self.head.size_pages = size;
                 self.size_pages = size;
-                // Coherent with the commit: what this writer committed is what it will read.
-                for (no, data) in std::mem::take(&mut self.dirty) {
-                    self.cache.insert(no, data);
-                }
+                // Coherent with the commit: what this writer committed is what it and the readers
+                // that pin the new head will read (published together with the head).
+                self.cache.committed(std::mem::take(&mut self.dirty), self.head, shrunk);
                 Metrics::add(&self.metrics.commits, 1);
                 Metrics::add(&self.metrics.pages_committed, request.pages.len() as u64);
                 Metrics::add(&self.metrics.bytes_committed, bytes);
