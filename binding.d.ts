@@ -279,6 +279,10 @@ export interface Metrics {
   hibernations: number
   /** Times a call woke the hibernating database (reopening its session). */
   wakes: number
+  /** Calls answered by a snapshot reader (reads that did not wait for the writer). */
+  readerCalls: number
+  /** Snapshot reader threads running now (they start on demand and end when idle). */
+  readers: number
 }
 
 /** One commit of a database's history, as `depot.history()` lists it (index.js makes `time` a Date). */
@@ -338,6 +342,14 @@ export interface OpenDatabaseOptions {
    * PostgreSQL). A database with an open transaction, cursor or TEMP table stays awake.
    */
   idleMs?: number
+  /**
+   * Most snapshot reader threads (default 1 on a machine with two or more cores, else 0; 0: every
+   * call runs on the writer). A read-only statement or batch called on the database (not on a
+   * transaction) runs on a reader when no earlier write of the handle is still queued or
+   * running: it sees the last committed state and never waits for an open transaction or a long
+   * call on the writer. Readers start on demand and end after 2 s without a call.
+   */
+  readers?: number
 }
 
 /** What `db.stats()` returns: where the calls of a database are. */
@@ -365,6 +377,10 @@ export interface Stats {
    * call wakes it).
    */
   hibernating: boolean
+  /** Calls answered by a snapshot reader (reads that did not wait for the writer). */
+  readerCalls: number
+  /** Snapshot reader threads running now. */
+  readers: number
 }
 
 /**

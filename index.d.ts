@@ -129,7 +129,13 @@ export interface Queries {
   get<T = Record<string, ResultValue>>(sql: string, params?: Params, options?: CallOptions): Promise<T | undefined>
   /** Every row as an object. */
   all<T = Record<string, ResultValue>>(sql: string, params?: Params, options?: CallOptions): Promise<T[]>
-  /** Streams rows as objects, `chunkRows` per round trip; breaking out finalizes the statement. */
+  /**
+   * Streams rows as objects, `chunkRows` per round trip; breaking out finalizes the statement.
+   * Called on the database with read-only SQL (and `readers` above 0), it runs on a snapshot
+   * reader that holds one commit's state until the loop ends or breaks, across every `await` in
+   * the loop: writes committed meanwhile are not seen, and do not wait for it. A snapshot held
+   * longer than 5 minutes is dropped; the next fetch then fails `ERR_TIMEOUT`.
+   */
   iterate<T = Record<string, ResultValue>>(sql: string, params?: Params, options?: IterateOptions): AsyncGenerator<T, void, undefined>
   /**
    * `execute`, synchronously: blocks the JS thread (the whole event loop) until the database's

@@ -14,6 +14,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import type * as DrizzleAdapter from '../adapters/drizzle'
 import { codeOf, errorOf, forEachBackend, useDepot } from './backends'
 import type { Db } from './backends'
+import type { OpenDatabaseOptions } from '../index'
 
 const require = createRequire(import.meta.url)
 // Through the package's own export, as users load it.
@@ -128,8 +129,8 @@ forEachBackend((backend) => {
   const ctx = useDepot(backend)
 
   /** A handle with the test tables and a drizzle database over it. */
-  async function open(name: string) {
-    const handle = await ctx.depot.openDatabase(name)
+  async function open(name: string, options: OpenDatabaseOptions = {}) {
+    const handle = await ctx.depot.openDatabase(name, options)
     await handle.exec(DDL)
     const db = drizzle(handle, { schema })
     return { handle, db }
@@ -311,20 +312,30 @@ forEachBackend((backend) => {
       await handle.close()
     })
 
-    it('is isolated: calls on db made meanwhile wait, then see the committed state', async () => {
-      const { handle, db } = await open('tx-isolated')
-      let outside: Promise<number> | undefined
+    it('is isolated: a read on db meanwhile answers at once with the committed state, a write waits for the end', async () => {
+      const { handle, db } = await open('tx-isolated', { readers: 1 })
+      let during: number | undefined
+      let written = false
+      let write: Promise<unknown> | undefined
       await db.transaction(async (tx) => {
         await tx.insert(counters).values({ id: 1, n: 1 })
-        outside = db.$count(counters).then((n) => n)
+        // Awaited inside the transaction: a snapshot reader answers it without the transaction's rows.
+        during = await db.$count(counters)
+        write = db
+          .insert(counters)
+          .values({ id: 3, n: 7 })
+          .then(() => (written = true))
         await sleep(30)
+        expect(written).toBe(false)
         await tx.update(counters).set({ n: 2 })
         await tx.insert(counters).values({ id: 2, n: 5 })
       })
-      expect(await outside).toBe(2)
+      expect(during).toBe(0)
+      await write
       expect(await db.select().from(counters).orderBy(asc(counters.id))).toEqual([
         { id: 1, n: 2 },
         { id: 2, n: 5 },
+        { id: 3, n: 7 },
       ])
       await handle.close()
     })

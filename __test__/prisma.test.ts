@@ -159,7 +159,7 @@ forEachBackend((backend) => {
 
   /** A database opened as the adapter wants it, with the test schema. */
   async function openDb(name: string): Promise<Db> {
-    const db = await ctx.depot.openDatabase(name, { intMode: 'bigint' })
+    const db = await ctx.depot.openDatabase(name, { intMode: 'bigint', readers: 1 })
     await db.executeScript(DDL)
     return db
   }
@@ -306,14 +306,17 @@ forEachBackend((backend) => {
       expect(tx.options).toEqual({ usePhantomQuery: true })
       expect(tx.provider).toBe('sqlite')
       await tx.executeRaw(q('INSERT INTO "Counter" VALUES (1, 10)'))
-      // Other calls on the database wait until the transaction ends.
-      let outsideDone = false
-      const outside = adapter.queryRaw(q('SELECT count(*) FROM "Counter"')).then((r) => ((outsideDone = true), r.rows[0][0]))
+      // A read outside answers while the transaction is open, from the committed state;
+      // a write outside waits until the transaction ends.
+      expect((await adapter.queryRaw(q('SELECT count(*) FROM "Counter"'))).rows[0][0]).toBe('0')
+      let writeDone = false
+      const write = adapter.executeRaw(q('INSERT INTO "Counter" VALUES (2, 20)')).then((n) => ((writeDone = true), n))
       await sleep(30)
-      expect(outsideDone).toBe(false)
+      expect(writeDone).toBe(false)
       expect((await tx.queryRaw(q('SELECT value FROM "Counter"'))).rows).toEqual([['10']])
       await tx.commit()
-      expect(await outside).toBe('1')
+      expect(await write).toBe(1)
+      await adapter.executeRaw(q('DELETE FROM "Counter" WHERE id = 2'))
 
       const rolledBack = await adapter.startTransaction('SERIALIZABLE')
       await rolledBack.executeRaw(q('UPDATE "Counter" SET value = 99'))

@@ -52,6 +52,10 @@ pub struct Stats {
     /// Whether the database hibernates now (idle for `idleMs`: no thread, no connection; the next
     /// call wakes it).
     pub hibernating: bool,
+    /// Calls answered by a snapshot reader (reads that did not wait for the writer).
+    pub reader_calls: i64,
+    /// Snapshot reader threads running now.
+    pub readers: i64,
 }
 
 impl Stats {
@@ -65,6 +69,8 @@ impl Stats {
             rejected: count(c.rejected),
             answered_inline: count(answered_inline),
             hibernating: c.hibernating != 0,
+            reader_calls: count(c.reader_calls),
+            readers: count(c.readers),
         }
     }
 }

@@ -95,6 +95,12 @@ pub struct OpenDatabaseOptions {
     /// the next call reopens it first (about a millisecond on the file store, one round trip on
     /// PostgreSQL). A database with an open transaction, cursor or TEMP table stays awake.
     pub idle_ms: Option<f64>,
+    /// Most snapshot reader threads (default 1 on a machine with two or more cores, else 0; 0: every
+    /// call runs on the writer). A read-only statement or batch called on the database (not on a
+    /// transaction) runs on a reader when no earlier write of the handle is still queued or
+    /// running: it sees the last committed state and never waits for an open transaction or a long
+    /// call on the writer. Readers start on demand and end after 2 s without a call.
+    pub readers: Option<f64>,
 }
 
 /// What the JS side of a database was opened with (the core takes the rest).
@@ -232,6 +238,13 @@ pub(crate) fn database_options(options: Option<Unknown>) -> Result<(OpenOptions,
     if let Some(value) = property(&object, c"idleMs")? {
         let ms = non_negative_integer(value, "options.idleMs")?;
         open_options.idle = (ms > 0).then(|| Duration::from_millis(ms));
+    }
+    if let Some(value) = property(&object, c"readers")? {
+        let readers = non_negative_integer(value, "options.readers")?;
+        if readers > 64 {
+            return Err(ApiError::invalid_argument("options.readers must be between 0 and 64"));
+        }
+        open_options.readers = readers as usize;
     }
     if let Some(value) = property(&object, c"cacheBytes")? {
         let bytes = non_negative_integer(value, "options.cacheBytes")?;

@@ -1,0 +1,84 @@
+// Snapshot readers from JavaScript, on every store: a read never waits for an open transaction,
+// keeps program order with the handle's writes, and `readers: 0` keeps every call on the writer.
+import { describe, expect, it } from 'vitest'
+
+import { codeOf, forEachBackend, useDepot } from './backends'
+
+forEachBackend((backend) => {
+  describe('snapshot readers', () => {
+    const ctx = useDepot(backend)
+
+    it('a point read answers while an interactive transaction holds the database, with the last commit', async () => {
+      const db = await ctx.depot.openDatabase('held', { readers: 1 })
+      await db.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1)')
+      const events: string[] = []
+      await db.transaction(async (tx) => {
+        await tx.run('INSERT INTO t VALUES (2)')
+        // Awaited inside the transaction: on the writer's queue this would wait for good.
+        const seen = await db.query('SELECT count(*) FROM t')
+        events.push(`read ${seen.rows[0][0]}`)
+        events.push('transaction ends')
+      })
+      events.push(`after ${(await db.query('SELECT count(*) FROM t')).rows[0][0]}`)
+      expect(events).toEqual(['read 1', 'transaction ends', 'after 2'])
+      expect(db.stats().readerCalls).toBeGreaterThanOrEqual(2)
+      expect(db.metrics().readerCalls).toBe(db.stats().readerCalls)
+      await db.close()
+    })
+
+    it('a read issued after a write that is not awaited sees it', async () => {
+      const db = await ctx.depot.openDatabase('order', { readers: 1 })
+      await db.exec('CREATE TABLE t(v)')
+      for (let i = 1; i <= 50; i++) {
+        const write = db.run('INSERT INTO t VALUES (?)', [i])
+        const read = db.query('SELECT count(*) FROM t')
+        expect((await read).rows[0][0]).toBe(i)
+        await write
+        expect((await db.query('SELECT max(v) FROM t')).rows[0][0]).toBe(i)
+      }
+      expect(db.stats().readerCalls).toBeGreaterThanOrEqual(50)
+      await db.close()
+    })
+
+    it('iterate on the database holds one snapshot across awaits while writes commit', async () => {
+      const db = await ctx.depot.openDatabase('cursor', { readers: 1 })
+      await db.exec('CREATE TABLE t(v); CREATE TABLE log(n)')
+      await db.executeBatch(Array.from({ length: 200 }, (_, i) => ({ sql: 'INSERT INTO t VALUES (?)', params: [i] })))
+      const seen: number[] = []
+      let writes = 0
+      for await (const row of db.iterate<{ v: number }>('SELECT v FROM t ORDER BY v', [], { chunkRows: 16 })) {
+        seen.push(row.v)
+        if (row.v % 16 === 0) {
+          // Awaited inside the loop: the writer commits while the cursor holds its snapshot.
+          await db.run('DELETE FROM t WHERE v = ?', [row.v + 1])
+          await db.run('INSERT INTO log VALUES (?)', [++writes])
+        }
+      }
+      expect(seen).toEqual(Array.from({ length: 200 }, (_, i) => i))
+      expect(writes).toBe(13)
+      expect((await db.query('SELECT count(*) FROM t')).rows[0][0]).toBe(200 - 13)
+      expect(db.stats().readerCalls).toBeGreaterThanOrEqual(14)
+      await db.close()
+    })
+
+    it('readers: 0 runs every call on the writer, and a bad count is refused', async () => {
+      const db = await ctx.depot.openDatabase('writer-only', { readers: 0 })
+      await db.exec('CREATE TABLE t(v)')
+      await db.query('SELECT count(*) FROM t')
+      expect(db.stats()).toMatchObject({ readerCalls: 0, readers: 0 })
+      await db.close()
+      expect(await codeOf(ctx.depot.openDatabase('bad', { readers: -1 }))).toBe('ERR_INVALID_ARGUMENT')
+      expect(await codeOf(ctx.depot.openDatabase('bad', { readers: 65 }))).toBe('ERR_INVALID_ARGUMENT')
+    })
+
+    it('close() ends the readers and fails later reads with ERR_CLOSED', async () => {
+      const db = await ctx.depot.openDatabase('closing', { readers: 2 })
+      await db.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1)')
+      await Promise.all(Array.from({ length: 20 }, () => db.query('SELECT v FROM t')))
+      expect(db.stats().readers).toBeGreaterThanOrEqual(1)
+      await db.close()
+      expect(db.stats().readers).toBe(0)
+      expect(await codeOf(db.query('SELECT v FROM t'))).toBe('ERR_CLOSED')
+    })
+  })
+})
