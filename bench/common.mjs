@@ -57,3 +57,13 @@ export function random(seed) {
     return x / 4294967296
   }
 }
+
+/** `--name value` pairs as `{ name: value }`; anything else is an error. */
+export function parseArgs(argv) {
+  const out = {}
+  for (let i = 0; i < argv.length; i++) {
+    if (!argv[i].startsWith('--')) throw new Error(`unexpected argument '${argv[i]}'`)
+    out[argv[i].slice(2)] = argv[++i]
+  }
+  return out
+}

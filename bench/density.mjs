@@ -37,7 +37,7 @@ import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 
-import { commandLine, machineLine, psql, random, saveSection } from './common.mjs'
+import { commandLine, machineLine, parseArgs, psql, random, saveSection } from './common.mjs'
 
 const require = createRequire(import.meta.url)
 const { Depot } = require('../index.js')
@@ -64,15 +64,6 @@ const SELECT = 'SELECT v FROM t WHERE id = 1'
 const MAP_HEADROOM = 2000
 const KiB = 1024
 const MiB = 1024 * 1024
-
-function parseArgs(argv) {
-  const out = {}
-  for (let i = 0; i < argv.length; i++) {
-    if (!argv[i].startsWith('--')) throw new Error(`unexpected argument '${argv[i]}'`)
-    out[argv[i].slice(2)] = argv[++i]
-  }
-  return out
-}
 
 if (!(COUNT > 0) || !(IDLE_MS > 0) || !(CONCURRENCY > 0) || !(WAKES > 0)) throw new Error('--count, --idle-ms, --concurrency and --wakes must be positive')
 if (!['file', 'memory', 'postgres'].includes(STORE)) throw new Error(`unknown store '${STORE}'`)

@@ -28,7 +28,7 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-import { commandLine, machineLine, psql, random, saveSection } from './common.mjs'
+import { commandLine, machineLine, parseArgs, psql, random, saveSection } from './common.mjs'
 
 const require = createRequire(import.meta.url)
 const { Depot } = require('../index.js')
@@ -50,15 +50,6 @@ const ROWS_PER_TX = 256
 const ROWS = Math.max(ROWS_PER_TX, Math.round((SIZE_MIB * 1024 * 1024) / PAGE))
 const NAME = 'hist'
 const TITLE = '## History: restore, fork and reads at a bookmark'
-
-function parseArgs(argv) {
-  const out = {}
-  for (let i = 0; i < argv.length; i++) {
-    if (!argv[i].startsWith('--')) throw new Error(`unexpected argument '${argv[i]}'`)
-    out[argv[i].slice(2)] = argv[++i]
-  }
-  return out
-}
 
 if (!(SIZE_MIB > 0) || !(COMMITS > 0) || !(SELECTS > 0)) throw new Error('--size-mib, --commits and --selects must be positive')
 for (const s of STORES) if (!['file', 'memory', 'postgres'].includes(s)) throw new Error(`unknown store '${s}'`)

@@ -23,6 +23,8 @@
 //!   holds the cursor's snapshot, and only serves that cursor, until it is exhausted, closed, or
 //!   older than [`SNAPSHOT_MAX_AGE`]: rows fetched across awaits all come from one committed point.
 //!   While every reader holds a cursor, new reads keep their place on the writer instead.
+//! * **Busy readers**: when every reader is running a call and the writer has nothing queued and
+//!   no transaction open, a read goes to the writer, which answers it at once.
 //! * **Age bound**: a call on a reader runs for at most [`SNAPSHOT_MAX_AGE`] (less if its own
 //!   timeout says so), then fails with ERR_TIMEOUT; a cursor's snapshot is dropped at that age and
 //!   its next fetch fails ERR_TIMEOUT: a forgotten snapshot cannot hold storage forever.
@@ -177,11 +179,22 @@ impl Readers {
         };
         // A hibernating writer wakes with its pages preloaded in one round trip; a reader would
         // start cold. So a read that finds the database asleep wakes the writer instead.
-        readable
-            && shared.writer_pending.load(Ordering::SeqCst) == 0
-            && !shared.reads_need_writer.load(Ordering::SeqCst)
-            && !shared.hibernating.load(Ordering::SeqCst)
-            && pool.threads.lock().unwrap().held < pool.max
+        if !readable
+            || shared.writer_pending.load(Ordering::SeqCst) != 0
+            || shared.reads_need_writer.load(Ordering::SeqCst)
+            || shared.hibernating.load(Ordering::SeqCst)
+        {
+            return false;
+        }
+        let threads = pool.threads.lock().unwrap();
+        // Every reader busy (a long query, a held cursor) while the writer has nothing queued and
+        // no transaction open: the writer answers at once, where a reader would answer only after
+        // the call it runs.
+        // (An idle thread is free only for calls beyond those already queued.)
+        let readers_busy = threads.running >= pool.max && pool.inbox.len() >= threads.idle;
+        let writer_free =
+            shared.begins_queued.load(Ordering::SeqCst) == 0 && !shared.in_transaction.load(Ordering::SeqCst);
+        threads.held < pool.max && !(readers_busy && writer_free)
     }
 
     /// Queues a call for the readers, starting a thread if every running one is busy.

@@ -94,6 +94,32 @@ fn a_point_read_is_answered_while_a_long_read_runs_on_another_reader() {
 }
 
 #[test]
+fn a_point_read_goes_to_a_free_writer_while_the_only_reader_runs_a_long_read() {
+    let store: Arc<dyn PageStore> = Arc::new(depot::MemoryStore::new());
+    let db = open(&store, "busy-reader", 1);
+    db.exec("CREATE TABLE t(v); INSERT INTO t VALUES (7)").unwrap();
+    let cancel = CancelToken::new();
+    let long = CallOptions { cancel: Some(cancel.clone()), ..Default::default() };
+    let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n";
+    let slow = submit(&db, query(endless), &long);
+    let deadline = Instant::now() + ANSWER;
+    while db.metrics().counters.readers < 1 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Time for the reader thread to take the long read off its queue.
+    std::thread::sleep(Duration::from_millis(300));
+    let before = db.metrics().counters.reader_calls;
+    let point = submit(&db, query("SELECT v FROM t"), &CallOptions::default());
+    assert_eq!(int(point.recv_timeout(ANSWER).expect("the point read waited for the long one")), 7);
+    assert!(slow.try_recv().is_err(), "the long read is still running");
+    assert_eq!(db.metrics().counters.reader_calls, before, "answered by the writer");
+    cancel.cancel();
+    assert_eq!(slow.recv_timeout(ANSWER).unwrap().unwrap_err().code(), "ERR_ABORTED");
+    db.close().unwrap();
+}
+
+#[test]
 fn a_read_issued_after_an_unawaited_write_sees_it() {
     for (name, store, _dir) in stores() {
         let db = open(&store, "order", 1);

@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+// Snapshot readers benchmark (issue 13), on the embedded file store, each figure with `readers: 0`
+// (every call on the writer, the baseline) and `readers: 1` measured in the same run:
+//   - held: point selects issued every 20 ms while an interactive transaction holds the database
+//     for --hold-ms (default 1000): latency p50 / p99 / max;
+//   - long: point selects issued every 20 ms while one long analytic query runs (about --hold-ms on
+//     this machine, calibrated first): latency p50 / p99 / max;
+//   - idle: RSS per idle database, --idle databases (default 200) each answering one read, then left
+//     alone until their readers ended (readers end after 2 s idle).
+//
+//   npm run bench:readers                (about 20 s on a 2-core machine)
+//   node bench/readers.mjs [--hold-ms N] [--idle N] [--out FILE]
+//
+// --out: also write the markdown section to FILE, replacing the section of the same title.
+// Not part of `npm test`; the addon must be built (`npm run build` for release figures).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import { commandLine, machineLine, parseArgs, saveSection } from './common.mjs'
+
+const require = createRequire(import.meta.url)
+const { Depot } = require('../index.js')
+
+const args = parseArgs(process.argv.slice(2))
+const HOLD_MS = Number(args['hold-ms'] ?? 1000)
+const IDLE = Number(args.idle ?? 200)
+const OUT = args.out
+const EVERY_MS = 20
+const ROWS = 10_000
+const TITLE = '## Snapshot readers: point reads while the writer is busy (file store)'
+if (!(HOLD_MS >= 100) || !(IDLE > 0)) throw new Error('--hold-ms must be at least 100 and --idle positive')
+
+const log = (line) => process.stderr.write(`[readers] ${line}\n`)
+const now = () => Number(process.hrtime.bigint()) / 1e6 // ms
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+const rssBytes = () => Number(readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * 4096
+
+async function seeded(depot, name, readers) {
+  const db = await depot.openDatabase(name, { readers })
+  await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)')
+  await db.executeBatch(Array.from({ length: ROWS }, (_, i) => ({ sql: 'INSERT INTO t VALUES (?, ?)', params: [i + 1, `row ${i + 1}`] })))
+  return db
+}
+
+/** Point selects issued every EVERY_MS while `busy` runs: their latencies, sorted (ms). */
+async function pointReadsDuring(db, busy) {
+  const latencies = []
+  const pending = []
+  let running = true
+  const work = busy().finally(() => {
+    running = false
+  })
+  let id = 1
+  while (running) {
+    const t0 = now()
+    pending.push(db.query('SELECT v FROM t WHERE id = ?', [(id++ % ROWS) + 1]).then(() => latencies.push(now() - t0)))
+    await sleep(EVERY_MS)
+  }
+  await work
+  await Promise.all(pending)
+  return latencies.sort((a, b) => a - b)
+}
+
+const summary = (sorted) => ({ p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1], n: sorted.length })
+
+/** The recursion depth of a CTE that runs for about HOLD_MS here. */
+async function calibrate(db) {
+  let n = 100_000
+  for (;;) {
+    const t0 = now()
+    await db.query(`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ${n}) SELECT count(*) FROM c`)
+    const ms = now() - t0
+    if (ms >= HOLD_MS / 4) return Math.round((n * HOLD_MS) / ms)
+    n *= 4
+  }
+}
+
+async function busyWriter(depot, readers, depth) {
+  const db = await seeded(depot, `busy-${readers}`, readers)
+  for (let i = 0; i < 200; i++) await db.query('SELECT v FROM t WHERE id = ?', [i + 1]) // warm
+  const held = await pointReadsDuring(db, () =>
+    db.transaction(async (tx) => {
+      await tx.run('UPDATE t SET v = ? WHERE id = 1', ['held'])
+      await sleep(HOLD_MS)
+    }),
+  )
+  const long = await pointReadsDuring(db, () =>
+    db.query(`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ${depth}) SELECT count(*) FROM c`),
+  )
+  const stats = db.stats()
+  await db.close()
+  return { held: summary(held), long: summary(long), readerCalls: stats.readerCalls }
+}
+
+async function idleRss(depot, readers) {
+  const dbs = []
+  for (let i = 0; i < IDLE; i++) {
+    const db = await depot.openDatabase(`idle-${readers}-${i}`, { readers })
+    await db.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1)')
+    dbs.push(db)
+  }
+  global.gc?.()
+  await sleep(2500)
+  const before = rssBytes()
+  for (const db of dbs) await db.query('SELECT v FROM t')
+  await sleep(2500) // readers end after 2 s without a call
+  global.gc?.()
+  const after = rssBytes()
+  const threads = dbs.reduce((sum, db) => sum + db.stats().readers, 0)
+  for (const db of dbs) await db.close()
+  return { perDbBytes: (after - before) / IDLE, readersLeft: threads }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'depot-bench-readers-'))
+const depot = await Depot.open({ path: dir })
+const began = now()
+try {
+  const probe = await seeded(depot, 'calibrate', 0)
+  const depth = await calibrate(probe)
+  await probe.close()
+  log(`long query: recursion depth ${depth}`)
+  const rows = []
+  for (const readers of [0, 1]) {
+    const r = await busyWriter(depot, readers, depth)
+    const idle = await idleRss(depot, readers)
+    log(`readers ${readers}: ${JSON.stringify({ ...r, idle })}`)
+    rows.push({ readers, ...r, idle })
+  }
+  const f = (ms) => ms.toFixed(1)
+  const [base, on] = rows
+  const lines = [
+    TITLE,
+    '',
+    `\`${commandLine('bench/readers.mjs')}\`; ${machineLine()}; ${((now() - began) / 1000).toFixed(0)} s. Point selects by`,
+    `primary key issued every ${EVERY_MS} ms (not awaited one by one) on a ${ROWS}-row table while the writer is busy for about`,
+    `${HOLD_MS} ms; latency in ms from issue to answer. Ratio: readers 0 over readers 1 (higher is better).`,
+    '',
+    '| busy with | readers | p50 | p99 | max | reads |',
+    '|---|---|---|---|---|---|',
+  ]
+  for (const [key, what] of [['held', 'interactive transaction'], ['long', 'long analytic query']]) {
+    for (const r of rows) lines.push(`| ${what} | ${r.readers} | ${f(r[key].p50)} | ${f(r[key].p99)} | ${f(r[key].max)} | ${r[key].n} |`)
+    lines.push(`| ${what} | ratio | ${f(base[key].p50 / on[key].p50)}x | ${f(base[key].p99 / on[key].p99)}x | ${f(base[key].max / on[key].max)}x | |`)
+  }
+  lines.push(
+    '',
+    `Idle databases: ${IDLE} open, each answering one read, then idle 2.5 s: RSS per database ${(base.idle.perDbBytes / 1024).toFixed(1)} KiB`,
+    `with readers 0, ${(on.idle.perDbBytes / 1024).toFixed(1)} KiB with readers 1 (reader threads left running: ${on.idle.readersLeft}).`,
+    '',
+  )
+  const section = lines.join('\n')
+  console.log('\n' + section)
+  if (OUT) {
+    saveSection(OUT, TITLE, section)
+    log(`saved to ${OUT}`)
+  }
+} finally {
+  await depot.close()
+  rmSync(dir, { recursive: true, force: true })
+}
