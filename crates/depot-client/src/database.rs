@@ -15,7 +15,7 @@ use crate::admission::Gate;
 use crate::command::{Answer, CallOptions, Command, Responder};
 use crate::control::Control;
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::readers::{Readers, SNAPSHOT_MAX_AGE};
+use crate::readers::Readers;
 use crate::session::Session;
 use crate::vfs::SharedPages;
 use crate::worker::{self, Opener, Parked, Reply, Shared, State, Task};
@@ -179,8 +179,9 @@ impl Database {
         };
         if let Some(readers) = &self.inner.readers {
             if transaction.is_none() && readers.takes(&command) {
-                // A snapshot is held at most SNAPSHOT_MAX_AGE (see `crate::readers`).
-                let timeout = Some(options.timeout.map_or(SNAPSHOT_MAX_AGE, |t| t.min(SNAPSHOT_MAX_AGE)));
+                // A snapshot is held at most `snapshot_max_age` (see `crate::readers`).
+                let max_age = readers.max_age();
+                let timeout = Some(options.timeout.map_or(max_age, |t| t.min(max_age)));
                 readers.submit(Task {
                     command,
                     control: Control::new(options.cancel.clone(), timeout, &self.inner.clock),

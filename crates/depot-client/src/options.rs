@@ -26,6 +26,9 @@ pub struct OpenOptions {
     pub idle: Option<std::time::Duration>,
     /// Most snapshot reader threads (see `crate::readers`); 0: every call runs on the writer.
     pub readers: usize,
+    /// The longest a reader call or cursor may hold its snapshot (then ERR_TIMEOUT); default
+    /// [`crate::readers::SNAPSHOT_MAX_AGE`].
+    pub snapshot_max_age: std::time::Duration,
 }
 
 /// Snapshot readers per database by default: one on a machine with two or more cores (a reader
@@ -47,6 +50,7 @@ impl Default for OpenOptions {
             at: None,
             idle: Some(DEFAULT_IDLE),
             readers: default_readers(),
+            snapshot_max_age: crate::readers::SNAPSHOT_MAX_AGE,
         }
     }
 }

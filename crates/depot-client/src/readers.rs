@@ -52,7 +52,8 @@ use crate::{Error, ErrorCode, OpenOptions};
 /// How long a reader thread waits for a call before it ends.
 pub const READER_IDLE: Duration = Duration::from_secs(2);
 
-/// The longest a call may hold a snapshot on a reader (see the module docs).
+/// The longest a call may hold a snapshot on a reader by default (see the module docs and
+/// `OpenOptions::snapshot_max_age`).
 pub const SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// Stack of a reader thread: the same as the writer's (SQLite's deepest paths are the same).
@@ -138,7 +139,7 @@ impl Readers {
         shared: Arc<Shared>,
     ) -> Readers {
         let (calls, inbox) = unbounded();
-        let lease_pins = store.history_window() < SNAPSHOT_MAX_AGE;
+        let lease_pins = store.history_window() < opts.snapshot_max_age;
         Readers {
             pool: Arc::new(Pool {
                 max,
@@ -158,6 +159,11 @@ impl Readers {
                 next_cursor: AtomicU64::new(READER_CURSOR_BASE),
             }),
         }
+    }
+
+    /// The longest a call may hold its snapshot on a reader.
+    pub fn max_age(&self) -> Duration {
+        self.pool.opts.snapshot_max_age
     }
 
     /// Whether `command`, called outside any transaction, goes to a reader now (see the module
@@ -360,7 +366,7 @@ impl Pool {
                 if matches!(task.command, Command::CursorClose { .. }) {
                     task.reply.send(Ok(Answer::Done));
                 } else {
-                    task.reject(expired_error(&self.database, cursor));
+                    task.reject(self.expired(cursor));
                 }
                 None
             }
@@ -413,7 +419,7 @@ impl Pool {
             if let Msg::Call(task) = msg {
                 match task.command {
                     Command::CursorClose { .. } => task.reply.send(Ok(Answer::Done)),
-                    _ if expired => task.reject(expired_error(&self.database, hold.id)),
+                    _ if expired => task.reject(self.expired(hold.id)),
                     _ => {
                         task.reject(Error::new(ErrorCode::Closed, format!("cursor {} is closed", hold.id.0)))
                     }
@@ -509,6 +515,18 @@ impl Pool {
         }
     }
 
+    fn expired(&self, cursor: CursorId) -> Error {
+        Error::new(
+            ErrorCode::Timeout,
+            format!(
+                "cursor {} of database '{}' held its snapshot longer than {} ms; it was closed",
+                cursor.0,
+                self.database,
+                self.opts.snapshot_max_age.as_millis()
+            ),
+        )
+    }
+
     /// Registers a cursor this thread opened: its later calls come to this thread only.
     fn start_hold(&self, local: CursorId, id: CursorId, at: Txid) -> Hold {
         let (holder, calls) = unbounded();
@@ -521,7 +539,7 @@ impl Pool {
         }
         self.cursors.lock().unwrap().insert(id, Held::On(holder));
         drop(threads);
-        Hold { id, local, at, calls, until: Instant::now() + SNAPSHOT_MAX_AGE }
+        Hold { id, local, at, calls, until: Instant::now() + self.opts.snapshot_max_age }
     }
 
     fn store(&self) -> Result<Arc<dyn PageStore>, Error> {
@@ -615,15 +633,4 @@ impl Pool {
             }
         }
     }
-}
-
-fn expired_error(database: &str, cursor: CursorId) -> Error {
-    Error::new(
-        ErrorCode::Timeout,
-        format!(
-            "cursor {} of database '{database}' held its snapshot longer than {} s; it was closed",
-            cursor.0,
-            SNAPSHOT_MAX_AGE.as_secs()
-        ),
-    )
 }

@@ -458,3 +458,31 @@ fn closing_a_held_cursor_frees_its_reader_and_close_ends_a_cursor_left_open() {
     assert_eq!(db.metrics().counters.readers, 0);
     assert_eq!(common::code(db.cursor_next(left_open, 1)), "ERR_CLOSED");
 }
+
+#[test]
+fn a_snapshot_held_past_its_bound_fails_err_timeout_and_frees_the_reader() {
+    let store: Arc<dyn PageStore> = Arc::new(depot::MemoryStore::new());
+    let bound = Duration::from_millis(300);
+    let opts = OpenOptions { readers: 1, idle: None, snapshot_max_age: bound, ..Default::default() };
+    let db = Database::open(store, "aged", opts).unwrap();
+    db.exec("CREATE TABLE t(v); INSERT INTO t VALUES (1), (2), (3)").unwrap();
+    let none = CallOptions::default();
+
+    let (cursor, _) = db.cursor_open("SELECT v FROM t", Params::None, &none).unwrap();
+    db.cursor_next(cursor, 1).unwrap();
+    std::thread::sleep(bound * 2);
+    let late = db.cursor_next(cursor, 1).unwrap_err();
+    assert_eq!(late.code(), "ERR_TIMEOUT", "{late}");
+    db.cursor_close(cursor).expect("closing an expired cursor is fine");
+
+    let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n";
+    let started = Instant::now();
+    let long = submit(&db, query(endless), &none).recv_timeout(ANSWER).expect("the bound stopped the read");
+    assert_eq!(long.unwrap_err().code(), "ERR_TIMEOUT");
+    assert!(started.elapsed() >= bound);
+
+    let before = db.metrics().counters.reader_calls;
+    assert_eq!(int(submit(&db, query("SELECT count(*) FROM t"), &none).recv().unwrap()), 3);
+    assert_eq!(db.metrics().counters.reader_calls, before + 1, "the reader serves reads again");
+    db.close().unwrap();
+}
