@@ -15,6 +15,10 @@
 //! a process that died), and the next incarnation must see exactly the acknowledged commits, plus
 //! the one in flight whole or not at all.
 //!
+//! The database has one snapshot reader: the dumps compared with the oracle are reads outside any
+//! transaction, so they run on it, pinned to the newest head and reading through the same faulty
+//! stack as the writer (read faults hit `read_at` too).
+//!
 //! Restores and forks run in the same plans (`RESTORE k`, `FORK k`: to the point `k` steps back
 //! among the last [`MARKS`]) under the same faults: the oracle keeps every state it passed through
 //! as a tree of scripts, so the state at any earlier point can be rebuilt and compared. A restore or
@@ -620,9 +624,9 @@ impl Run {
         let opts = OpenOptions {
             generation: None,
             cache_bytes: std::env::var("CHAOS_CACHE").ok().and_then(|s| s.parse().ok()).unwrap_or(64 << 10),
-            // The oracle checks one connection's reads in program order; snapshot readers are
-            // checked by their own tests (tests/readers.rs), not by this harness yet.
-            readers: 0,
+            // One snapshot reader: the dumps compared with the oracle after every fault are
+            // SELECTs outside any transaction, so they run on it, through the same faulty stack.
+            readers: 1,
             ..Default::default()
         };
         let db = open_on(stack, clock, opts, report);

@@ -150,8 +150,8 @@ fn the_ci_slice_catches_a_commit_acknowledged_before_it_was_applied() {
         small.steps.len(),
         plan.steps.len()
     );
-    // Losing an acknowledged commit takes a fault on its late apply: the reproduction keeps one.
-    assert!(small.steps.iter().any(|s| s.fault.is_some()), "{}", small.to_text());
+    // No fault needed: the dumps run on a snapshot reader, which reads what the store applied,
+    // so a commit acknowledged but not yet applied shows at the first check.
     let replayed = Plan::from_text(&small.to_text()).unwrap();
     assert!(!run_plan(seed, &replayed, &target).divergences.is_empty(), "the shrunk plan no longer diverges");
     // The same plan without the bug is clean: the divergence is the bug's, not the plan's.
