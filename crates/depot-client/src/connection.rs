@@ -68,6 +68,9 @@ pub struct Opened {
     /// Set once SQL created a TEMP object or attached a database: something that lives in this
     /// connection only, which a snapshot reader's connection cannot see.
     pub local_objects: Arc<AtomicBool>,
+    /// Set once SQL changed a setting that changes what reads answer (see [`READ_SETTINGS`]):
+    /// a snapshot reader's connection does not have it.
+    pub read_settings: Arc<AtomicBool>,
     /// Must outlive `conn` (the update hook points at it).
     pub min_rowid: MinRowidWatch,
 }
@@ -104,6 +107,8 @@ fn finish(mut conn: Connection, running: Running) -> Result<Opened, Error> {
     let d = denial.clone();
     let local_objects = Arc::new(AtomicBool::new(false));
     let local = local_objects.clone();
+    let read_settings = Arc::new(AtomicBool::new(false));
+    let settings = read_settings.clone();
     conn.authorizer(Some(move |ctx: AuthContext<'_>| match refusal(&ctx) {
         Some(why) => {
             *d.lock().unwrap() = Some(why);
@@ -112,6 +117,9 @@ fn finish(mut conn: Connection, running: Running) -> Result<Opened, Error> {
         None => {
             if creates_local_object(&ctx) {
                 local.store(true, Ordering::Relaxed);
+            }
+            if changes_read_setting(&ctx) {
+                settings.store(true, Ordering::Relaxed);
             }
             Authorization::Allow
         }
@@ -126,7 +134,7 @@ fn finish(mut conn: Connection, running: Running) -> Result<Opened, Error> {
     unsafe {
         ffi::sqlite3_update_hook(conn.handle(), Some(on_row_change), Arc::as_ptr(&min_rowid.0) as *mut c_void)
     };
-    Ok(Opened { conn, denial, local_objects, min_rowid })
+    Ok(Opened { conn, denial, local_objects, read_settings, min_rowid })
 }
 
 /// Whether an action makes something that lives in this connection only.
@@ -139,6 +147,19 @@ fn creates_local_object(ctx: &AuthContext<'_>) -> bool {
             | AuthAction::CreateTempView { .. }
             | AuthAction::Attach { .. }
     )
+}
+
+/// Connection settings that change the rows a read answers.
+const READ_SETTINGS: &[&str] = &["case_sensitive_like", "reverse_unordered_selects", "trusted_schema"];
+
+/// Whether an action sets one of [`READ_SETTINGS`].
+fn changes_read_setting(ctx: &AuthContext<'_>) -> bool {
+    match ctx.action {
+        AuthAction::Pragma { pragma_name, pragma_value: Some(_) } => {
+            READ_SETTINGS.iter().any(|s| s.eq_ignore_ascii_case(pragma_name))
+        }
+        _ => false,
+    }
 }
 
 /// Why an action is refused, or `None` to allow it.

@@ -455,6 +455,9 @@ impl Pool {
         }
         let started = Instant::now();
         let mut opened = None;
+        // The point pinned for this call until it is given back (or handed to a held cursor):
+        // outside the closure, so that a panic gives it back too.
+        let mut pinned_at = None;
         let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<crate::Answer, Error> {
             if session.is_none() {
                 *session = Some(self.open()?);
@@ -464,6 +467,7 @@ impl Pool {
                 Some(_) => None,
                 None => {
                     let at = self.pin()?;
+                    pinned_at = Some(at.txid);
                     session.repin(at);
                     Some(at.txid)
                 }
@@ -482,7 +486,10 @@ impl Pool {
                     opened = Some((*id, global, at));
                     *id = global;
                 }
-                (_, Some(at)) => self.unpin(at),
+                (_, Some(at)) => {
+                    pinned_at = None;
+                    self.unpin(at);
+                }
                 (_, None) => {}
             }
             match (result, control.stopped()) {
@@ -506,7 +513,7 @@ impl Pool {
             _ => {
                 tracing::error!(database = %self.database, "reader panicked; its session is dropped");
                 session.take();
-                if let Some((_, _, at)) = opened {
+                if let Some(at) = pinned_at {
                     self.unpin(at);
                 }
                 reply.send(Err(Error::dead(&self.database)));

@@ -44,6 +44,7 @@ pub struct Session {
     pub ctx: Arc<VfsContext>,
     denial: Denial,
     local_objects: Arc<std::sync::atomic::AtomicBool>,
+    read_settings: Arc<std::sync::atomic::AtomicBool>,
     running: Running,
     metrics: Arc<crate::metrics::Metrics>,
     open_tx: Option<OpenTx>,
@@ -161,6 +162,7 @@ impl Session {
             ctx,
             denial: opened.denial,
             local_objects: opened.local_objects,
+            read_settings: opened.read_settings,
             running,
             metrics,
             open_tx: None,
@@ -379,10 +381,16 @@ impl Session {
 
     /// Whether reads must run on this connection rather than on a snapshot reader: it holds a
     /// transaction begun in SQL (not an interactive one, whose uncommitted writes other calls must
-    /// not see anyway), a TEMP object or an attached database.
+    /// not see anyway), a TEMP object, an attached database, or a changed setting that changes
+    /// what reads answer.
     pub fn reads_need_writer(&self) -> bool {
         let Some(conn) = self.conn.as_ref() else { return false };
         if self.open_tx.is_none() && !conn.is_autocommit() {
+            return true;
+        }
+        // A setting that changes what reads answer (`PRAGMA case_sensitive_like`, ...) was set on
+        // this connection: readers' connections would answer differently, for good.
+        if self.read_settings.load(std::sync::atomic::Ordering::Relaxed) {
             return true;
         }
         // The authorizer flags every CREATE TEMP and ATTACH (VACUUM attaches a database of its own

@@ -359,6 +359,21 @@ fn reads_stay_on_the_writer_while_its_connection_holds_what_readers_cannot_see()
 }
 
 #[test]
+fn reads_stay_on_the_writer_once_sql_changed_a_setting_that_changes_answers() {
+    let store: Arc<dyn PageStore> = Arc::new(depot::MemoryStore::new());
+    let db = open(&store, "like", 1);
+    let none = CallOptions::default();
+    db.exec("CREATE TABLE t(v); INSERT INTO t VALUES ('apple'), ('Apple')").unwrap();
+    let like = "SELECT count(*) FROM t WHERE v LIKE 'a%'";
+    assert_eq!(int(submit(&db, query(like), &none).recv().unwrap()), 2);
+    assert_eq!(db.metrics().counters.reader_calls, 1);
+    db.exec("PRAGMA case_sensitive_like = ON").unwrap();
+    assert_eq!(int(submit(&db, query(like), &none).recv().unwrap()), 1, "the writer's setting holds");
+    assert_eq!(db.metrics().counters.reader_calls, 1, "answered by the writer");
+    db.close().unwrap();
+}
+
+#[test]
 fn readers_zero_runs_every_call_on_the_writer() {
     let store: Arc<dyn PageStore> = Arc::new(depot::MemoryStore::new());
     let db = open(&store, "no-readers", 0);
