@@ -347,7 +347,8 @@ export interface OpenDatabaseOptions {
    * call runs on the writer). A read-only statement or batch called on the database (not on a
    * transaction) runs on a reader when no earlier write of the handle is still queued or
    * running: it sees the last committed state and never waits for an open transaction or a long
-   * call on the writer. Readers start on demand and end after 2 s without a call.
+   * call on the writer. `iterate()` on the database holds its reader, and one snapshot, until
+   * the loop ends (at most 5 minutes). Readers start on demand and end after 2 s without a call.
    */
   readers?: number
 }
