@@ -46,7 +46,8 @@ describe('replyWaitMicros', () => {
 
   it('never settles an answer before the event loop turns: a burst of calls is dispatched in full first', async () => {
     const depot = await Depot.open({ memory: true })
-    const db = await filled(depot, 'burst', { replyWaitMicros: 10_000 })
+    // The writer alone answers in issue order: with readers, concurrent reads settle as they finish.
+    const db = await filled(depot, 'burst', { replyWaitMicros: 10_000, readers: 0 })
     await point(db, 1) // the worker is awake now
     const settled: number[] = []
     const calls = Array.from({ length: 20 }, (_, k) => point(db, k).then(() => settled.push(k)))
