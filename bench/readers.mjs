@@ -6,10 +6,15 @@
 //   - long: point selects issued every 20 ms while one long analytic query runs (about --hold-ms on
 //     this machine, calibrated first): latency p50 / p99 / max;
 //   - idle: RSS per idle database, --idle databases (default 200) each answering one read, then left
-//     alone until their readers ended (readers end after 2 s idle).
+//     alone until their readers ended (readers end after 2 s idle);
+//   - throughput: point selects awaited one at a time, 64 point selects in flight and single-row
+//     autocommit inserts, readers 0 and 1 and better-sqlite3 12 (WAL, synchronous=FULL, point selects
+//     only: it is synchronous, so its "64 in flight" is its plain loop) taking turns for --rounds
+//     rounds (default 4) of --round-ms (default 1000) each after a warm-up: whether readers cost the
+//     awaited and the writing workloads anything, and what they give the concurrent one.
 //
-//   npm run bench:readers                (about 20 s on a 2-core machine)
-//   node bench/readers.mjs [--hold-ms N] [--idle N] [--out FILE]
+//   npm run bench:readers                (about 70 s on a 2-core machine)
+//   node bench/readers.mjs [--hold-ms N] [--idle N] [--rounds N] [--round-ms N] [--out FILE]
 //
 // --out: also write the markdown section to FILE, replacing the section of the same title.
 // Not part of `npm test`; the addon must be built (`npm run build` for release figures).
@@ -22,15 +27,19 @@ import { commandLine, machineLine, parseArgs, saveSection } from './common.mjs'
 
 const require = createRequire(import.meta.url)
 const { Depot } = require('../index.js')
+const Database = require('better-sqlite3')
 
 const args = parseArgs(process.argv.slice(2))
 const HOLD_MS = Number(args['hold-ms'] ?? 1000)
 const IDLE = Number(args.idle ?? 200)
+const ROUNDS = Number(args.rounds ?? 4)
+const ROUND_MS = Number(args['round-ms'] ?? 1000)
 const OUT = args.out
 const EVERY_MS = 20
 const ROWS = 10_000
 const TITLE = '## Snapshot readers: point reads while the writer is busy (file store)'
 if (!(HOLD_MS >= 100) || !(IDLE > 0)) throw new Error('--hold-ms must be at least 100 and --idle positive')
+if (!(ROUNDS >= 1) || !(ROUND_MS >= 100)) throw new Error('--rounds must be at least 1 and --round-ms at least 100')
 
 const log = (line) => process.stderr.write(`[readers] ${line}\n`)
 const now = () => Number(process.hrtime.bigint()) / 1e6 // ms
@@ -114,6 +123,74 @@ async function idleRss(depot, readers) {
   return { perDbBytes: (after - before) / IDLE, readersLeft: threads }
 }
 
+const POINT = 'SELECT v FROM t WHERE id = ?'
+const INSERT = 'INSERT INTO t(v) VALUES (?)'
+
+/** Operations per second of `op` run for ROUND_MS by `lanes` loops each awaiting its own. */
+async function opsPerSecond(op, lanes) {
+  let ops = 0
+  const t0 = now()
+  const end = t0 + ROUND_MS
+  await Promise.all(
+    Array.from({ length: lanes }, async () => {
+      while (now() < end) {
+        await op(ops)
+        ops++
+      }
+    }),
+  )
+  return (ops * 1000) / (now() - t0)
+}
+
+/** The same for a synchronous `op` (better-sqlite3). */
+function opsPerSecondSync(op) {
+  let ops = 0
+  const t0 = now()
+  const end = t0 + ROUND_MS
+  while (now() < end) op(ops++)
+  return (ops * 1000) / (now() - t0)
+}
+
+/** Each workload on each side, the sides taking turns round by round; the median op/s per side. */
+async function throughput(depot, dir) {
+  const ours = []
+  for (const readers of [0, 1]) ours.push({ readers, db: await seeded(depot, `throughput-${readers}`, readers) })
+  const theirs = new Database(join(dir, 'better-sqlite3.db'))
+  theirs.pragma('journal_mode = WAL')
+  theirs.pragma('synchronous = FULL')
+  theirs.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)')
+  const fill = theirs.prepare('INSERT INTO t VALUES (?, ?)')
+  theirs.transaction(() => {
+    for (let i = 1; i <= ROWS; i++) fill.run(i, `row ${i}`)
+  })()
+  const point = theirs.prepare(POINT).raw()
+  const id = (i) => ((i * 7919) % ROWS) + 1
+  const workloads = [
+    { key: 'point1', lanes: 1, ours: (db) => (i) => db.query(POINT, [id(i)]), theirs: (i) => point.get(id(i)) },
+    { key: 'point64', lanes: 64, ours: (db) => (i) => db.query(POINT, [id(i)]), theirs: (i) => point.get(id(i)) },
+    { key: 'insert', lanes: 1, ours: (db) => () => db.run(INSERT, ['new row']) },
+  ]
+  const results = {}
+  try {
+    for (const w of workloads) {
+      const runs = { theirs: [], 0: [], 1: [] }
+      for (const o of ours) await opsPerSecond(w.ours(o.db), w.lanes) // warm-up
+      for (let round = 0; round < ROUNDS; round++) {
+        if (w.theirs) runs.theirs.push(opsPerSecondSync(w.theirs))
+        for (const o of ours) runs[o.readers].push(await opsPerSecond(w.ours(o.db), w.lanes))
+      }
+      const median = (xs) => (xs.length ? xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] : undefined)
+      results[w.key] = { theirs: median(runs.theirs), 0: median(runs[0]), 1: median(runs[1]) }
+      log(`throughput ${w.key}: ${JSON.stringify(results[w.key])}`)
+    }
+    results.readerCalls = ours[1].db.stats().readerCalls
+  } finally {
+    theirs.close()
+    for (const o of ours) await o.db.close()
+  }
+  return results
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'depot-bench-readers-'))
 const depot = await Depot.open({ path: dir })
 const began = now()
@@ -129,6 +206,7 @@ try {
     log(`readers ${readers}: ${JSON.stringify({ ...r, idle })}`)
     rows.push({ readers, ...r, idle })
   }
+  const tput = await throughput(depot, dir)
   const f = (ms) => ms.toFixed(1)
   const [base, on] = rows
   const lines = [
@@ -150,7 +228,24 @@ try {
     `Idle databases: ${IDLE} open, each answering one read, then idle 2.5 s: RSS per database ${(base.idle.perDbBytes / 1024).toFixed(1)} KiB`,
     `with readers 0, ${(on.idle.perDbBytes / 1024).toFixed(1)} KiB with readers 1 (reader threads left running: ${on.idle.readersLeft}).`,
     '',
+    `Throughput, op/s (median of ${ROUNDS} rounds of ${ROUND_MS} ms, the sides taking turns): better-sqlite3 12 on a WAL file`,
+    '(`synchronous=FULL`) runs the point selects in a plain loop (it is synchronous); ratios are ours / better-sqlite3 and',
+    `readers 1 / readers 0 (higher is better). Reads answered by the reader in the readers 1 runs: ${tput.readerCalls}.`,
+    '',
+    '| workload | better-sqlite3 | readers 0 | readers 1 | readers 0 / better-sqlite3 | readers 1 / better-sqlite3 | readers 1 / readers 0 |',
+    '|---|---:|---:|---:|---:|---:|---:|',
   )
+  const n = (x) => (x === undefined ? 'n/a' : Math.round(x).toLocaleString('en-US'))
+  const ratio = (a, b) => (a === undefined || b === undefined ? 'n/a' : (a / b).toFixed(2))
+  for (const [key, what] of [
+    ['point1', 'point select, 1 awaited at a time'],
+    ['point64', 'point select, 64 in flight'],
+    ['insert', 'single-row insert, autocommit'],
+  ]) {
+    const t = tput[key]
+    lines.push(`| ${what} | ${n(t.theirs)} | ${n(t[0])} | ${n(t[1])} | ${ratio(t[0], t.theirs)} | ${ratio(t[1], t.theirs)} | ${ratio(t[1], t[0])} |`)
+  }
+  lines.push('')
   const section = lines.join('\n')
   console.log('\n' + section)
   if (OUT) {

@@ -97,10 +97,12 @@ pub struct OpenDatabaseOptions {
     pub idle_ms: Option<f64>,
     /// Most snapshot reader threads (default 1 on a machine with two or more cores, else 0; 0: every
     /// call runs on the writer). A read-only statement or batch called on the database (not on a
-    /// transaction) runs on a reader when no earlier write of the handle is still queued or
-    /// running: it sees the last committed state and never waits for an open transaction or a long
-    /// call on the writer. `iterate()` on the database holds its reader, and one snapshot, until
-    /// the loop ends (at most 5 minutes). Readers start on demand and end after 2 s without a call.
+    /// transaction), when no earlier write of the handle is still queued or running, runs on the
+    /// writer if the writer is idle (fastest: its thread is awake), else on a reader: it sees the
+    /// last committed state and never waits for an open transaction or a long call on the writer.
+    /// `iterate()` on the database holds its reader, and one snapshot, until the loop ends (at most
+    /// 5 minutes). Readers start on demand (a database whose writer is never busy starts none) and
+    /// end after 2 s without a call.
     pub readers: Option<f64>,
 }
 

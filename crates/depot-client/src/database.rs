@@ -15,7 +15,7 @@ use crate::admission::Gate;
 use crate::command::{Answer, CallOptions, Command, Responder};
 use crate::control::Control;
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::readers::Readers;
+use crate::readers::{Readers, Route};
 use crate::session::Session;
 use crate::vfs::SharedPages;
 use crate::worker::{self, Opener, Parked, Reply, Shared, State, Task};
@@ -177,23 +177,29 @@ impl Database {
                 return false;
             }
         };
-        if let Some(readers) = &self.inner.readers {
-            if transaction.is_none() && readers.takes(&command) {
-                // A snapshot is held at most `snapshot_max_age` (see `crate::readers`).
-                let max_age = readers.max_age();
-                let timeout = Some(options.timeout.map_or(max_age, |t| t.min(max_age)));
-                readers.submit(Task {
-                    command,
-                    control: Control::new(options.cancel.clone(), timeout, &self.inner.clock),
-                    transaction,
-                    reply: Reply::new(responder, admission, shared.clone()),
-                });
-                return true;
-            }
+        let route = match (&self.inner.readers, transaction) {
+            (Some(readers), None) => readers.route(&command),
+            _ => Route::Writer,
+        };
+        if route == Route::Reader {
+            let readers = self.inner.readers.as_ref().expect("routed to a reader");
+            // A snapshot is held at most `snapshot_max_age` (see `crate::readers`).
+            let max_age = readers.max_age();
+            let timeout = Some(options.timeout.map_or(max_age, |t| t.min(max_age)));
+            readers.submit(Task {
+                command,
+                control: Control::new(options.cancel.clone(), timeout, &self.inner.clock),
+                transaction,
+                reply: Reply::new(responder, admission, shared.clone()),
+            });
+            return true;
         }
         let reply = match (&command, transaction) {
             // A BEGIN is not waited for: reads go on seeing the last commit while it is open.
             (Command::Begin { .. }, _) => Reply::new(responder, admission, shared.clone()),
+            (_, None) if route == Route::IdleWriter => {
+                Reply::idle_writer_read(responder, admission, shared.clone())
+            }
             (Command::End { .. }, _) | (_, None) => Reply::pending(responder, admission, shared.clone()),
             _ => Reply::new(responder, admission, shared.clone()),
         };
@@ -242,7 +248,7 @@ impl Database {
         limit: Duration,
     ) -> Result<Answer, Error> {
         let running = self.inner.shared.state() == State::Running;
-        let on_reader = self.inner.readers.as_ref().is_some_and(|r| r.takes(&command));
+        let on_reader = self.inner.readers.as_ref().is_some_and(|r| r.route(&command) == Route::Reader);
         if options.transaction.is_none() && running && !on_reader && self.would_deadlock() {
             return Err(Error::new(
                 ErrorCode::WouldDeadlock,

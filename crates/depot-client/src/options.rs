@@ -29,6 +29,10 @@ pub struct OpenOptions {
     /// The longest a reader call or cursor may hold its snapshot (then ERR_TIMEOUT); default
     /// [`crate::readers::SNAPSHOT_MAX_AGE`].
     pub snapshot_max_age: std::time::Duration,
+    /// Whether a read that may leave the writer's queue runs on the writer when the writer is
+    /// idle (the default: it answers fastest there) rather than on a reader; false sends every
+    /// such read to a reader (see `crate::readers`). No effect with `readers: 0`.
+    pub reads_on_idle_writer: bool,
 }
 
 /// Snapshot readers per database by default: one on a machine with two or more cores (a reader
@@ -51,6 +55,7 @@ impl Default for OpenOptions {
             idle: Some(DEFAULT_IDLE),
             readers: default_readers(),
             snapshot_max_age: crate::readers::SNAPSHOT_MAX_AGE,
+            reads_on_idle_writer: true,
         }
     }
 }

@@ -88,6 +88,9 @@ pub struct Shared {
     /// Calls outside any transaction admitted for the writer and not yet answered: while there
     /// is one, a read keeps its place in the writer's queue (program order; see `crate::readers`).
     pub writer_pending: std::sync::atomic::AtomicU64,
+    /// Reads the writer runs because it was idle when they came (see `crate::readers`), not yet
+    /// answered: later reads need not wait for them, but they keep the writer from being idle.
+    pub writer_reads: std::sync::atomic::AtomicU64,
     /// Whether the writer's connection holds something a snapshot reader cannot see (a
     /// transaction begun in SQL, a TEMP object, an attached database): reads then stay with it.
     pub reads_need_writer: AtomicBool,
@@ -111,6 +114,7 @@ impl Shared {
             parked: Mutex::new(None),
             thread: Mutex::new(None),
             writer_pending: std::sync::atomic::AtomicU64::new(0),
+            writer_reads: std::sync::atomic::AtomicU64::new(0),
             reads_need_writer: AtomicBool::new(false),
             poison: Mutex::new(None),
         }
@@ -222,20 +226,37 @@ pub struct Reply {
     responder: Option<Responder>,
     admission: Option<Admission>,
     shared: Arc<Shared>,
-    /// Counted in `Shared::writer_pending` until answered.
-    pending: bool,
+    /// The count of `Shared` this reply is in until answered.
+    counted: Counted,
+}
+
+/// Which count of [`Shared`] a reply is in until it is answered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    None,
+    /// `writer_pending`: a call outside any transaction in the writer's queue.
+    Pending,
+    /// `writer_reads`: a read the writer runs because it was idle.
+    Read,
 }
 
 impl Reply {
     pub fn new(responder: Responder, admission: Admission, shared: Arc<Shared>) -> Reply {
-        Reply { responder: Some(responder), admission: Some(admission), shared, pending: false }
+        Reply { responder: Some(responder), admission: Some(admission), shared, counted: Counted::None }
     }
 
     /// A reply to a call outside any transaction queued for the writer: counted in
     /// `Shared::writer_pending` until it is answered.
     pub fn pending(responder: Responder, admission: Admission, shared: Arc<Shared>) -> Reply {
         shared.writer_pending.fetch_add(1, Ordering::SeqCst);
-        Reply { responder: Some(responder), admission: Some(admission), shared, pending: true }
+        Reply { responder: Some(responder), admission: Some(admission), shared, counted: Counted::Pending }
+    }
+
+    /// A reply to a read sent to the writer because it was idle: counted in
+    /// `Shared::writer_reads` until it is answered.
+    pub fn idle_writer_read(responder: Responder, admission: Admission, shared: Arc<Shared>) -> Reply {
+        shared.writer_reads.fetch_add(1, Ordering::SeqCst);
+        Reply { responder: Some(responder), admission: Some(admission), shared, counted: Counted::Read }
     }
 
     pub fn send(mut self, r: Result<Answer, Error>) {
@@ -244,9 +265,16 @@ impl Reply {
 
     fn answer(&mut self, r: Result<Answer, Error>) {
         if let (Some(responder), Some(admission)) = (self.responder.take(), self.admission.take()) {
-            if std::mem::take(&mut self.pending) {
-                // Before the answer: a read the caller issues once it has it may go to a reader.
-                self.shared.writer_pending.fetch_sub(1, Ordering::SeqCst);
+            // Before the answer: a read the caller issues once it has it may go to a reader (or
+            // find the writer idle).
+            match std::mem::replace(&mut self.counted, Counted::None) {
+                Counted::None => {}
+                Counted::Pending => {
+                    self.shared.writer_pending.fetch_sub(1, Ordering::SeqCst);
+                }
+                Counted::Read => {
+                    self.shared.writer_reads.fetch_sub(1, Ordering::SeqCst);
+                }
             }
             let m = &self.shared.metrics;
             Metrics::add(if r.is_ok() { &m.answered } else { &m.failed }, 1);

@@ -625,8 +625,10 @@ impl Run {
             generation: None,
             cache_bytes: std::env::var("CHAOS_CACHE").ok().and_then(|s| s.parse().ok()).unwrap_or(64 << 10),
             // One snapshot reader: the dumps compared with the oracle after every fault are
-            // SELECTs outside any transaction, so they run on it, through the same faulty stack.
+            // SELECTs outside any transaction, so they run on it (never on the idle writer),
+            // through the same faulty stack.
             readers: 1,
+            reads_on_idle_writer: false,
             ..Default::default()
         };
         let db = open_on(stack, clock, opts, report);

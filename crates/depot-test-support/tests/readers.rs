@@ -27,9 +27,16 @@ fn stores() -> Vec<(String, Arc<dyn PageStore>, Option<tempfile::TempDir>)> {
     all
 }
 
+/// A database whose reads leave the writer's queue for a reader whenever they may (not for the
+/// idle writer): these tests are about what readers do.
 fn open(store: &Arc<dyn PageStore>, name: &str, readers: usize) -> Database {
-    let opts = OpenOptions { readers, idle: None, ..Default::default() };
+    let opts = OpenOptions { readers, idle: None, reads_on_idle_writer: false, ..Default::default() };
     Database::open(store.clone(), name, opts).unwrap()
+}
+
+/// A database with the default routing: a read that finds the writer idle runs there.
+fn open_default(store: &Arc<dyn PageStore>, name: &str, readers: usize) -> Database {
+    Database::open(store.clone(), name, OpenOptions { readers, idle: None, ..Default::default() }).unwrap()
 }
 
 fn int(answer: Result<Answer, Error>) -> i64 {
@@ -89,6 +96,54 @@ fn a_point_read_is_answered_while_a_long_read_runs_on_another_reader() {
         cancel.cancel();
         assert_eq!(slow.recv_timeout(ANSWER).unwrap().unwrap_err().code(), "ERR_ABORTED");
         assert_eq!(db.metrics().counters.readers, 2, "{name}");
+        db.close().unwrap();
+    }
+}
+
+#[test]
+fn a_read_finding_the_writer_idle_runs_there_and_one_finding_it_in_a_transaction_runs_on_a_reader() {
+    for (name, store, _dir) in stores() {
+        let db = open_default(&store, "idle-writer", 1);
+        db.exec("CREATE TABLE t(v); INSERT INTO t VALUES (1)").unwrap();
+        assert_eq!(
+            int(submit(&db, query("SELECT count(*) FROM t"), &CallOptions::default()).recv().unwrap()),
+            1
+        );
+        assert_eq!(db.metrics().counters.reader_calls, 0, "{name}: the idle writer answered");
+        assert_eq!(db.metrics().counters.readers, 0, "{name}: no reader thread was started for it");
+        let tx = db.begin(Behavior::Immediate, None).unwrap();
+        let in_tx = CallOptions { transaction: Some(tx), ..Default::default() };
+        common::statement(submit(&db, query("INSERT INTO t VALUES (2)"), &in_tx).recv().unwrap()).unwrap();
+        let read = submit(&db, query("SELECT count(*) FROM t"), &CallOptions::default());
+        assert_eq!(int(read.recv_timeout(ANSWER).expect("the read waited for the transaction")), 1, "{name}");
+        assert_eq!(db.metrics().counters.reader_calls, 1, "{name}: a reader answered");
+        db.end(tx, true).unwrap();
+        assert_eq!(
+            int(submit(&db, query("SELECT count(*) FROM t"), &CallOptions::default()).recv().unwrap()),
+            2
+        );
+        assert_eq!(db.metrics().counters.reader_calls, 1, "{name}: the idle writer answered again");
+        db.close().unwrap();
+    }
+}
+
+#[test]
+fn a_long_read_on_the_idle_writer_does_not_hold_back_a_later_read() {
+    for (name, store, _dir) in stores() {
+        let db = open_default(&store, "long-on-writer", 1);
+        db.exec("CREATE TABLE t(v); INSERT INTO t VALUES (7)").unwrap();
+        let cancel = CancelToken::new();
+        let long = CallOptions { cancel: Some(cancel.clone()), ..Default::default() };
+        let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n";
+        let slow = submit(&db, query(endless), &long);
+        // The long read found the writer idle and runs there; the point read finds it busy.
+        let point = submit(&db, query("SELECT v FROM t"), &CallOptions::default());
+        assert_eq!(int(point.recv_timeout(ANSWER).expect("the point read waited for the long one")), 7);
+        assert!(slow.try_recv().is_err(), "{name}: the long read is still running");
+        assert_eq!(db.metrics().counters.reader_calls, 1, "{name}: a reader answered the point read");
+        cancel.cancel();
+        assert_eq!(slow.recv_timeout(ANSWER).unwrap().unwrap_err().code(), "ERR_ABORTED");
+        assert_eq!(db.metrics().counters.reader_calls, 1, "{name}: the long read ran on the writer");
         db.close().unwrap();
     }
 }
@@ -281,7 +336,13 @@ fn a_fenced_handle_fails_reads_on_readers_too() {
         let old = Database::open(
             store.clone(),
             "fenced",
-            OpenOptions { generation: Some(1), readers: 1, idle: None, ..Default::default() },
+            OpenOptions {
+                generation: Some(1),
+                readers: 1,
+                idle: None,
+                reads_on_idle_writer: false,
+                ..Default::default()
+            },
         )
         .unwrap();
         old.exec("CREATE TABLE t(v); INSERT INTO t VALUES (1)").unwrap();
@@ -478,7 +539,13 @@ fn closing_a_held_cursor_frees_its_reader_and_close_ends_a_cursor_left_open() {
 fn a_snapshot_held_past_its_bound_fails_err_timeout_and_frees_the_reader() {
     let store: Arc<dyn PageStore> = Arc::new(depot::MemoryStore::new());
     let bound = Duration::from_millis(300);
-    let opts = OpenOptions { readers: 1, idle: None, snapshot_max_age: bound, ..Default::default() };
+    let opts = OpenOptions {
+        readers: 1,
+        idle: None,
+        snapshot_max_age: bound,
+        reads_on_idle_writer: false,
+        ..Default::default()
+    };
     let db = Database::open(store, "aged", opts).unwrap();
     db.exec("CREATE TABLE t(v); INSERT INTO t VALUES (1), (2), (3)").unwrap();
     let none = CallOptions::default();

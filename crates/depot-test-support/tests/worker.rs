@@ -197,7 +197,13 @@ fn panic_inside_the_store_is_caught_at_the_vfs_boundary() {
     let db = Database::open(
         store,
         "p",
-        OpenOptions { generation: Some(2), cache_bytes: 0, readers: 1, ..Default::default() },
+        OpenOptions {
+            generation: Some(2),
+            cache_bytes: 0,
+            readers: 1,
+            reads_on_idle_writer: false,
+            ..Default::default()
+        },
     )
     .unwrap();
     db.exec("SELECT 1").unwrap();
