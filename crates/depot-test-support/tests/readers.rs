@@ -52,6 +52,14 @@ fn query(sql: &str) -> Command {
 
 const ANSWER: Duration = Duration::from_secs(20);
 
+/// A read that runs until cancelled: its answer, and the token that cancels it.
+fn endless_read(db: &Database) -> (crossbeam_channel::Receiver<Result<Answer, Error>>, CancelToken) {
+    let cancel = CancelToken::new();
+    let options = CallOptions { cancel: Some(cancel.clone()), ..Default::default() };
+    let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n";
+    (submit(db, query(endless), &options), cancel)
+}
+
 #[test]
 fn a_read_is_answered_while_an_interactive_transaction_is_held_open() {
     for (name, store, _dir) in stores() {
@@ -80,10 +88,7 @@ fn a_point_read_is_answered_while_a_long_read_runs_on_another_reader() {
     for (name, store, _dir) in stores() {
         let db = open(&store, "long-read", 2);
         db.exec("CREATE TABLE t(v); INSERT INTO t VALUES (7)").unwrap();
-        let cancel = CancelToken::new();
-        let long = CallOptions { cancel: Some(cancel.clone()), ..Default::default() };
-        let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n";
-        let slow = submit(&db, query(endless), &long);
+        let (slow, cancel) = endless_read(&db);
         // Wait until the long read runs on a reader, so that the point read comes after it.
         let deadline = Instant::now() + ANSWER;
         while db.metrics().counters.readers < 1 {
@@ -132,10 +137,7 @@ fn a_long_read_on_the_idle_writer_does_not_hold_back_a_later_read() {
     for (name, store, _dir) in stores() {
         let db = open_default(&store, "long-on-writer", 1);
         db.exec("CREATE TABLE t(v); INSERT INTO t VALUES (7)").unwrap();
-        let cancel = CancelToken::new();
-        let long = CallOptions { cancel: Some(cancel.clone()), ..Default::default() };
-        let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n";
-        let slow = submit(&db, query(endless), &long);
+        let (slow, cancel) = endless_read(&db);
         // The long read found the writer idle and runs there; the point read finds it busy.
         let point = submit(&db, query("SELECT v FROM t"), &CallOptions::default());
         assert_eq!(int(point.recv_timeout(ANSWER).expect("the point read waited for the long one")), 7);
@@ -153,10 +155,7 @@ fn a_point_read_goes_to_a_free_writer_while_the_only_reader_runs_a_long_read() {
     let store: Arc<dyn PageStore> = Arc::new(depot::MemoryStore::new());
     let db = open(&store, "busy-reader", 1);
     db.exec("CREATE TABLE t(v); INSERT INTO t VALUES (7)").unwrap();
-    let cancel = CancelToken::new();
-    let long = CallOptions { cancel: Some(cancel.clone()), ..Default::default() };
-    let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n";
-    let slow = submit(&db, query(endless), &long);
+    let (slow, cancel) = endless_read(&db);
     let deadline = Instant::now() + ANSWER;
     while db.metrics().counters.readers < 1 {
         assert!(Instant::now() < deadline);
