@@ -326,6 +326,10 @@ impl Database {
             if let Some(t) = self.inner.shared.thread.lock().unwrap().take() {
                 let _ = t.join();
             }
+            // The worker dropped its session; the readers' pool still shares the page cache.
+            if let Some(readers) = &self.inner.readers {
+                readers.forget_pages();
+            }
             return Ok(());
         }
         if let Some(t) = self.inner.shared.thread.lock().unwrap().take() {
@@ -418,6 +422,29 @@ impl Drop for Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn close_drops_the_page_cache_the_readers_share_though_the_handle_lives_on() {
+        let (tx, rx) = bounded(1);
+        let opts = OpenOptions { readers: 1, ..OpenOptions::default() };
+        Database::open_on_stack(
+            Arc::new(depot::MemoryStore::new()),
+            "cached".into(),
+            opts,
+            Box::new(move |r| tx.send(r).unwrap()),
+            1 << 20,
+        );
+        let db = rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
+        db.exec(
+            "CREATE TABLE t(v); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 50) \
+             INSERT INTO t SELECT randomblob(3000) FROM c",
+        )
+        .unwrap();
+        let readers = db.inner.readers.as_ref().expect("readers: 1");
+        assert!(readers.cached_pages() > 50, "the commit's pages are cached: {}", readers.cached_pages());
+        db.close().unwrap();
+        assert_eq!(readers.cached_pages(), 0, "a closed database keeps no page cache");
+    }
 
     #[test]
     fn open_answers_when_no_worker_thread_can_start() {

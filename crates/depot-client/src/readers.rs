@@ -297,6 +297,19 @@ impl Readers {
         true
     }
 
+    /// Drops the page cache the readers share with the writer. For a closed database: its handle
+    /// (and so this pool) may live on until JavaScript's garbage collector frees it, and the cache
+    /// with it, up to `cacheBytes` per database.
+    pub fn forget_pages(&self) {
+        self.pool.pages.forget();
+    }
+
+    /// How many pages the shared cache holds.
+    #[cfg(test)]
+    pub fn cached_pages(&self) -> usize {
+        self.pool.pages.cached_pages()
+    }
+
     /// Starts stopping the readers without waiting (see [`Readers::close`]).
     pub fn request_close(&self) {
         let pool = &self.pool;

@@ -97,9 +97,15 @@ impl SharedPages {
         self.lock().first_used.clone()
     }
 
-    /// Drops every cached page (the database hibernates: an idle database keeps no cache).
+    /// Drops every cached page (the database hibernates or closed: it keeps no cache).
     pub fn forget(&self) {
         self.lock().cache.clear();
+    }
+
+    /// How many pages are cached.
+    #[cfg(test)]
+    pub fn cached_pages(&self) -> usize {
+        self.lock().cache.len()
     }
 
     /// Publishes a commit: its pages become the cached versions and `head` the newest point.
