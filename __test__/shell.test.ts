@@ -180,7 +180,9 @@ for (const store of stores) {
     beforeEach(() => {
       dir = mkdtempSync(join(tmpdir(), 'depot-sqlite-shell-'))
       depot = store.depot(dir)
-      env = { HOME: dir, DEPOT_SQLITE_HISTORY: join(dir, 'history') }
+      // The screen is compared line by line: a call slower than 200 ms on a loaded machine would
+      // print the core's "slow call" warning (stderr shares the terminal) between the answers.
+      env = { HOME: dir, DEPOT_SQLITE_HISTORY: join(dir, 'history'), DEPOT_SQLITE_LOG: 'error' }
       term = new Terminal(dir, freshName('demo'))
     })
     afterEach(() => {
@@ -195,7 +197,8 @@ for (const store of stores) {
     }
     /** The CLI without a terminal (SQL from the argument or stdin), on the same store. */
     const batch = (args: string[], input = '') => {
-      const result = spawnSync(process.execPath, [cli, '--depot', depot, ...args], { cwd: dir, input, encoding: 'utf8', timeout: 30_000 })
+      const env = { ...process.env, DEPOT_SQLITE_LOG: 'error' } // no "slow call" warning on stderr (see above)
+      const result = spawnSync(process.execPath, [cli, '--depot', depot, ...args], { cwd: dir, input, env, encoding: 'utf8', timeout: 30_000 })
       expect(result.stderr).toBe('')
       expect(result.status).toBe(0)
       return result.stdout
@@ -410,7 +413,7 @@ describe('depot-sqlite shell history', () => {
 
   it('keeps the typed lines in the history file; the next session recalls them with the Up arrow', async () => {
     const history = join(dir, 'typed-lines')
-    const env = { HOME: dir, DEPOT_SQLITE_HISTORY: history }
+    const env = { HOME: dir, DEPOT_SQLITE_HISTORY: history, DEPOT_SQLITE_LOG: 'error' }
     term.start(['--depot', join(dir, 'store')], env)
     await term.ready()
     expect(await term.enter('CREATE TABLE h(v);')).toBe('')
