@@ -189,10 +189,8 @@ impl Readers {
         let pool = &self.pool;
         let shared = &pool.shared;
         if let Command::CursorNext { cursor, .. } | Command::CursorClose { cursor } = command {
-            return match pool.cursors.lock().unwrap().contains_key(cursor) {
-                true => Route::Reader,
-                false => Route::Writer,
-            };
+            let held = pool.cursors.lock().unwrap().contains_key(cursor);
+            return if held { Route::Reader } else { Route::Writer };
         }
         let readable = match command {
             Command::Execute { sql, .. } | Command::CursorOpen { sql, .. } => {
@@ -231,9 +229,10 @@ impl Readers {
         // answers at once, where a reader would answer only after the call it runs.
         // (An idle thread is free only for calls beyond those already queued.)
         let readers_busy = threads.running >= pool.max && pool.inbox.len() >= threads.idle;
-        match readers_busy && writer_idle {
-            true => Route::IdleWriter,
-            false => Route::Reader,
+        if readers_busy && writer_idle {
+            Route::IdleWriter
+        } else {
+            Route::Reader
         }
     }
 

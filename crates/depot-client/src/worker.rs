@@ -240,23 +240,38 @@ enum Counted {
     Read,
 }
 
+impl Counted {
+    fn count(self, shared: &Shared) -> Option<&std::sync::atomic::AtomicU64> {
+        match self {
+            Counted::None => None,
+            Counted::Pending => Some(&shared.writer_pending),
+            Counted::Read => Some(&shared.writer_reads),
+        }
+    }
+}
+
 impl Reply {
     pub fn new(responder: Responder, admission: Admission, shared: Arc<Shared>) -> Reply {
-        Reply { responder: Some(responder), admission: Some(admission), shared, counted: Counted::None }
+        Reply::counted(responder, admission, shared, Counted::None)
     }
 
     /// A reply to a call outside any transaction queued for the writer: counted in
     /// `Shared::writer_pending` until it is answered.
     pub fn pending(responder: Responder, admission: Admission, shared: Arc<Shared>) -> Reply {
-        shared.writer_pending.fetch_add(1, Ordering::SeqCst);
-        Reply { responder: Some(responder), admission: Some(admission), shared, counted: Counted::Pending }
+        Reply::counted(responder, admission, shared, Counted::Pending)
     }
 
     /// A reply to a read sent to the writer because it was idle: counted in
     /// `Shared::writer_reads` until it is answered.
     pub fn idle_writer_read(responder: Responder, admission: Admission, shared: Arc<Shared>) -> Reply {
-        shared.writer_reads.fetch_add(1, Ordering::SeqCst);
-        Reply { responder: Some(responder), admission: Some(admission), shared, counted: Counted::Read }
+        Reply::counted(responder, admission, shared, Counted::Read)
+    }
+
+    fn counted(responder: Responder, admission: Admission, shared: Arc<Shared>, counted: Counted) -> Reply {
+        if let Some(count) = counted.count(&shared) {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+        Reply { responder: Some(responder), admission: Some(admission), shared, counted }
     }
 
     pub fn send(mut self, r: Result<Answer, Error>) {
@@ -267,14 +282,8 @@ impl Reply {
         if let (Some(responder), Some(admission)) = (self.responder.take(), self.admission.take()) {
             // Before the answer: a read the caller issues once it has it may go to a reader (or
             // find the writer idle).
-            match std::mem::replace(&mut self.counted, Counted::None) {
-                Counted::None => {}
-                Counted::Pending => {
-                    self.shared.writer_pending.fetch_sub(1, Ordering::SeqCst);
-                }
-                Counted::Read => {
-                    self.shared.writer_reads.fetch_sub(1, Ordering::SeqCst);
-                }
+            if let Some(count) = std::mem::replace(&mut self.counted, Counted::None).count(&self.shared) {
+                count.fetch_sub(1, Ordering::SeqCst);
             }
             let m = &self.shared.metrics;
             Metrics::add(if r.is_ok() { &m.answered } else { &m.failed }, 1);
