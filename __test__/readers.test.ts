@@ -1,5 +1,7 @@
 // Snapshot readers from JavaScript, on every store: a read never waits for an open transaction,
 // keeps program order with the handle's writes, and `readers: 0` keeps every call on the writer.
+import { setTimeout as sleep } from 'node:timers/promises'
+
 import { describe, expect, it } from 'vitest'
 
 import { codeOf, forEachBackend, useDepot } from './backends'
@@ -57,6 +59,25 @@ forEachBackend((backend) => {
       await long
       expect(events).toEqual(['point 7', 'long ERR_ABORTED'])
       expect(db.stats().readerCalls).toBe(1)
+      await db.close()
+    })
+
+    it('a read that would wake the parked writer is answered on the JS thread, after every earlier commit', async () => {
+      const db = await ctx.depot.openDatabase('caller', { readers: 1 })
+      await db.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1)')
+      for (let i = 2; i <= 4; i++) {
+        await db.run('INSERT INTO t VALUES (?)', [i])
+        const before = db.stats().callerReads
+        // The writer parks 50 µs after its last call; a read after a pause then runs here.
+        let onCaller = false
+        for (let tries = 0; tries < 100 && !onCaller; tries++) {
+          await sleep(5)
+          expect((await db.query('SELECT count(*) FROM t')).rows[0][0]).toBe(i)
+          onCaller = db.stats().callerReads > before
+        }
+        expect(onCaller).toBe(true)
+      }
+      expect(db.metrics().callerReads).toBe(db.stats().callerReads)
       await db.close()
     })
 

@@ -54,6 +54,9 @@ pub struct Stats {
     pub hibernating: bool,
     /// Calls answered by a snapshot reader (reads that did not wait for the writer).
     pub reader_calls: i64,
+    /// Reads answered on the JS thread from the page cache, where the parked writer would have
+    /// been woken (see `OpenDatabaseOptions::readers`).
+    pub caller_reads: i64,
     /// Snapshot reader threads running now.
     pub readers: i64,
 }
@@ -70,6 +73,7 @@ impl Stats {
             answered_inline: count(answered_inline),
             hibernating: c.hibernating != 0,
             reader_calls: count(c.reader_calls),
+            caller_reads: count(c.caller_reads),
             readers: count(c.readers),
         }
     }

@@ -181,6 +181,17 @@ impl Database {
             (Some(readers), None) => readers.route(&command),
             _ => Route::Writer,
         };
+        // A read that would wake the parked writer runs here when it can (see `crate::readers`).
+        if route == Route::IdleWriter
+            && options.cancel.is_none()
+            && !shared.awake.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            let readers = self.inner.readers.as_ref().expect("routed by the readers");
+            if let Some(answer) = readers.run_on_caller(&command) {
+                Reply::new(responder, admission, shared.clone()).send(answer);
+                return true;
+            }
+        }
         if route == Route::Reader {
             let readers = self.inner.readers.as_ref().expect("routed to a reader");
             // A snapshot is held at most `snapshot_max_age` (see `crate::readers`).
@@ -292,6 +303,12 @@ impl Database {
         self.inner.shared.awake.clone()
     }
 
+    /// Whether a connection for reads on the caller's thread is open (see `crate::readers`).
+    #[cfg(feature = "test-hooks")]
+    pub fn has_caller_session(&self) -> bool {
+        self.inner.shared.caller.lock().unwrap().session.is_some()
+    }
+
     /// Closes the database: queued calls fail with ERR_CLOSED, the connection is dropped on the
     /// worker, then this returns. Waits at most [`CLOSE_TIMEOUT`]; on timeout the worker is left to
     /// finish in the background and ERR_CLOSE_TIMEOUT is returned. Closing twice is fine.
@@ -320,6 +337,8 @@ impl Database {
             // Hibernating: there is no thread to close, only the queue.
             shared.close_parked(parked);
         }
+        // No read runs on a caller's thread once closing began (they need a running database).
+        shared.drop_caller_session();
         let readers_closed = self.inner.readers.as_ref().is_none_or(|r| r.close(deadline));
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if readers_closed && shared.wait_finished(left) {

@@ -70,6 +70,8 @@ macro_rules! for_each_metric {
             wakes,
             #[doc = "Calls answered by a snapshot reader (reads that did not wait for the writer)."]
             reader_calls,
+            #[doc = "Reads answered on the caller's thread from the page cache, where the parked writer would have been woken."]
+            caller_reads,
             #[doc = "Snapshot reader threads running now (they start on demand and end when idle)."]
             readers,
         }

@@ -33,6 +33,11 @@ pub struct OpenOptions {
     /// idle (the default: it answers fastest there) rather than on a reader; false sends every
     /// such read to a reader (see `crate::readers`). No effect with `readers: 0`.
     pub reads_on_idle_writer: bool,
+    /// Whether a read that would wake a parked idle writer runs on the caller's thread instead,
+    /// when every page it needs is cached and it ends within `crate::readers::CALLER_BUDGET` (the
+    /// default; see `crate::readers`). No effect with `readers: 0` or without
+    /// `reads_on_idle_writer`.
+    pub reads_on_caller: bool,
 }
 
 /// Snapshot readers per database by default: one on a machine with two or more cores (a reader
@@ -56,6 +61,7 @@ impl Default for OpenOptions {
             readers: default_readers(),
             snapshot_max_age: crate::readers::SNAPSHOT_MAX_AGE,
             reads_on_idle_writer: true,
+            reads_on_caller: true,
         }
     }
 }

@@ -122,14 +122,45 @@ impl Session {
         metrics: Arc<Metrics>,
         shared: &Arc<SharedPages>,
     ) -> Result<Session, Error> {
-        let source = PageSource::reader(
+        Self::reader_over(store, database, opts, metrics, shared, false)
+    }
+
+    /// A session for reads on the caller's thread: a snapshot reader's session whose reads come
+    /// from the page cache only (a miss fails the statement; [`Session::take_missed`] tells).
+    pub fn open_caller(
+        store: Arc<dyn PageStore>,
+        database: &str,
+        opts: &OpenOptions,
+        metrics: Arc<Metrics>,
+        shared: &Arc<SharedPages>,
+    ) -> Result<Session, Error> {
+        Self::reader_over(store, database, opts, metrics, shared, true)
+    }
+
+    fn reader_over(
+        store: Arc<dyn PageStore>,
+        database: &str,
+        opts: &OpenOptions,
+        metrics: Arc<Metrics>,
+        shared: &Arc<SharedPages>,
+        cache_only: bool,
+    ) -> Result<Session, Error> {
+        let mut source = PageSource::reader(
             store.clone(),
             database.to_string(),
             shared.clone(),
             cache_pages(opts),
             metrics.clone(),
         );
+        if cache_only {
+            source.set_cache_only();
+        }
         Self::over(source, store, database, true, metrics)
+    }
+
+    /// Whether a read of a cache-only session missed the cache since the last look.
+    pub fn take_missed(&self) -> bool {
+        self.ctx.source().take_missed()
     }
 
     /// Points a snapshot reader's session at `head` for its next statement.
@@ -228,6 +259,16 @@ impl Session {
                 f();
                 Ok(Answer::Done)
             }
+        }
+    }
+
+    /// Runs a read given by reference, so that it can still be sent elsewhere when it stops
+    /// here (see `crate::readers`): `Execute` and `Batch` only, `None` for anything else.
+    pub fn run_read(&mut self, command: &Command) -> Option<Result<Answer, Error>> {
+        match command {
+            Command::Execute { sql, params } => Some(self.execute(sql, params).map(Answer::Statement)),
+            Command::Batch { statements } => Some(self.batch(statements).map(Answer::Statements)),
+            _ => None,
         }
     }
 

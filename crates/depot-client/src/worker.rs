@@ -97,6 +97,16 @@ pub struct Shared {
     /// Why the writer stopped for good (fenced by a newer generation, or a commit whose outcome is
     /// unknown): the readers fail their calls the same way.
     poison: Mutex<Option<Error>>,
+    /// Reads run on the caller's thread (see `crate::readers`). Here, not with the readers, so
+    /// that a worker going to hibernate drops their connection: an idle database keeps none.
+    pub caller: Mutex<CallerReads>,
+}
+
+/// The connection of the reads run on the caller's thread, and when the last one ended.
+#[derive(Default)]
+pub struct CallerReads {
+    pub session: Option<Session>,
+    pub ended: Option<Instant>,
 }
 
 impl Shared {
@@ -117,7 +127,14 @@ impl Shared {
             writer_reads: std::sync::atomic::AtomicU64::new(0),
             reads_need_writer: AtomicBool::new(false),
             poison: Mutex::new(None),
+            caller: Mutex::new(CallerReads::default()),
         }
+    }
+
+    /// Drops the connection of the reads run on the caller's thread (hibernating or closed).
+    pub fn drop_caller_session(&self) {
+        let session = self.caller.lock().unwrap().session.take();
+        drop(session);
     }
 
     /// Why the writer stopped for good, if it did.
@@ -458,6 +475,8 @@ fn park(parked: Parked, shared: &Shared) -> Option<Parked> {
     // This thread ends now: detached, its stack goes with it (under the slot's lock, so a wake
     // cannot record its new thread before this drops the old handle).
     shared.thread.lock().unwrap().take();
+    drop(slot);
+    shared.drop_caller_session();
     None
 }
 
@@ -599,7 +618,7 @@ fn serve(
 /// usually sends the next one within tens of microseconds; catching it without a park and a futex
 /// wake-up roughly halves the latency of one-call-at-a-time code, for a few microseconds of CPU
 /// after each call.
-const SPIN: Duration = Duration::from_micros(50);
+pub(crate) const SPIN: Duration = Duration::from_micros(50);
 
 /// The first part of [`SPIN`] busy-waits; the rest yields the core between looks, so that busy
 /// workers and the JS thread they wait for get it when cores are short.

@@ -57,6 +57,11 @@ pub struct PageSource {
     commit_seed: u64,
     commit_seq: u64,
     role: Role,
+    /// Reads only what the page cache holds: a miss fails the read (as an I/O error) and is noted
+    /// in `missed` instead of asking the store (a read run on the caller's thread, see
+    /// `crate::readers`, must never wait for the store).
+    cache_only: bool,
+    missed: bool,
 }
 
 /// What a page source reads and whether it may write.
@@ -153,6 +158,8 @@ impl PageSource {
             commit_seed: random_seed(),
             commit_seq: 0,
             role,
+            cache_only: false,
+            missed: false,
         }
     }
 
@@ -163,6 +170,17 @@ impl PageSource {
         self.head = head;
         self.size_pages = head.size_pages;
         self.failure = None;
+    }
+
+    /// Makes this reader's source read from the page cache only (see `cache_only`).
+    pub fn set_cache_only(&mut self) {
+        debug_assert_eq!(self.role, Role::Reader);
+        self.cache_only = true;
+    }
+
+    /// Whether a read missed the cache since the last call, and forgets it.
+    pub fn take_missed(&mut self) -> bool {
+        std::mem::take(&mut self.missed)
     }
 
     /// Saves the pages this session used first as the store's hints for the next open (best
@@ -305,6 +323,10 @@ impl PageSource {
         // logical size were truncated-then-regrown in this transaction and must read as zeros.
         if no > self.head.size_pages {
             return Ok(Arc::from(vec![0u8; PAGE_SIZE]));
+        }
+        if self.cache_only {
+            self.missed = true;
+            return self.fail(StoreError::Unavailable(format!("page {no} is not cached")));
         }
         let view = self.cache.view(self.head.txid);
         let dirty = &self.dirty;

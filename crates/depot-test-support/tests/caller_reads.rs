@@ -1,0 +1,160 @@
+//! Reads on the caller's thread: a read that would wake the parked writer runs on the calling
+//! thread from the page cache, and anything it cannot do there (a page not cached, a read past its
+//! budget) goes to the writer with nothing answered twice. Run on the memory and file stores with
+//! an hour of history (with a shorter window, pins need store leases and no read runs there).
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use depot::{FileStore, FileStoreOptions, MemoryStore, PageStore, Retention};
+use depot_client::{Database, OpenOptions, Params, Value};
+
+const HOUR_MS: u64 = 3_600_000;
+
+fn stores() -> Vec<(&'static str, Arc<dyn PageStore>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let file =
+        FileStore::open(dir.path(), FileStoreOptions { history_ms: HOUR_MS, ..Default::default() }).unwrap();
+    vec![
+        ("memory", Arc::new(MemoryStore::with_retention(Retention { ms: HOUR_MS, txids: 0 })), None),
+        ("file", Arc::new(file), Some(dir)),
+    ]
+}
+
+fn open(store: &Arc<dyn PageStore>, name: &str) -> Database {
+    Database::open(store.clone(), name, OpenOptions { readers: 1, idle: None, ..Default::default() }).unwrap()
+}
+
+/// Waits until the writer parks (it spins a moment after each call first).
+fn wait_parked(db: &Database) {
+    let awake = db.awake_flag();
+    let until = Instant::now() + Duration::from_secs(20);
+    while awake.load(Ordering::SeqCst) {
+        assert!(Instant::now() < until, "the idle writer never parked");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn caller_reads(db: &Database) -> u64 {
+    db.metrics().counters.caller_reads
+}
+
+fn text(db: &Database, sql: &str, params: Params) -> String {
+    match &db.query(sql, params).unwrap().1[0][0] {
+        Value::Text(t) => t.clone(),
+        other => panic!("{sql}: expected text, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_read_that_would_wake_the_parked_writer_runs_on_the_caller_from_the_cache() {
+    for (name, store, _dir) in stores() {
+        let db = open(&store, "hot");
+        db.exec(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'one'), (2, 'two')",
+        )
+        .unwrap();
+        assert_eq!(text(&db, "SELECT v FROM t WHERE id = 1", Params::None), "one", "{name}");
+        let before = db.metrics().counters;
+        wait_parked(&db);
+        assert_eq!(text(&db, "SELECT v FROM t WHERE id = 2", Params::None), "two", "{name}");
+        let after = db.metrics().counters;
+        assert_eq!(after.caller_reads, before.caller_reads + 1, "{name}: answered on the caller");
+        assert_eq!(after.get_pages_calls, before.get_pages_calls, "{name}: from the cache");
+        assert!(!db.awake_flag().load(Ordering::SeqCst), "{name}: the writer was not woken");
+        assert!(db.has_caller_session(), "{name}");
+        db.close().unwrap();
+        assert!(!db.has_caller_session(), "{name}: close drops the caller's connection");
+    }
+}
+
+#[test]
+fn a_read_on_the_caller_sees_every_commit_acknowledged_before_it() {
+    for (name, store, _dir) in stores() {
+        let db = open(&store, "order");
+        db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER)").unwrap();
+        for i in 1..=5 {
+            db.exec(&format!("INSERT INTO t VALUES ({i}, {i})")).unwrap();
+            wait_parked(&db);
+            let before = caller_reads(&db);
+            assert_eq!(common::int(&db, "SELECT sum(v) FROM t"), i * (i + 1) / 2, "{name}: after insert {i}");
+            assert_eq!(caller_reads(&db), before + 1, "{name}: answered on the caller");
+        }
+        db.close().unwrap();
+    }
+}
+
+#[test]
+fn a_read_that_misses_the_cache_goes_to_the_writer() {
+    for (name, store, _dir) in stores() {
+        let db = open(&store, "cold");
+        db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)").unwrap();
+        db.exec("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000) INSERT INTO t SELECT x, printf('%.1000c', 'a') || x FROM c").unwrap();
+        db.close().unwrap();
+        // Open again: the cache holds the preloaded first pages, not the table's last leaf.
+        let db = open(&store, "cold");
+        wait_parked(&db);
+        let before = db.metrics().counters;
+        let v = text(&db, "SELECT substr(v, 1000) FROM t WHERE id = 2000", Params::None);
+        assert_eq!(v, "a2000", "{name}");
+        let after = db.metrics().counters;
+        assert_eq!(after.caller_reads, before.caller_reads, "{name}: not answered on the caller");
+        assert!(after.get_pages_calls > before.get_pages_calls, "{name}: the writer fetched the pages");
+        db.close().unwrap();
+    }
+}
+
+#[test]
+fn a_read_past_its_budget_on_the_caller_is_answered_by_the_writer() {
+    for (name, store, _dir) in stores() {
+        let db = open(&store, "long");
+        db.exec("CREATE TABLE t(v)").unwrap();
+        wait_parked(&db);
+        let before = caller_reads(&db);
+        // Millions of steps and no page: it passes the budget and starts over on the writer.
+        let count = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) SELECT count(*) FROM c";
+        assert_eq!(common::int(&db, count), 2_000_000, "{name}");
+        assert_eq!(caller_reads(&db), before, "{name}: not answered on the caller");
+        db.close().unwrap();
+    }
+}
+
+#[test]
+fn hibernating_drops_the_connection_of_the_reads_on_the_caller() {
+    for (name, store, _dir) in stores() {
+        let opts = OpenOptions { readers: 1, idle: Some(Duration::from_millis(500)), ..Default::default() };
+        let db = Database::open(store.clone(), "sleepy", opts).unwrap();
+        db.exec("CREATE TABLE t(v); INSERT INTO t VALUES (7)").unwrap();
+        wait_parked(&db);
+        assert_eq!(common::int(&db, "SELECT v FROM t"), 7, "{name}");
+        assert_eq!(caller_reads(&db), 1, "{name}: answered on the caller");
+        assert!(db.has_caller_session(), "{name}");
+        let until = Instant::now() + Duration::from_secs(20);
+        while db.metrics().counters.hibernating == 0 {
+            assert!(Instant::now() < until, "{name}: never hibernated");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(!db.has_caller_session(), "{name}: an idle database keeps no connection");
+        db.close().unwrap();
+    }
+}
+
+#[test]
+fn without_readers_or_with_reads_on_caller_off_no_read_runs_on_the_caller() {
+    for (name, store, _dir) in stores() {
+        for opts in [
+            OpenOptions { readers: 0, idle: None, ..Default::default() },
+            OpenOptions { readers: 1, idle: None, reads_on_caller: false, ..Default::default() },
+        ] {
+            let db = Database::open(store.clone(), "off", opts).unwrap();
+            db.exec("CREATE TABLE IF NOT EXISTS t(v); INSERT INTO t VALUES (1)").unwrap();
+            wait_parked(&db);
+            assert!(common::int(&db, "SELECT count(*) FROM t") >= 1, "{name}");
+            assert_eq!(caller_reads(&db), 0, "{name}");
+            db.close().unwrap();
+        }
+    }
+}
