@@ -81,6 +81,19 @@ forEachBackend((backend) => {
       await db.close()
     })
 
+    it('readsOnCaller: false keeps every read off the JS thread, and a bad value is refused', async () => {
+      const db = await ctx.depot.openDatabase('not-on-caller', { readers: 1, readsOnCaller: false })
+      await db.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1)')
+      for (let i = 0; i < 5; i++) {
+        await sleep(5)
+        expect((await db.query('SELECT v FROM t')).rows[0][0]).toBe(1)
+      }
+      expect(db.stats().callerReads).toBe(0)
+      await db.close()
+      // @ts-expect-error: not a boolean
+      expect(await codeOf(ctx.depot.openDatabase('bad', { readsOnCaller: 1 }))).toBe('ERR_INVALID_ARGUMENT')
+    })
+
     it('iterate on the database holds one snapshot across awaits while writes commit', async () => {
       const db = await ctx.depot.openDatabase('cursor', { readers: 1 })
       await db.exec('CREATE TABLE t(v); CREATE TABLE log(n)')

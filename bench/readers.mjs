@@ -11,7 +11,9 @@
 //     autocommit inserts, readers 0 and 1 and better-sqlite3 12 (WAL, synchronous=FULL, point selects
 //     only: it is synchronous, so its "64 in flight" is its plain loop) taking turns for --rounds
 //     rounds (default 4) of --round-ms (default 1000) each after a warm-up: whether readers cost the
-//     awaited and the writing workloads anything, and what they give the concurrent one.
+//     awaited and the writing workloads anything, and what they give the concurrent one;
+//   - sporadic: one awaited point select every 1 ms and every 10 ms, readers 1 with and without
+//     `readsOnCaller`, and better-sqlite3, taking turns call by call: latency p50 / p99.
 //
 //   npm run bench:readers                (about 70 s on a 2-core machine)
 //   node bench/readers.mjs [--hold-ms N] [--idle N] [--rounds N] [--round-ms N] [--out FILE]
@@ -37,6 +39,11 @@ const ROUND_MS = Number(args['round-ms'] ?? 1000)
 const OUT = args.out
 const EVERY_MS = 20
 const ROWS = 10_000
+/** Sporadic reads: [interval in ms, calls per side]. */
+const SPORADIC = [
+  [1, 500],
+  [10, 100],
+]
 const TITLE = '## Snapshot readers: point reads while the writer is busy (file store)'
 if (!(HOLD_MS >= 100) || !(IDLE > 0)) throw new Error('--hold-ms must be at least 100 and --idle positive')
 if (!(ROUNDS >= 1) || !(ROUND_MS >= 100)) throw new Error('--rounds must be at least 1 and --round-ms at least 100')
@@ -47,8 +54,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 const rssBytes = () => Number(readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * 4096
 
-async function seeded(depot, name, readers) {
-  const db = await depot.openDatabase(name, { readers })
+async function seeded(depot, name, readers, options = {}) {
+  const db = await depot.openDatabase(name, { readers, ...options })
   await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)')
   await db.executeBatch(Array.from({ length: ROWS }, (_, i) => ({ sql: 'INSERT INTO t VALUES (?, ?)', params: [i + 1, `row ${i + 1}`] })))
   return db
@@ -151,6 +158,21 @@ function opsPerSecondSync(op) {
   return (ops * 1000) / (now() - t0)
 }
 
+/** One awaited call of each side every `ms`, the sides taking turns call by call, `samples`
+ * calls each: latency from call to answer per side (µs, summarized). */
+async function sporadic(sides, ms, samples) {
+  const latencies = sides.map(() => [])
+  for (let i = 0; i < samples; i++) {
+    for (const [k, call] of sides.entries()) {
+      await sleep(ms)
+      const t0 = process.hrtime.bigint()
+      await call(i)
+      latencies[k].push(Number(process.hrtime.bigint() - t0) / 1000)
+    }
+  }
+  return latencies.map((xs) => summary(xs.sort((a, b) => a - b)))
+}
+
 /** Each workload on each side, the sides taking turns round by round; the median op/s per side. */
 async function throughput(depot, dir) {
   const ours = []
@@ -184,6 +206,20 @@ async function throughput(depot, dir) {
       log(`throughput ${w.key}: ${JSON.stringify(results[w.key])}`)
     }
     results.readerCalls = ours[1].db.stats().readerCalls
+    // Sporadic reads: readers 1 with and without reads on the JS thread, and better-sqlite3.
+    const off = await seeded(depot, 'sporadic-off', 1, { readsOnCaller: false })
+    try {
+      const on = ours[1].db
+      const before = on.stats().callerReads
+      const sides = [(i) => point.get(id(i)), (i) => off.query(POINT, [id(i)]), (i) => on.query(POINT, [id(i)])]
+      for (const [ms, samples] of SPORADIC) {
+        results[`sporadic${ms}`] = await sporadic(sides, ms, samples)
+        log(`sporadic every ${ms} ms: ${JSON.stringify(results[`sporadic${ms}`])}`)
+      }
+      results.callerReads = on.stats().callerReads - before
+    } finally {
+      await off.close()
+    }
   } finally {
     theirs.close()
     for (const o of ours) await o.db.close()
@@ -244,6 +280,23 @@ try {
   ]) {
     const t = tput[key]
     lines.push(`| ${what} | ${n(t.theirs)} | ${n(t[0])} | ${n(t[1])} | ${ratio(t[0], t.theirs)} | ${ratio(t[1], t.theirs)} | ${ratio(t[1], t[0])} |`)
+  }
+  const us = (x) => (x < 100 ? x.toFixed(1) : x.toFixed(0))
+  const sporadicCalls = SPORADIC.reduce((sum, [, samples]) => sum + samples, 0)
+  lines.push(
+    '',
+    'Sporadic reads: one awaited point select every 1 ms and every 10 ms (an actor answering a request now and then), the',
+    'sides taking turns call by call; latency from call to answer in µs. Off: `readsOnCaller: false` (every read wakes',
+    'the parked writer and then the event loop); default: a read that would wake the parked writer runs on the JS thread',
+    `from the page cache (${tput.callerReads} of ${sporadicCalls} did). Ratios at the median (lower is better).`,
+    '',
+    '| every | better-sqlite3 p50 / p99 | off p50 / p99 | default p50 / p99 | default / off | default / better-sqlite3 |',
+    '|---|---:|---:|---:|---:|---:|',
+  )
+  for (const [ms] of SPORADIC) {
+    const [theirs, off, on] = tput[`sporadic${ms}`]
+    const cell = (x) => `${us(x.p50)} / ${us(x.p99)}`
+    lines.push(`| ${ms} ms | ${cell(theirs)} | ${cell(off)} | ${cell(on)} | ${(on.p50 / off.p50).toFixed(2)} | ${(on.p50 / theirs.p50).toFixed(2)} |`)
   }
   lines.push('')
   const section = lines.join('\n')
