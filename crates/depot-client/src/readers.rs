@@ -281,6 +281,8 @@ impl Readers {
                     )
                     .ok()?,
                 );
+                // The parked writer drops this connection once unused; its wait needs a deadline.
+                shared.nudge();
             }
             let session = slot.session.as_mut().expect("opened above");
             let head = pool.pages.pin();

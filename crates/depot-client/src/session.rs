@@ -155,7 +155,12 @@ impl Session {
         if cache_only {
             source.set_cache_only();
         }
-        Self::over(source, store, database, true, metrics)
+        let session = Self::over(source, store, database, true, metrics)?;
+        if cache_only {
+            // It lives on, mostly unused, between sporadic reads: the lighter the better.
+            connection::without_lookaside(session.conn());
+        }
+        Ok(session)
     }
 
     /// Whether a read of a cache-only session missed the cache since the last look.

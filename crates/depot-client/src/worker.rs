@@ -100,7 +100,14 @@ pub struct Shared {
     /// Reads run on the caller's thread (see `crate::readers`). Here, not with the readers, so
     /// that a worker going to hibernate drops their connection: an idle database keeps none.
     pub caller: Mutex<CallerReads>,
+    /// Wakes the parked writer to look at its wait again (a read on the caller's thread opened a
+    /// connection, which the writer drops once unused: its wait needs a deadline now).
+    nudge: (crossbeam_channel::Sender<()>, Receiver<()>),
 }
+
+/// How long the connection of the reads on the caller's thread stays open unused (the same as a
+/// reader thread's idle time).
+const CALLER_IDLE: Duration = crate::readers::READER_IDLE;
 
 /// The connection of the reads run on the caller's thread, and when the last one ended.
 #[derive(Default)]
@@ -128,6 +135,7 @@ impl Shared {
             reads_need_writer: AtomicBool::new(false),
             poison: Mutex::new(None),
             caller: Mutex::new(CallerReads::default()),
+            nudge: crossbeam_channel::bounded(1),
         }
     }
 
@@ -135,6 +143,40 @@ impl Shared {
     pub fn drop_caller_session(&self) {
         let session = self.caller.lock().unwrap().session.take();
         drop(session);
+    }
+
+    /// Has the writer look at its wait again (see `nudge`); one wake-up at most is pending.
+    pub fn nudge(&self) {
+        let _ = self.nudge.0.try_send(());
+    }
+
+    /// Drops the connection of the reads run on the caller's thread once it went unused for
+    /// [`CALLER_IDLE`], as a reader thread ends: an idle database keeps none.
+    fn drop_unused_caller_session(&self) {
+        let mut caller = self.caller.lock().unwrap();
+        if caller.ended.is_none_or(|t| t.elapsed() >= CALLER_IDLE) {
+            let session = caller.session.take();
+            drop(caller);
+            drop(session);
+        }
+    }
+
+    /// How long the idle writer waits for a call before it looks again: until `idle` passed since
+    /// its last call (`idle_since`) and since the last read on the caller's thread, which counts
+    /// as a call (zero: hibernation is due; `None`: never), and no longer than until the
+    /// caller's connection, if open, has gone unused for [`CALLER_IDLE`].
+    fn idle_wait(&self, idle: Option<Duration>, idle_since: Instant) -> Option<Duration> {
+        let caller = self.caller.lock().unwrap();
+        let last_call = caller.ended.map_or(idle_since, |t| t.max(idle_since));
+        let hibernate = idle.map(|idle| idle.saturating_sub(last_call.elapsed()));
+        let drop_caller = caller
+            .session
+            .as_ref()
+            .map(|_| CALLER_IDLE.saturating_sub(caller.ended.map_or(CALLER_IDLE, |t| t.elapsed())));
+        match (hibernate, drop_caller) {
+            (Some(h), Some(d)) => Some(h.min(d)),
+            (h, d) => h.or(d),
+        }
     }
 
     /// Why the writer stopped for good, if it did.
@@ -521,6 +563,9 @@ fn serve(
 ) -> Option<Parked> {
     // Calls that arrived while an interactive transaction held the connection, in arrival order.
     let mut waiting: VecDeque<Task> = VecDeque::new();
+    // When the writer's last call ended: the idle timeout counts from there (or from a later read
+    // on the caller's thread).
+    let mut idle_since = Instant::now();
     loop {
         if close.try_recv().is_ok() {
             break;
@@ -534,7 +579,7 @@ fn serve(
                 let deadline = open_tx.and_then(|(_, d)| d).filter(|_| !session.clock().is_simulated());
                 let timeout = match (deadline, open_tx, idle) {
                     (Some(d), _, _) => Some(d.saturating_duration_since(session.clock().now())),
-                    (None, None, Some(idle)) if shared.state() == State::Running => Some(idle),
+                    (None, None, _) if shared.state() == State::Running => shared.idle_wait(idle, idle_since),
                     _ => None,
                 };
                 let received = match spin_for_next(&commands, &close) {
@@ -547,6 +592,10 @@ fn serve(
                             Ok(job) => Some(job),
                             Err(_) => break,
                         },
+                        recv(shared.nudge.1) -> _ => {
+                            shared.awake.store(true, Ordering::SeqCst);
+                            continue;
+                        },
                         default(timeout.unwrap_or(FOREVER)) => None,
                         };
                         shared.awake.store(true, Ordering::SeqCst);
@@ -554,18 +603,29 @@ fn serve(
                     }
                 };
                 match received {
-                    Some(job) => job,
+                    Some(job) => {
+                        idle_since = Instant::now();
+                        job
+                    }
                     None if session.open_transaction().is_some() => {
                         session.expire_transaction();
                         shared.in_transaction.store(false, Ordering::SeqCst);
                         continue;
                     }
-                    None if session.can_hibernate() => {
-                        let resume = session.suspend();
-                        return Some(Parked { commands, close, resume });
+                    None => {
+                        shared.drop_unused_caller_session();
+                        // Not due yet when reads ran on the caller's thread meanwhile.
+                        if shared.idle_wait(idle, idle_since).is_some_and(|left| left.is_zero()) {
+                            if session.can_hibernate() {
+                                let resume = session.suspend();
+                                return Some(Parked { commands, close, resume });
+                            }
+                            // Something lives in the connection (a TEMP table): stays awake for
+                            // another idle period.
+                            idle_since = Instant::now();
+                        }
+                        continue;
                     }
-                    // Something lives in the connection (a TEMP table): stays awake.
-                    None => continue,
                 }
             }
         };
@@ -598,6 +658,7 @@ fn serve(
             _ => {}
         }
         run_one(job, &mut session, shared);
+        idle_since = Instant::now();
     }
     if shared.state() != State::Dead {
         shared.set(State::Closing);
