@@ -348,6 +348,7 @@ function summed(rounds) {
  * slow spell falls on all of them. Returns, per side, the sorted latencies in µs. */
 async function sporadic(sides, intervalMs, samples) {
   const latencies = new Map(sides.map((side) => [side.name, []]))
+  const callerBefore = new Map(sides.filter(isOurs).map((side) => [side.name, side.db.stats().callerReads]))
   const next = rng(7 + intervalMs)
   for (let i = 0; i < samples; i++) {
     for (const side of sides) {
@@ -360,6 +361,8 @@ async function sporadic(sides, intervalMs, samples) {
     }
   }
   for (const list of latencies.values()) list.sort((a, b) => a - b)
+  // How many of our calls ran on the JS thread from the page cache (the writer parked between them).
+  latencies.onCaller = new Map([...callerBefore].map(([name, n]) => [name, sides.find((s) => s.name === name).db.stats().callerReads - n]))
   return latencies
 }
 
@@ -434,7 +437,7 @@ async function main() {
     for (const [intervalMs, samples] of SPORADIC) {
       results.set(`sporadic-${intervalMs}`, await sporadic(sides, intervalMs, samples))
       const l = results.get(`sporadic-${intervalMs}`)
-      log(`sporadic, every ${intervalMs} ms: p50 ${sides.map((s) => `${fmt(percentile(l.get(s.name), 50), 1)} µs`).join(', ')}`)
+      log(`sporadic, every ${intervalMs} ms: p50 ${sides.map((s) => `${fmt(percentile(l.get(s.name), 50), 1)} µs`).join(', ')}; on the JS thread: ${[...l.onCaller.values()].join(', ')} of ${samples}`)
     }
     const scan = new Map()
     for (const side of sides) scan.set(side.name, await coldScan(side))
