@@ -273,12 +273,13 @@ impl Readers {
             if slot.session.is_none() {
                 let store = pool.store().ok()?;
                 slot.session = Some(
-                    Session::open_caller(
+                    Session::open_reader(
                         store,
                         &pool.database,
                         &pool.opts,
                         pool.metrics.clone(),
                         &pool.pages,
+                        true,
                     )
                     .ok()?,
                 );
@@ -684,7 +685,14 @@ impl Pool {
     }
 
     fn open(&self) -> Result<Session, Error> {
-        Session::open_reader(self.store()?, &self.database, &self.opts, self.metrics.clone(), &self.pages)
+        Session::open_reader(
+            self.store()?,
+            &self.database,
+            &self.opts,
+            self.metrics.clone(),
+            &self.pages,
+            false,
+        )
     }
 
     /// Pins the newest head and makes sure the store keeps it readable while pinned.

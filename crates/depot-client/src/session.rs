@@ -115,29 +115,9 @@ impl Session {
 
     /// A snapshot reader's session: a read-only connection over `shared`, the writer's page cache,
     /// pinned to a point per statement ([`Session::repin`]). Opening it asks the store nothing.
+    /// `cache_only`: for reads on the caller's thread, its reads come from the page cache only (a
+    /// miss fails the statement; [`Session::take_missed`] tells).
     pub fn open_reader(
-        store: Arc<dyn PageStore>,
-        database: &str,
-        opts: &OpenOptions,
-        metrics: Arc<Metrics>,
-        shared: &Arc<SharedPages>,
-    ) -> Result<Session, Error> {
-        Self::reader_over(store, database, opts, metrics, shared, false)
-    }
-
-    /// A session for reads on the caller's thread: a snapshot reader's session whose reads come
-    /// from the page cache only (a miss fails the statement; [`Session::take_missed`] tells).
-    pub fn open_caller(
-        store: Arc<dyn PageStore>,
-        database: &str,
-        opts: &OpenOptions,
-        metrics: Arc<Metrics>,
-        shared: &Arc<SharedPages>,
-    ) -> Result<Session, Error> {
-        Self::reader_over(store, database, opts, metrics, shared, true)
-    }
-
-    fn reader_over(
         store: Arc<dyn PageStore>,
         database: &str,
         opts: &OpenOptions,
