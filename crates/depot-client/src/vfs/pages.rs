@@ -287,11 +287,8 @@ impl PageSource {
     fn stamp_change_counter(&mut self, buf: &mut [u8], offset: u64) -> Result<(), ()> {
         let page1 = self.page(1)?;
         let stamp = (self.head.txid as u32).to_be_bytes();
-        let mut fields = vec![24usize];
-        if page1[24..28] == page1[92..96] {
-            fields.push(92);
-        }
-        for at in fields {
+        let fields: &[usize] = if page1[24..28] == page1[92..96] { &[24, 92] } else { &[24] };
+        for &at in fields {
             for (i, byte) in stamp.iter().enumerate() {
                 let pos = (at + i) as u64;
                 if pos >= offset && pos < offset + buf.len() as u64 {
