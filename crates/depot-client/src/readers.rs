@@ -268,6 +268,12 @@ impl Readers {
         if shared.state() != State::Running || shared.poison().is_some() {
             return None;
         }
+        if shared.hibernating.load(Ordering::SeqCst) {
+            // Routed just before the writer went to hibernate: it wakes for this read instead, and
+            // no connection is left open here for a database that keeps none.
+            slot.session = None;
+            return None;
+        }
         let mut pinned = None;
         let outcome = catch_unwind(AssertUnwindSafe(|| -> Option<Result<Answer, Error>> {
             if slot.session.is_none() {

@@ -223,3 +223,42 @@ fn the_connection_of_the_reads_on_the_caller_closes_after_two_idle_seconds() {
         db.close().unwrap();
     }
 }
+
+#[test]
+fn a_read_on_the_caller_never_sees_a_partial_transaction_while_the_writer_commits() {
+    for (name, store, _dir) in stores() {
+        let db = Arc::new(open(&store, "torn"));
+        db.exec("CREATE TABLE a(v INTEGER); CREATE TABLE b(v INTEGER); INSERT INTO a VALUES (0); INSERT INTO b VALUES (0)")
+            .unwrap();
+        // Every commit changes both tables (two pages): a read sees both changes or neither.
+        let acknowledged = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let writer = {
+            let (db, acknowledged) = (db.clone(), acknowledged.clone());
+            std::thread::spawn(move || {
+                for i in 1..=300i64 {
+                    db.script(&format!("BEGIN; UPDATE a SET v = {i}; UPDATE b SET v = {i}; COMMIT")).unwrap();
+                    acknowledged.store(i, Ordering::SeqCst);
+                    // Long enough, now and then, for the writer to park between commits.
+                    std::thread::sleep(Duration::from_micros(if i % 3 == 0 { 300 } else { 20 }));
+                }
+            })
+        };
+        let mut last = 0;
+        while !writer.is_finished() {
+            let floor = acknowledged.load(Ordering::SeqCst);
+            let (_, rows) = db.query("SELECT (SELECT v FROM a), (SELECT v FROM b)", Params::None).unwrap();
+            let (a, b) = match (&rows[0][0], &rows[0][1]) {
+                (Value::Integer(a), Value::Integer(b)) => (*a, *b),
+                other => panic!("{name}: {other:?}"),
+            };
+            assert_eq!(a, b, "{name}: a partial transaction was visible");
+            assert!(a >= floor, "{name}: read {a}, older than the acknowledged {floor}");
+            assert!(a >= last, "{name}: went back from {last} to {a}");
+            last = a;
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        writer.join().unwrap();
+        assert!(caller_reads(&db) > 0, "{name}: no read ran on the caller");
+        db.close().unwrap();
+    }
+}
