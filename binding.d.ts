@@ -366,6 +366,13 @@ export interface OpenDatabaseOptions {
   readsOnCaller?: boolean
 }
 
+/**
+ * Registers index.js's `(...items) => items`: a small packed answer is made by one call of it
+ * with the items as arguments, where setting them one by one costs a napi call and a V8 element
+ * store each.
+ */
+export declare function setArrayMaker(maker: () => void): void
+
 /** What `db.stats()` returns: where the calls of a database are. */
 export interface Stats {
   /**

@@ -839,4 +839,5 @@ module.exports.CancelToken = nativeBinding.CancelToken
 module.exports.Depot = nativeBinding.Depot
 module.exports.NativeDatabaseHandle = nativeBinding.NativeDatabaseHandle
 module.exports.isCompleteSql = nativeBinding.isCompleteSql
+module.exports.setArrayMaker = nativeBinding.setArrayMaker
 module.exports.waitForReplies = nativeBinding.waitForReplies

@@ -8,6 +8,8 @@
 // spans of `Depot.open({ telemetry: true })`. Types: index.d.ts.
 
 const binding = require('./lib/load.js').loadBinding()
+// Small answers arrive as one call of this (src/result.rs, `set_array_maker`).
+binding.setArrayMaker((...items) => items)
 const { codedError, rowMaker } = require('./lib/shared.js')
 
 const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')

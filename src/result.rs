@@ -223,12 +223,112 @@ unsafe fn float64_array(env: sys::napi_env, nums: &[f64]) -> napi::Result<sys::n
     Ok(array)
 }
 
+thread_local! {
+    /// Per Node environment on this thread: index.js's `(...items) => items` (see
+    /// [`set_array_maker`]).
+    static ARRAY_MAKERS: std::cell::RefCell<Vec<(usize, sys::napi_ref)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Registers index.js's `(...items) => items`: a small packed answer is made by one call of it
+/// with the items as arguments, where setting them one by one costs a napi call and a V8 element
+/// store each.
+#[napi]
+pub fn set_array_maker(
+    env: napi::Env,
+    maker: napi::bindgen_prelude::Function<'_, (), ()>,
+) -> napi::Result<()> {
+    use napi::JsValue;
+    let mut reference = std::ptr::null_mut();
+    // SAFETY: on the JS thread of `env`; `maker` is a live function of it.
+    napi::check_status!(unsafe { sys::napi_create_reference(env.raw(), maker.raw(), 1, &mut reference) })?;
+    let known = ARRAY_MAKERS.with(|m| {
+        let mut m = m.borrow_mut();
+        let known = m.iter().any(|(e, _)| *e == env.raw() as usize);
+        m.retain(|(e, _)| *e != env.raw() as usize);
+        m.push((env.raw() as usize, reference));
+        known
+    });
+    if !known {
+        // An environment that ends (a worker thread) takes its entry along: a later one at the same
+        // address must not find this reference.
+        // SAFETY: on the JS thread of `env`; the hook gets the env pointer back as its argument.
+        napi::check_status!(unsafe {
+            sys::napi_add_env_cleanup_hook(
+                env.raw(),
+                Some(array_maker_gone),
+                env.raw() as *mut std::ffi::c_void,
+            )
+        })?;
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn array_maker_gone(env: *mut std::ffi::c_void) {
+    let _ = ARRAY_MAKERS.try_with(|m| {
+        if let Ok(mut m) = m.try_borrow_mut() {
+            m.retain(|(e, _)| *e != env as usize);
+        }
+    });
+}
+
+/// The array of `values` made by the registered maker, if `env` has one.
+unsafe fn made_array(
+    env: sys::napi_env,
+    values: &[sys::napi_value],
+) -> napi::Result<Option<sys::napi_value>> {
+    let Some(reference) =
+        ARRAY_MAKERS.with(|m| m.borrow().iter().find(|(e, _)| *e == env as usize).map(|(_, r)| *r))
+    else {
+        return Ok(None);
+    };
+    let (mut maker, mut undefined, mut array) =
+        (std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+    napi::check_status!(sys::napi_get_reference_value(env, reference, &mut maker))?;
+    napi::check_status!(sys::napi_get_undefined(env, &mut undefined))?;
+    napi::check_status!(sys::napi_call_function(
+        env,
+        undefined,
+        maker,
+        values.len(),
+        values.as_ptr(),
+        &mut array
+    ))?;
+    Ok(Some(array))
+}
+
+/// The JavaScript value of one item.
+unsafe fn item_value(env: sys::napi_env, item: Item) -> napi::Result<sys::napi_value> {
+    match item {
+        Item::Num(n) => f64::to_napi_value(env, n),
+        Item::Null => Null::to_napi_value(env, Null),
+        Item::Text(text) => js_string(env, &text),
+        Item::Blob(bytes) => Buffer::to_napi_value(env, Buffer::from(bytes)),
+        Item::BigInt(integer) => BigInt::to_napi_value(env, BigInt::from(integer)),
+    }
+}
+
 impl ToNapiValue for Packed {
     /// Small: `[...items]`. Large: `[Float64Array of the numbers, ...items]`, with holes where the
     /// numbers go.
     unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
         let items = value.items;
         let large = items.len() > SMALL;
+        if !large {
+            let mut values = [std::ptr::null_mut(); SMALL];
+            let n = items.len();
+            for (slot, item) in values.iter_mut().zip(items) {
+                *slot = item_value(env, item)?;
+            }
+            if let Some(array) = made_array(env, &values[..n])? {
+                return Ok(array);
+            }
+            let mut array = std::ptr::null_mut();
+            napi::check_status!(sys::napi_create_array_with_length(env, n, &mut array))?;
+            for (i, value) in values[..n].iter().enumerate() {
+                napi::check_status!(sys::napi_set_element(env, array, i as u32, *value))?;
+            }
+            return Ok(array);
+        }
         // SAFETY: forwarded from our caller, who runs on the JS thread owning `env`.
         unsafe {
             let mut array = std::ptr::null_mut();
