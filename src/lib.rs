@@ -52,7 +52,7 @@ pub use history::NativeHistoryEntry;
 pub use metrics::{Metrics, Stats};
 pub use options::{DepotOptions, OpenDatabaseOptions};
 pub use reply::waiter::wait_for_replies;
-pub use result::{CursorChunk, CursorInfo, Packed};
+pub use result::{set_array_maker, CursorChunk, CursorInfo, Packed};
 
 /// Whether `sql` ends with a complete SQL statement (SQLite's `sqlite3_complete`: a `;` outside
 /// strings, comments and trigger bodies). The CLI shell reads lines until it is.
