@@ -241,14 +241,17 @@ pub fn set_array_maker(
     let mut reference = std::ptr::null_mut();
     // SAFETY: on the JS thread of `env`; `maker` is a live function of it.
     napi::check_status!(unsafe { sys::napi_create_reference(env.raw(), maker.raw(), 1, &mut reference) })?;
-    let known = ARRAY_MAKERS.with(|m| {
+    let replaced = ARRAY_MAKERS.with(|m| {
         let mut m = m.borrow_mut();
-        let known = m.iter().any(|(e, _)| *e == env.raw() as usize);
-        m.retain(|(e, _)| *e != env.raw() as usize);
+        let old = m.iter().position(|(e, _)| *e == env.raw() as usize).map(|i| m.remove(i).1);
         m.push((env.raw() as usize, reference));
-        known
+        old
     });
-    if !known {
+    if let Some(old) = replaced {
+        // index.js evaluated again in this environment: the earlier maker is let go.
+        // SAFETY: a reference made by this function in this environment, deleted once.
+        napi::check_status!(unsafe { sys::napi_delete_reference(env.raw(), old) })?;
+    } else {
         // An environment that ends (a worker thread) takes its entry along: a later one at the same
         // address must not find this reference.
         // SAFETY: on the JS thread of `env`; the hook gets the env pointer back as its argument.

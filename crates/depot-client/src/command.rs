@@ -79,8 +79,9 @@ pub struct CallOptions {
     pub transaction: Option<TransactionId>,
 }
 
-/// Receives the answer of one call, exactly once: from the worker thread, or at once on the
-/// caller's thread when the call is refused up front (ERR_OVERLOADED, ERR_CLOSED, ERR_WORKER_DEAD).
+/// Receives the answer of one call, exactly once: from the worker thread or a snapshot reader,
+/// or at once on the caller's thread when the call is refused up front (ERR_OVERLOADED, ERR_CLOSED,
+/// ERR_WORKER_DEAD) or is a read answered there from the page cache (`OpenOptions::reads_on_caller`).
 /// The [`Admission`] holds the call's place until the receiver drops it.
 pub type Responder = Box<dyn FnOnce(Result<Answer, Error>, Admission) + Send + 'static>;
 

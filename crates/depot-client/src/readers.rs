@@ -74,7 +74,8 @@ pub const READER_IDLE: Duration = Duration::from_secs(2);
 pub const SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// The longest a read runs on the caller's thread before it is stopped and sent to the writer
-/// (checked every few thousand SQLite steps, so a read may overrun it by that much).
+/// (checked every few thousand SQLite steps and at every page it reads, so a read may overrun it
+/// by that much).
 pub const CALLER_BUDGET: Duration = Duration::from_micros(200);
 
 /// Stack of a reader thread: the same as the writer's (SQLite's deepest paths are the same).
@@ -300,7 +301,9 @@ impl Readers {
             let budget: Arc<dyn depot::Clock> = Arc::new(depot::RealClock);
             let control = Control::new(None, Some(CALLER_BUDGET), &budget);
             session.set_running(Some(control.clone()));
+            session.set_deadline(Some(started + CALLER_BUDGET));
             let result = session.run_read(command);
+            session.set_deadline(None);
             session.set_running(None);
             let missed = session.take_missed();
             result.filter(|_| !missed && control.stopped() == Stop::None)

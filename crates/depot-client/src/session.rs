@@ -143,9 +143,15 @@ impl Session {
         Ok(session)
     }
 
-    /// Whether a read of a cache-only session missed the cache since the last look.
+    /// Whether a read of a cache-only session could not be served (a page not cached, or past
+    /// its deadline) since the last look.
     pub fn take_missed(&self) -> bool {
         self.ctx.source().take_missed()
+    }
+
+    /// Until when a cache-only session serves the running read.
+    pub fn set_deadline(&self, deadline: Option<std::time::Instant>) {
+        self.ctx.source().set_deadline(deadline);
     }
 
     /// Points a snapshot reader's session at `head` for its next statement.

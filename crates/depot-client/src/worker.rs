@@ -610,6 +610,7 @@ fn serve(
                     None if session.open_transaction().is_some() => {
                         session.expire_transaction();
                         shared.in_transaction.store(false, Ordering::SeqCst);
+                        idle_since = Instant::now();
                         continue;
                     }
                     None => {

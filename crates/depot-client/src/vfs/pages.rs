@@ -61,6 +61,10 @@ pub struct PageSource {
     /// in `missed` instead of asking the store (a read run on the caller's thread, see
     /// `crate::readers`, must never wait for the store).
     cache_only: bool,
+    /// For a cache-only source: when the running read must give up (SQLite's progress handler
+    /// does not run inside some long steps, such as `count(*)` walking a whole b-tree, but every
+    /// page it reads comes through here).
+    deadline: Option<std::time::Instant>,
     missed: bool,
 }
 
@@ -159,6 +163,7 @@ impl PageSource {
             commit_seq: 0,
             role,
             cache_only: false,
+            deadline: None,
             missed: false,
         }
     }
@@ -178,7 +183,13 @@ impl PageSource {
         self.cache_only = true;
     }
 
-    /// Whether a read missed the cache since the last call, and forgets it.
+    /// Until when a cache-only source serves the running read (`None`: no limit).
+    pub fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// Whether a read could not be served here since the last look (a page not cached, or the
+    /// deadline passed), and forgets it.
     pub fn take_missed(&mut self) -> bool {
         std::mem::take(&mut self.missed)
     }
@@ -302,6 +313,10 @@ impl PageSource {
     fn page(&mut self, no: PageNo) -> Result<Arc<[u8]>, ()> {
         if let Some(p) = self.dirty.get(&no) {
             return Ok(p.clone());
+        }
+        if self.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            self.missed = true;
+            return self.fail(StoreError::Unavailable("the read ran past its time here".into()));
         }
         let mut view = self.cache.view(self.head.txid);
         view.note_used(no);
