@@ -315,8 +315,7 @@ impl ToNapiValue for Packed {
     /// numbers go.
     unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
         let items = value.items;
-        let large = items.len() > SMALL;
-        if !large {
+        if items.len() <= SMALL {
             let mut values = [std::ptr::null_mut(); SMALL];
             let n = items.len();
             for (slot, item) in values.iter_mut().zip(items) {
@@ -332,37 +331,18 @@ impl ToNapiValue for Packed {
             }
             return Ok(array);
         }
-        // SAFETY: forwarded from our caller, who runs on the JS thread owning `env`.
-        unsafe {
-            let mut array = std::ptr::null_mut();
-            napi::check_status!(sys::napi_create_array_with_length(
-                env,
-                items.len() + large as usize,
-                &mut array
-            ))?;
-            let mut at = 0u32;
-            if large {
-                let nums: Vec<f64> =
-                    items.iter().filter_map(|i| if let Item::Num(n) = i { Some(*n) } else { None }).collect();
-                napi::check_status!(sys::napi_set_element(env, array, 0, float64_array(env, &nums)?))?;
-                at = 1;
+        // Large: the numbers travel in one Float64Array (first element), holes where they go.
+        let mut array = std::ptr::null_mut();
+        napi::check_status!(sys::napi_create_array_with_length(env, items.len() + 1, &mut array))?;
+        let nums: Vec<f64> =
+            items.iter().filter_map(|i| if let Item::Num(n) = i { Some(*n) } else { None }).collect();
+        napi::check_status!(sys::napi_set_element(env, array, 0, float64_array(env, &nums)?))?;
+        for (at, item) in (1u32..).zip(items) {
+            if !matches!(item, Item::Num(_)) {
+                napi::check_status!(sys::napi_set_element(env, array, at, item_value(env, item)?))?;
             }
-            for item in items {
-                let value = match item {
-                    Item::Num(_) if large => None,
-                    Item::Num(n) => Some(f64::to_napi_value(env, n)?),
-                    Item::Null => Some(Null::to_napi_value(env, Null)?),
-                    Item::Text(text) => Some(js_string(env, &text)?),
-                    Item::Blob(bytes) => Some(Buffer::to_napi_value(env, Buffer::from(bytes))?),
-                    Item::BigInt(integer) => Some(BigInt::to_napi_value(env, BigInt::from(integer))?),
-                };
-                if let Some(value) = value {
-                    napi::check_status!(sys::napi_set_element(env, array, at, value))?;
-                }
-                at += 1;
-            }
-            Ok(array)
         }
+        Ok(array)
     }
 }
 

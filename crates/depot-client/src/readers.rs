@@ -132,6 +132,8 @@ struct Pool {
     /// The cursors held by readers, by the id handed out for them.
     cursors: Mutex<HashMap<CursorId, Held>>,
     next_cursor: AtomicU64,
+    /// The clock of the budget of reads on the caller's thread.
+    real_clock: Arc<dyn depot::Clock>,
 }
 
 /// Where the calls of a reader's cursor go.
@@ -190,6 +192,7 @@ impl Readers {
                 lease_pins,
                 cursors: Mutex::new(HashMap::new()),
                 next_cursor: AtomicU64::new(READER_CURSOR_BASE),
+                real_clock: Arc::new(depot::RealClock),
             }),
         }
     }
@@ -296,14 +299,12 @@ impl Readers {
             let session = slot.session.as_mut().expect("opened above");
             let head = pool.pages.pin();
             pinned = Some(head.txid);
-            session.repin(head);
-            // The budget is the caller's time, so it runs on the real clock even under a simulated one.
-            let budget: Arc<dyn depot::Clock> = Arc::new(depot::RealClock);
-            let control = Control::new(None, Some(CALLER_BUDGET), &budget);
+            // The budget is the caller's time: the real clock even under a simulated one. Checked at
+            // every page read and, for steps that read none, by the progress handler.
+            session.repin(head, Some(started + CALLER_BUDGET));
+            let control = Control::new(None, Some(CALLER_BUDGET), &pool.real_clock);
             session.set_running(Some(control.clone()));
-            session.set_deadline(Some(started + CALLER_BUDGET));
             let result = session.run_read(command);
-            session.set_deadline(None);
             session.set_running(None);
             let missed = session.take_missed();
             result.filter(|_| !missed && control.stopped() == Stop::None)
@@ -608,7 +609,7 @@ impl Pool {
                 None => {
                     let at = self.pin()?;
                     pinned_at = Some(at.txid);
-                    session.repin(at);
+                    session.repin(at, None);
                     Some(at.txid)
                 }
             };

@@ -149,14 +149,9 @@ impl Session {
         self.ctx.source().take_missed()
     }
 
-    /// Until when a cache-only session serves the running read.
-    pub fn set_deadline(&self, deadline: Option<std::time::Instant>) {
-        self.ctx.source().set_deadline(deadline);
-    }
-
     /// Points a snapshot reader's session at `head` for its next statement.
-    pub fn repin(&self, head: depot::Head) {
-        self.ctx.source().repin(head);
+    pub fn repin(&self, head: depot::Head, deadline: Option<std::time::Instant>) {
+        self.ctx.source().repin(head, deadline);
     }
 
     /// The VFS and the connection over `source`.

@@ -40,15 +40,15 @@ fn wait_parked(db: &Database) {
 
 /// Reads `sql` (an integer) after the writer parked until the caller's thread answers it (a read
 /// there may also give up on a loaded machine, when its thread is descheduled past its budget, and
-/// go to the writer); asserts every answer. The answer and the reads it took.
-fn int_on_caller(db: &Database, sql: &str) -> (i64, u64) {
-    for tries in 1..=50 {
+/// go to the writer); asserts every answer, returns the one from the caller's thread.
+fn int_on_caller(db: &Database, sql: &str) -> i64 {
+    for _ in 0..50 {
         std::thread::sleep(Duration::from_millis(2));
         wait_parked(db);
         let before = caller_reads(db);
         let v = common::int(db, sql);
         if caller_reads(db) == before + 1 {
-            return (v, tries);
+            return v;
         }
         assert_eq!(caller_reads(db), before, "one read, at most one answer on the caller");
     }
@@ -74,11 +74,11 @@ fn a_read_that_would_wake_the_parked_writer_runs_on_the_caller_from_the_cache() 
             .unwrap();
         assert_eq!(common::int(&db, "SELECT v FROM t WHERE id = 1"), 10, "{name}");
         let fetched = db.metrics().counters.get_pages_calls;
-        assert_eq!(int_on_caller(&db, "SELECT v FROM t WHERE id = 2").0, 20, "{name}");
+        assert_eq!(int_on_caller(&db, "SELECT v FROM t WHERE id = 2"), 20, "{name}");
         assert!(db.has_caller_session(), "{name}");
         // Opening that connection nudged the writer once (to give its wait a deadline); with the
         // connection open, a read leaves the parked writer parked.
-        assert_eq!(int_on_caller(&db, "SELECT v FROM t WHERE id = 1").0, 10, "{name}");
+        assert_eq!(int_on_caller(&db, "SELECT v FROM t WHERE id = 1"), 10, "{name}");
         assert!(!db.awake_flag().load(Ordering::SeqCst), "{name}: the writer was not woken");
         assert_eq!(db.metrics().counters.get_pages_calls, fetched, "{name}: from the cache");
         db.close().unwrap();
@@ -94,7 +94,7 @@ fn a_read_on_the_caller_sees_every_commit_acknowledged_before_it() {
         for i in 1..=5 {
             db.exec(&format!("INSERT INTO t VALUES ({i}, {i})")).unwrap();
             assert_eq!(
-                int_on_caller(&db, "SELECT sum(v) FROM t").0,
+                int_on_caller(&db, "SELECT sum(v) FROM t"),
                 i * (i + 1) / 2,
                 "{name}: after insert {i}"
             );
@@ -144,7 +144,7 @@ fn hibernating_drops_the_connection_of_the_reads_on_the_caller() {
         let opts = OpenOptions { readers: 1, idle: Some(Duration::from_millis(500)), ..Default::default() };
         let db = Database::open(store.clone(), "sleepy", opts).unwrap();
         db.exec("CREATE TABLE t(v); INSERT INTO t VALUES (7)").unwrap();
-        assert_eq!(int_on_caller(&db, "SELECT v FROM t").0, 7, "{name}");
+        assert_eq!(int_on_caller(&db, "SELECT v FROM t"), 7, "{name}");
         assert!(db.has_caller_session(), "{name}");
         let until = Instant::now() + Duration::from_secs(20);
         while db.metrics().counters.hibernating == 0 {
@@ -206,7 +206,7 @@ fn the_connection_of_the_reads_on_the_caller_closes_after_two_idle_seconds() {
         // Never hibernates: the connection goes by itself, as an idle reader thread does.
         let db = open(&store, "unused");
         db.exec("CREATE TABLE t(v); INSERT INTO t VALUES (7)").unwrap();
-        assert_eq!(int_on_caller(&db, "SELECT v FROM t").0, 7, "{name}");
+        assert_eq!(int_on_caller(&db, "SELECT v FROM t"), 7, "{name}");
         assert!(db.has_caller_session(), "{name}");
         let opened = Instant::now();
         let until = opened + Duration::from_secs(20);

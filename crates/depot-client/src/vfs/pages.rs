@@ -170,22 +170,20 @@ impl PageSource {
 
     /// Points a snapshot reader at `head` for its next statement. SQLite notices the move by the
     /// change counter it reads at the start of each read transaction (see [`PageSource::read`]).
-    pub fn repin(&mut self, head: Head) {
+    /// A cache-only source gives the statement up at `deadline` (see `deadline`).
+    pub fn repin(&mut self, head: Head, deadline: Option<std::time::Instant>) {
         debug_assert_eq!(self.role, Role::Reader);
         self.head = head;
         self.size_pages = head.size_pages;
         self.failure = None;
+        self.deadline = deadline;
+        self.missed = false;
     }
 
     /// Makes this reader's source read from the page cache only (see `cache_only`).
     pub fn set_cache_only(&mut self) {
         debug_assert_eq!(self.role, Role::Reader);
         self.cache_only = true;
-    }
-
-    /// Until when a cache-only source serves the running read (`None`: no limit).
-    pub fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
-        self.deadline = deadline;
     }
 
     /// Whether a read could not be served here since the last look (a page not cached, or the
