@@ -1,19 +1,16 @@
 //! Replies from a database's worker to the JS thread, delivered in batches.
 //!
 //! napi's deferred makes one threadsafe function per promise: a creation, a wake-up of the event
-//! loop and a release for every call. Here each database has one threadsafe function for all its
-//! calls. The worker pushes a settled reply onto a queue and wakes the JS thread only when the queue
-//! was empty; the JS thread then settles every queued promise in one go. Under load, many replies
+//! loop and a release for every call. Here each database has one queue for all its calls, and
+//! every database of a Node environment shares one threadsafe function ([`super::wakeup`]). The
+//! worker pushes a settled reply onto the queue and wakes the JS thread only when the queue was
+//! empty; the JS thread then settles every queued promise in one go. Under load, many replies
 //! share one wake-up.
 //!
 //! When the JS thread has run out of work with answers due from awake workers, it may wait for
 //! them instead of sleeping in the event loop ([`super::waiter`]): a worker then hands its reply
 //! over without waking the loop ([`super::handover`]).
-//!
-//! The threadsafe function is referenced (keeps Node's event loop alive) only while calls are
-//! outstanding, and released once the handle and every outstanding call are gone.
 
-use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,7 +21,9 @@ use napi::bindgen_prelude::ToNapiValue;
 use napi::sys;
 
 use super::handover::Handover;
-use super::waiter::{self, Source};
+use super::waiter;
+use super::wakeup::Wakeup;
+use super::Source;
 use crate::error::ApiError;
 
 /// Work for the JS thread: settles one promise.
@@ -35,11 +34,8 @@ pub(crate) struct Inner {
     queue: Mutex<Vec<Delivery>>,
     /// Calls whose promise is not settled yet (touched on the JS thread only).
     outstanding: AtomicUsize,
-    tsfn: AtomicUsize,
-    /// False once napi finalized the threadsafe function (at the latest when the environment
-    /// shuts down, possibly while workers still answer): from then on it must not be touched.
-    /// Held while calling into it, so finalization cannot happen in between.
-    alive: Mutex<bool>,
+    /// The environment's event-loop wake-up, shared with its other mailboxes.
+    wakeup: Arc<Wakeup>,
     /// The environment the mailbox was made in (its JS thread's waiter is per environment).
     env: usize,
     /// That environment's hand-over state, shared by its mailboxes and their workers.
@@ -53,12 +49,8 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    fn tsfn(&self) -> sys::napi_threadsafe_function {
-        self.tsfn.load(Ordering::Acquire) as sys::napi_threadsafe_function
-    }
-
-    /// Settles every queued promise (on the JS thread) and unreferences the threadsafe function
-    /// once nothing is outstanding.
+    /// Settles every queued promise (on the JS thread); once nothing is outstanding, the event
+    /// loop need not stay alive for this database.
     unsafe fn drain_queue(&self, env: sys::napi_env) -> usize {
         let batch = {
             let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -70,7 +62,7 @@ impl Inner {
             delivery(env);
         }
         if n > 0 && self.outstanding.fetch_sub(n, Ordering::SeqCst) == n {
-            sys::napi_unref_threadsafe_function(env, self.tsfn());
+            self.wakeup.release(env);
             waiter::forget(self.env as sys::napi_env, self as *const Inner as *const ());
         }
         n
@@ -119,40 +111,17 @@ impl Source for Inner {
     fn count_inline(&self, n: usize) {
         self.inline.fetch_add(n as u64, Ordering::Relaxed);
     }
-}
 
-/// Releases the threadsafe function when the handle and every outstanding call are done with it
-/// (from any thread). Queued deliveries are still run before napi finalizes it.
-struct Releaser(Arc<Inner>);
-
-impl Drop for Releaser {
-    fn drop(&mut self) {
-        let alive = self.0.alive.lock().unwrap_or_else(|e| e.into_inner());
-        if *alive {
-            // SAFETY: created in `Mailbox::new`, not finalized (checked under the lock), and
-            // released exactly once, here.
-            unsafe {
-                sys::napi_release_threadsafe_function(
-                    self.0.tsfn(),
-                    sys::ThreadsafeFunctionReleaseMode::release,
-                )
-            };
-        }
+    fn discard(&self) {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        self.uncount(queue.len());
+        queue.clear();
     }
 }
 
 /// One database's reply channel to the JS thread.
 pub(crate) struct Mailbox {
     inner: Arc<Inner>,
-    releaser: Arc<Releaser>,
-}
-
-fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
-    if status == sys::Status::napi_ok {
-        Ok(())
-    } else {
-        Err(napi::Error::from_reason(format!("{what} failed (napi status {status})")))
-    }
 }
 
 impl Mailbox {
@@ -162,53 +131,14 @@ impl Mailbox {
         let inner = Arc::new(Inner {
             queue: Mutex::new(Vec::new()),
             outstanding: AtomicUsize::new(0),
-            tsfn: AtomicUsize::new(0),
-            alive: Mutex::new(false),
+            wakeup: waiter::wakeup_of(env)?,
             env: env as usize,
             handover: waiter::handover_of(env),
             awake,
             reply_wait,
             inline: AtomicU64::new(0),
         });
-        let context = Arc::into_raw(inner.clone()) as *mut c_void;
-        let name = b"depot-sqlite reply";
-        let mut name_value = std::ptr::null_mut();
-        let mut tsfn = std::ptr::null_mut();
-        unsafe {
-            check(
-                sys::napi_create_string_utf8(
-                    env,
-                    name.as_ptr() as *const _,
-                    name.len() as isize,
-                    &mut name_value,
-                ),
-                "napi_create_string_utf8",
-            )?;
-            let status = sys::napi_create_threadsafe_function(
-                env,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                name_value,
-                0,
-                1,
-                context,
-                Some(finalize),
-                context,
-                Some(drain),
-                &mut tsfn,
-            );
-            if status != sys::Status::napi_ok {
-                drop(Arc::from_raw(context as *const Inner));
-                return Err(napi::Error::from_reason(format!(
-                    "napi_create_threadsafe_function failed ({status})"
-                )));
-            }
-            // Idle, it must not keep the process alive; `pending` references it while calls run.
-            check(sys::napi_unref_threadsafe_function(env, tsfn), "napi_unref_threadsafe_function")?;
-        }
-        inner.tsfn.store(tsfn as usize, Ordering::Release);
-        *inner.alive.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        Ok(Mailbox { inner: inner.clone(), releaser: Arc::new(Releaser(inner)) })
+        Ok(Mailbox { inner })
     }
 
     /// A new promise settled through this mailbox. Must run on the JS thread.
@@ -218,15 +148,18 @@ impl Mailbox {
     ) -> napi::Result<(Slot<T>, sys::napi_value)> {
         let mut deferred = std::ptr::null_mut();
         let mut promise = std::ptr::null_mut();
-        check(unsafe { sys::napi_create_promise(env, &mut deferred, &mut promise) }, "napi_create_promise")?;
+        // SAFETY: on the JS thread of `env`.
+        let status = unsafe { sys::napi_create_promise(env, &mut deferred, &mut promise) };
+        if status != sys::Status::napi_ok {
+            return Err(napi::Error::from_reason(format!(
+                "napi_create_promise failed (napi status {status})"
+            )));
+        }
         if self.inner.outstanding.fetch_add(1, Ordering::SeqCst) == 0 {
-            check(
-                unsafe { sys::napi_ref_threadsafe_function(env, self.inner.tsfn()) },
-                "napi_ref_threadsafe_function",
-            )?;
+            self.inner.wakeup.hold(env);
             waiter::track(env, self.inner.clone());
         }
-        let slot = Slot { deferred: deferred as usize, releaser: self.releaser.clone(), _value: PhantomData };
+        let slot = Slot { deferred: deferred as usize, inner: self.inner.clone(), _value: PhantomData };
         Ok((slot, promise))
     }
 }
@@ -241,8 +174,8 @@ impl Mailbox {
 /// The settling half of one promise; callable from any thread, exactly once.
 pub(crate) struct Slot<T> {
     deferred: usize,
-    /// Keeps the threadsafe function alive until this reply is queued; its `Inner` is the channel.
-    releaser: Arc<Releaser>,
+    /// The database's mailbox.
+    inner: Arc<Inner>,
     _value: PhantomData<fn(T)>,
 }
 
@@ -266,7 +199,7 @@ impl<T: ToNapiValue + Send + 'static> Slot<T> {
                 };
             }
         });
-        let inner = &self.releaser.0;
+        let inner = self.inner;
         let was_empty = {
             let mut queue = inner.queue.lock().unwrap_or_else(|e| e.into_inner());
             queue.push(delivery);
@@ -277,44 +210,8 @@ impl<T: ToNapiValue + Send + 'static> Slot<T> {
         // a database with waiting off: the waiter leaves its answers alone.
         let handed = was_empty && inner.may_wait() && inner.handover.hand_over();
         if was_empty && !handed {
-            let alive = inner.alive.lock().unwrap_or_else(|e| e.into_inner());
-            if *alive {
-                // SAFETY: not released (the releaser held by `self`) nor finalized (the lock).
-                unsafe {
-                    sys::napi_call_threadsafe_function(
-                        inner.tsfn(),
-                        std::ptr::null_mut(),
-                        sys::ThreadsafeFunctionCallMode::nonblocking,
-                    )
-                };
-            }
+            let wakeup = Arc::clone(&inner.wakeup);
+            wakeup.ready(inner);
         }
-        drop(self.releaser);
     }
-}
-
-/// Runs on the JS thread: settles every queued promise.
-unsafe extern "C" fn drain(
-    env: sys::napi_env,
-    _js: sys::napi_value,
-    context: *mut c_void,
-    _data: *mut c_void,
-) {
-    let inner = &*(context as *const Inner);
-    if env.is_null() {
-        // The environment is going away: nobody is left to settle for.
-        let mut queue = inner.queue.lock().unwrap_or_else(|e| e.into_inner());
-        inner.uncount(queue.len());
-        queue.clear();
-        return;
-    }
-    inner.drain_queue(env);
-}
-
-unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-    let inner = Arc::from_raw(data as *const Inner);
-    *inner.alive.lock().unwrap_or_else(|e| e.into_inner()) = false;
-    let mut queue = inner.queue.lock().unwrap_or_else(|e| e.into_inner());
-    inner.uncount(queue.len());
-    queue.clear();
 }

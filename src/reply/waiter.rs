@@ -23,28 +23,15 @@ use napi::{sys, Env};
 use napi_derive::napi;
 
 use super::handover::{Backoff, Handover};
-
-/// What the waiter needs of a database's mailbox.
-pub(crate) trait Source: Send + Sync {
-    /// Settles every queued answer (JS thread); returns how many.
-    ///
-    /// # Safety
-    /// On the JS thread of `env`, the environment the mailbox was made in.
-    unsafe fn drain(&self, env: sys::napi_env) -> usize;
-    /// Answers not yet delivered to JavaScript.
-    fn outstanding(&self) -> usize;
-    /// Whether the database's worker is awake (running or spinning for its next command).
-    fn awake(&self) -> bool;
-    /// How long the JS thread may wait for this database (`replyWaitMicros`; zero: never).
-    fn reply_wait(&self) -> Duration;
-    /// Counts answers taken by a wait.
-    fn count_inline(&self, n: usize);
-}
+use super::wakeup::Wakeup;
+use super::Source;
 
 /// What one Node environment's JS thread keeps for its waits (JS thread only).
 struct EnvWaiter {
     env: usize,
     handover: Arc<Handover>,
+    /// The environment's event-loop wake-up, made with its first mailbox.
+    wakeup: Option<Arc<Wakeup>>,
     /// Mailboxes of this environment with answers outstanding.
     tracked: Vec<Arc<dyn Source>>,
     backoff: Backoff,
@@ -68,6 +55,7 @@ fn with_env<T>(env: sys::napi_env, f: impl FnOnce(&mut EnvWaiter) -> T) -> T {
                 envs.push(EnvWaiter {
                     env: env as usize,
                     handover,
+                    wakeup: None,
                     tracked: Vec::new(),
                     backoff: Backoff::default(),
                 });
@@ -89,6 +77,18 @@ unsafe extern "C" fn env_gone(arg: *mut c_void) {
 /// The hand-over state of `env` (JS thread).
 pub(crate) fn handover_of(env: sys::napi_env) -> Arc<Handover> {
     with_env(env, |e| Arc::clone(&e.handover))
+}
+
+/// The event-loop wake-up of `env`, made on first use (JS thread).
+pub(crate) fn wakeup_of(env: sys::napi_env) -> napi::Result<Arc<Wakeup>> {
+    with_env(env, |e| match &e.wakeup {
+        Some(wakeup) => Ok(Arc::clone(wakeup)),
+        None => {
+            let wakeup = Wakeup::new(env)?;
+            e.wakeup = Some(Arc::clone(&wakeup));
+            Ok(wakeup)
+        }
+    })
 }
 
 /// A mailbox of `env` now has answers outstanding (JS thread).
