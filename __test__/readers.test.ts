@@ -10,24 +10,29 @@ forEachBackend((backend) => {
   describe('snapshot readers', () => {
     const ctx = useDepot(backend)
 
-    it('a point read answers while an interactive transaction holds the database, with the last commit', async () => {
-      const db = await ctx.depot.openDatabase('held', { readers: 1 })
-      await db.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1)')
-      const events: string[] = []
-      await db.transaction(async (tx) => {
-        await tx.run('INSERT INTO t VALUES (2)')
-        // Awaited inside the transaction: on the writer's queue this would wait for good.
-        const seen = await db.query('SELECT count(*) FROM t')
-        events.push(`read ${seen.rows[0][0]}`)
-        events.push('transaction ends')
+    for (const readsOnCaller of [false, true]) {
+      const where = readsOnCaller ? 'the JS thread (from the page cache) or a reader' : 'a reader'
+      it(`a point read answers while an interactive transaction holds the database, with the last commit, on ${where}`, async () => {
+        const db = await ctx.depot.openDatabase(`held-${readsOnCaller}`, { readers: 1, readsOnCaller })
+        await db.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1)')
+        const events: string[] = []
+        await db.transaction(async (tx) => {
+          await tx.run('INSERT INTO t VALUES (2)')
+          // Awaited inside the transaction: on the writer's queue this would wait for good.
+          const seen = await db.query('SELECT count(*) FROM t')
+          events.push(`read ${seen.rows[0][0]}`)
+          events.push('transaction ends')
+        })
+        events.push(`after ${(await db.query('SELECT count(*) FROM t')).rows[0][0]}`)
+        expect(events).toEqual(['read 1', 'transaction ends', 'after 2'])
+        // The read inside the transaction ran off the writer; the one after it found the writer idle.
+        const { readerCalls, callerReads } = db.stats()
+        if (readsOnCaller) expect(readerCalls + callerReads).toBeGreaterThanOrEqual(1)
+        else expect([readerCalls, callerReads]).toEqual([1, 0])
+        expect(db.metrics().readerCalls).toBe(readerCalls)
+        await db.close()
       })
-      events.push(`after ${(await db.query('SELECT count(*) FROM t')).rows[0][0]}`)
-      expect(events).toEqual(['read 1', 'transaction ends', 'after 2'])
-      // The read inside the transaction ran on a reader; the one after it found the writer idle.
-      expect(db.stats().readerCalls).toBe(1)
-      expect(db.metrics().readerCalls).toBe(db.stats().readerCalls)
-      await db.close()
-    })
+    }
 
     it('a read issued after a write that is not awaited sees it', async () => {
       const db = await ctx.depot.openDatabase('order', { readers: 1 })
@@ -42,25 +47,30 @@ forEachBackend((backend) => {
       await db.close()
     })
 
-    it('a read that finds the writer idle runs there, and a later read does not wait for it', async () => {
-      const db = await ctx.depot.openDatabase('idle-writer', { readers: 1 })
-      await db.exec('CREATE TABLE t(v); INSERT INTO t VALUES (7)')
-      const ac = new AbortController()
-      const endless = 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n'
-      const events: string[] = []
-      const long = db.query(endless, [], { signal: ac.signal }).then(
-        () => events.push('long answered'),
-        (e) => events.push(`long ${e.code}`),
-      )
-      // The long read took the idle writer; this one finds it busy and goes to a reader.
-      const point = await db.query('SELECT v FROM t')
-      events.push(`point ${point.rows[0][0]}`)
-      ac.abort()
-      await long
-      expect(events).toEqual(['point 7', 'long ERR_ABORTED'])
-      expect(db.stats().readerCalls).toBe(1)
-      await db.close()
-    })
+    for (const readsOnCaller of [false, true]) {
+      it(`a read that finds the writer idle runs there, and a later read does not wait for it (readsOnCaller ${readsOnCaller})`, async () => {
+        const db = await ctx.depot.openDatabase(`idle-writer-${readsOnCaller}`, { readers: 1, readsOnCaller })
+        await db.exec('CREATE TABLE t(v); INSERT INTO t VALUES (7)')
+        const ac = new AbortController()
+        const endless = 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n'
+        const events: string[] = []
+        const long = db.query(endless, [], { signal: ac.signal }).then(
+          () => events.push('long answered'),
+          (e) => events.push(`long ${e.code}`),
+        )
+        // The long read took the idle writer; this one finds it busy and goes to a reader, or is
+        // answered on the JS thread from the page cache.
+        const point = await db.query('SELECT v FROM t')
+        events.push(`point ${point.rows[0][0]}`)
+        ac.abort()
+        await long
+        expect(events).toEqual(['point 7', 'long ERR_ABORTED'])
+        const { readerCalls, callerReads } = db.stats()
+        expect(readerCalls + callerReads).toBe(1)
+        if (!readsOnCaller) expect(readerCalls).toBe(1)
+        await db.close()
+      })
+    }
 
     it('a read that would wake the parked writer is answered on the JS thread, after every earlier commit', async () => {
       const db = await ctx.depot.openDatabase('caller', { readers: 1 })

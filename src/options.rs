@@ -100,16 +100,18 @@ pub struct OpenDatabaseOptions {
     /// transaction), when no earlier write of the handle is still queued or running, runs on the
     /// writer if the writer is idle (fastest: its thread is awake), else on a reader: it sees the
     /// last committed state and never waits for an open transaction or a long call on the writer.
-    /// When the idle writer has parked (no call for 50 µs), such a read runs on the JS thread
-    /// instead if every page it needs is cached and it ends within 200 µs (`stats().callerReads`;
-    /// see `readsOnCaller`); otherwise it goes to the writer, with nothing answered twice.
+    /// When the idle writer has parked (no call for 50 µs), or when the read would go to a reader,
+    /// such a read runs on the JS thread instead if every page it needs is cached and it ends
+    /// within 200 µs (`stats().callerReads`; see `readsOnCaller`); otherwise it goes where it was
+    /// routed, with nothing answered twice.
     /// `iterate()` on the database holds its reader, and one snapshot, until the loop ends (at most
     /// 5 minutes). Readers start on demand (a database whose writer is never busy starts none) and
     /// end after 2 s without a call.
     pub readers: Option<f64>,
-    /// Whether a read that would wake the parked idle writer may run on the JS thread instead, from
-    /// the page cache, for at most 200 µs (default true; see `readers`). It saves the two thread
-    /// wake-ups of a call to a parked writer; `false` keeps SQLite off the JS thread entirely.
+    /// Whether a read that would wake the parked idle writer or a reader may run on the JS thread
+    /// instead, from the page cache, for at most 200 µs (default true; see `readers`). It saves
+    /// the two thread wake-ups of a call to a parked thread; `false` keeps SQLite off the JS thread
+    /// entirely.
     pub reads_on_caller: Option<bool>,
 }
 

@@ -181,11 +181,14 @@ impl Database {
             (Some(readers), None) => readers.route(&command),
             _ => Route::Writer,
         };
-        // A read that would wake the parked writer runs here when it can (see `crate::readers`).
-        if route == Route::IdleWriter
-            && options.cancel.is_none()
-            && !shared.awake.load(std::sync::atomic::Ordering::SeqCst)
-        {
+        // A read that would wake a parked thread (the idle writer, or a reader) runs here when it
+        // can (see `crate::readers`).
+        let wakes_a_thread = match route {
+            Route::IdleWriter => !shared.awake.load(std::sync::atomic::Ordering::SeqCst),
+            Route::Reader => true,
+            Route::Writer => false,
+        };
+        if wakes_a_thread && options.cancel.is_none() {
             let readers = self.inner.readers.as_ref().expect("routed by the readers");
             if let Some(answer) = readers.run_on_caller(&command) {
                 Reply::new(responder, admission, shared.clone()).send(answer);

@@ -18,17 +18,20 @@
 //!   thread wake-up and an event-loop wake-up (measured: an awaited point select took ~100 µs on a
 //!   reader, ~7 µs on the idle writer). Otherwise, the writer being busy, it goes to a reader. A
 //!   read on the idle writer is not a write: later reads do not wait for it.
-//! * **On the caller's thread**: a read routed to the idle writer while the writer is parked (no
-//!   call for longer than its spin, so a call would pay a thread wake-up and an event-loop
-//!   wake-up) runs on the calling thread instead, on a connection of its own pinned like a
-//!   reader's, when every page it needs is in the page cache and it ends within
-//!   [`CALLER_BUDGET`] ([`Readers::run_on_caller`]). It never asks the store anything: a miss, the
-//!   budget, a lease the pin would need, or another caller read running stops it with nothing
-//!   answered, and it goes to the writer as before. A read that comes within the writer's spin
-//!   of the previous caller read is part of a busy stream and goes to the writer, which then stays
-//!   awake for the rest. Measured (`npm run bench:readers`, an awaited point select every 1 ms
-//!   and every 10 ms, four runs): p50 0.61-0.66 and 0.64-0.84 of the same reads sent to the
-//!   parked writer.
+//! * **On the caller's thread**: a read that would wake a parked thread runs on the calling
+//!   thread instead, on a connection of its own pinned like a reader's, when every page it needs
+//!   is in the page cache and it ends within [`CALLER_BUDGET`] ([`Readers::run_on_caller`]). That
+//!   is a read routed to the idle writer while the writer is parked (no call for longer than its
+//!   spin), or a read routed to a reader (readers block between calls). Either would pay a thread
+//!   wake-up and an event-loop wake-up. It never asks the store anything: a miss, the budget, a
+//!   lease the pin would need, or another caller read running stops it with nothing answered, and
+//!   it goes where it was routed. A read that comes within the writer's spin of the previous
+//!   caller read is part of a busy stream and goes where it was routed too (the writer then stays
+//!   awake for the rest; readers run such streams in parallel with the JS thread). Measured
+//!   (`npm run bench:readers`, an awaited point select every 1 ms and every 10 ms, four runs):
+//!   p50 0.61-0.66 and 0.64-0.84 of the same reads sent to the parked writer. While the writer is
+//!   busy (a 1 s interactive transaction, a 1 s analytic query; point reads every 20 ms), two
+//!   runs each: p99 0.31-0.48 ms on the caller against 1.1-3.9 ms on a reader.
 //! * **Threads** start on demand, up to `readers`, when calls wait and no reader is idle, and end
 //!   after [`READER_IDLE`] without a call: an idle database keeps none.
 //! * **Pins and leases**: the pinned head stays readable for the call's duration. The store keeps
@@ -255,9 +258,9 @@ impl Readers {
         }
     }
 
-    /// Runs a read that would wake the parked writer on the calling thread instead, from the page
-    /// cache only (see the module docs). `None`: not run, nothing answered; the caller routes
-    /// the call as before. Runs nothing but `Execute` and `Batch`, routed as reads already.
+    /// Runs a read that would wake a parked thread (the idle writer, or a reader) on the calling
+    /// thread instead, from the page cache only (see the module docs). `None`: not run, nothing
+    /// answered; the caller routes the call as before. Runs nothing but `Execute` and `Batch`, routed as reads already.
     pub fn run_on_caller(&self, command: &Command) -> Option<Result<Answer, Error>> {
         let pool = &self.pool;
         let shared = &pool.shared;

@@ -1,6 +1,7 @@
-//! Reads on the caller's thread: a read that would wake the parked writer runs on the calling
-//! thread from the page cache, and anything it cannot do there (a page not cached, a read past its
-//! budget) goes to the writer with nothing answered twice. Run on the memory and file stores with
+//! Reads on the caller's thread: a read that would wake a parked thread (the idle writer, or a
+//! snapshot reader while the writer is busy) runs on the calling thread from the page cache, and
+//! anything it cannot do there (a page not cached, a read past its budget) goes where it was routed
+//! with nothing answered twice. Run on the memory and file stores with
 //! an hour of history (with a shorter window, pins need store leases and no read runs there).
 
 mod common;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use depot::{FileStore, FileStoreOptions, MemoryStore, PageStore, Retention};
-use depot_client::{Database, OpenOptions, Params, Value};
+use depot_client::{Behavior, CallOptions, CancelToken, Command, Database, OpenOptions, Params, Value};
 
 const HOUR_MS: u64 = 3_600_000;
 
@@ -51,6 +52,22 @@ fn int_on_caller(db: &Database, sql: &str) -> i64 {
             return v;
         }
         assert_eq!(caller_reads(db), before, "one read, at most one answer on the caller");
+    }
+    panic!("no read of {sql} was answered on the caller's thread");
+}
+
+/// Like [`int_on_caller`], for a read that finds the writer busy (so it is routed to a reader): the
+/// writer is not waited for, only the writer's spin after the previous read on the caller.
+fn int_on_caller_beside_the_writer(db: &Database, sql: &str) -> i64 {
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(2));
+        let (before, readers_before) = (caller_reads(db), db.metrics().counters.reader_calls);
+        let v = common::int(db, sql);
+        if caller_reads(db) == before + 1 {
+            assert_eq!(db.metrics().counters.reader_calls, readers_before, "answered once, on the caller");
+            return v;
+        }
+        assert_eq!(db.metrics().counters.reader_calls, readers_before + 1, "a reader answered it instead");
     }
     panic!("no read of {sql} was answered on the caller's thread");
 }
@@ -278,6 +295,45 @@ fn a_count_of_a_big_cached_table_stops_at_the_budget_on_the_caller() {
         let after = db.metrics().counters;
         assert_eq!(after.caller_reads, before.caller_reads, "{name}: answered on the caller past its budget");
         assert_eq!(after.get_pages_calls, before.get_pages_calls, "{name}: every page was cached");
+        db.close().unwrap();
+    }
+}
+
+#[test]
+fn a_read_while_a_transaction_holds_the_writer_runs_on_the_caller_with_the_last_commit() {
+    for (name, store, _dir) in stores() {
+        let db = open(&store, "held");
+        db.exec("CREATE TABLE t(v); INSERT INTO t VALUES (1)").unwrap();
+        assert_eq!(common::int(&db, "SELECT count(*) FROM t"), 1, "{name}: pages cached");
+        let tx = db.begin(Behavior::Immediate, None).unwrap();
+        let in_tx = CallOptions { transaction: Some(tx), ..Default::default() };
+        let insert = Command::Execute { sql: "INSERT INTO t VALUES (2)".into(), params: Params::None };
+        common::statement(common::submit(&db, insert, &in_tx).recv().unwrap()).unwrap();
+        // Routed to a reader (the writer holds a transaction), answered here without waking one.
+        assert_eq!(int_on_caller_beside_the_writer(&db, "SELECT count(*) FROM t"), 1, "{name}");
+        assert_eq!(db.metrics().counters.readers, 0, "{name}: no reader thread was started");
+        db.end(tx, true).unwrap();
+        assert_eq!(int_on_caller(&db, "SELECT count(*) FROM t"), 2, "{name}: the commit is seen");
+        db.close().unwrap();
+    }
+}
+
+#[test]
+fn a_read_while_a_long_query_runs_on_the_writer_runs_on_the_caller() {
+    for (name, store, _dir) in stores() {
+        let db = open(&store, "long");
+        db.exec("CREATE TABLE t(v); INSERT INTO t VALUES (7)").unwrap();
+        assert_eq!(common::int(&db, "SELECT v FROM t"), 7, "{name}: pages cached");
+        let cancel = CancelToken::new();
+        let options = CallOptions { cancel: Some(cancel.clone()), ..Default::default() };
+        let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n";
+        let slow =
+            common::submit(&db, Command::Execute { sql: endless.into(), params: Params::None }, &options);
+        assert_eq!(int_on_caller_beside_the_writer(&db, "SELECT v FROM t"), 7, "{name}");
+        assert!(slow.try_recv().is_err(), "{name}: the long query still runs");
+        cancel.cancel();
+        let stopped = slow.recv_timeout(Duration::from_secs(20)).unwrap();
+        assert_eq!(common::code(stopped), "ERR_ABORTED", "{name}");
         db.close().unwrap();
     }
 }
