@@ -143,6 +143,13 @@ export declare class NativeDatabaseHandle {
   endTransactionSync(tx: number, commit: boolean): void
 }
 
+/**
+ * A wait is scheduled (index.js, with the `setImmediate` that will run [`wait_for_replies`]):
+ * until it runs, workers hand their answers over instead of waking the event loop, since that
+ * wait drains them anyway. Must be followed by a `waitForReplies()` call on this thread.
+ */
+export declare function armReplyWait(): void
+
 /** What `cursorNext` resolves with. */
 export interface CursorChunk {
   /** The next rows, packed (see [`Packed`]); index.js unpacks them with the cursor's columns. */
@@ -413,7 +420,7 @@ export interface Stats {
 
 /**
  * Waits briefly for answers due from awake workers and settles every answer that has arrived;
- * returns how many it settled. Called by index.js once the JS stack is empty; never needed for
- * correctness (the event loop delivers every answer anyway).
+ * returns how many it settled. Called by index.js once the JS stack is empty (and armed when it
+ * was scheduled, see [`arm_reply_wait`]).
  */
 export declare function waitForReplies(): number

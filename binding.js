@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.CancelToken = nativeBinding.CancelToken
 module.exports.Depot = nativeBinding.Depot
 module.exports.NativeDatabaseHandle = nativeBinding.NativeDatabaseHandle
+module.exports.armReplyWait = nativeBinding.armReplyWait
 module.exports.isCompleteSql = nativeBinding.isCompleteSql
 module.exports.setArrayMaker = nativeBinding.setArrayMaker
 module.exports.waitForReplies = nativeBinding.waitForReplies

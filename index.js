@@ -139,6 +139,8 @@ function waitForReplies() {
 function scheduleReplyWait() {
   if (replyWaitScheduled) return
   replyWaitScheduled = true
+  // Until the wait runs, workers leave their answers for it instead of waking the event loop.
+  binding.armReplyWait()
   setImmediate(waitForReplies)
 }
 

@@ -51,7 +51,7 @@ pub use depot::Depot;
 pub use history::NativeHistoryEntry;
 pub use metrics::{Metrics, Stats};
 pub use options::{DepotOptions, OpenDatabaseOptions};
-pub use reply::waiter::wait_for_replies;
+pub use reply::waiter::{arm_reply_wait, wait_for_replies};
 pub use result::{set_array_maker, CursorChunk, CursorInfo, Packed};
 
 /// Whether `sql` ends with a complete SQL statement (SQLite's `sqlite3_complete`: a `;` outside

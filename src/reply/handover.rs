@@ -2,22 +2,25 @@
 //! the logic is tested on its own (see the tests below).
 //!
 //! ```text
-//!            JS thread: wait_first()            worker: hand_over()
+//!        JS thread: arm() (a wait is scheduled)
+//!        or wait_first()                          worker: hand_over()
 //!   IDLE ──────────────────────────► WAITING ───────────────────────► HANDED
 //!    ▲                                  │                                 │
-//!    └──────────── JS thread: wait ends (budget spent or answer queued) ─┘
+//!    └──────── JS thread: disarm() (its scheduled wait is over) ─────────┘
 //! ```
 //! `queued` counts answers pushed into the mailboxes of the JS thread (by workers, under each
 //! mailbox's queue lock) and not yet drained (by the JS thread). A worker that pushes an answer
-//! into an empty mailbox calls [`Handover::hand_over`]: if the JS thread is WAITING it takes the
-//! answer itself and the worker skips waking the event loop; otherwise the worker wakes it.
+//! into an empty mailbox calls [`Handover::hand_over`]: if the JS thread is WAITING (spinning in
+//! its wait, or sure to run its wait soon) it takes the answer itself and the worker skips waking
+//! the event loop; otherwise the worker wakes it. The JS thread disarms before it drains for the
+//! last time, so an answer handed over is always drained: it was queued before the hand-over.
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Nobody waits: a worker wakes the event loop for its answer.
 const IDLE: u8 = 0;
-/// The JS thread waits in [`Handover::wait_first`].
+/// The JS thread waits in [`Handover::wait_first`], or has a wait scheduled ([`Handover::arm`]).
 const WAITING: u8 = 1;
 /// A worker queued an answer for the waiting JS thread and did not wake the loop.
 const HANDED: u8 = 2;
@@ -56,21 +59,32 @@ impl Handover {
         self.queued.load(Ordering::SeqCst) > 0
     }
 
+    /// JS side: a wait is scheduled (it runs once the JS stack is empty, and drains every answer
+    /// queued by then): until [`Handover::disarm`], workers hand answers over instead of waking
+    /// the event loop.
+    pub fn arm(&self) {
+        let _ = self.state.compare_exchange(IDLE, WAITING, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// JS side, before the last drain of a scheduled wait: from now on workers wake the event loop.
+    /// A worker that handed an answer over has queued it already, so that drain sees it.
+    pub fn disarm(&self) {
+        self.state.store(IDLE, Ordering::SeqCst);
+    }
+
     /// JS side: spins until an answer is queued or `budget` is spent; true when one is queued.
     /// Waits for the first answer only: waiting for all of them measured slower (on 2 cores the
-    /// spinning JS thread takes a core from the workers it waits for).
+    /// spinning JS thread takes a core from the workers it waits for). Leaves the state to
+    /// [`Handover::disarm`]. A hand-over without an answer queued is a late one from an earlier
+    /// wait (its answer was drained then), not a reason to count this wait as answered.
     pub fn wait_first(&self, budget: Duration) -> bool {
-        self.state.store(WAITING, Ordering::SeqCst);
+        self.arm();
         let until = Instant::now() + budget;
         while !self.any_queued() && Instant::now() < until {
             for _ in 0..16 {
                 std::hint::spin_loop();
             }
         }
-        // From now on workers wake the event loop. A worker that handed an answer over has queued
-        // it already; a hand-over without an answer queued is a late one from an earlier wait
-        // (its answer was drained then), not a reason to count this wait as answered.
-        self.state.store(IDLE, Ordering::SeqCst);
         self.any_queued()
     }
 }
@@ -132,6 +146,7 @@ mod tests {
         assert!(h.hand_over(), "a waiting JS thread takes the answer: no wake-up");
         h.add_queued(1);
         assert!(js.join().unwrap(), "the wait saw the answer");
+        h.disarm();
         assert_eq!(h.state.load(Ordering::SeqCst), IDLE, "workers wake the loop again after the wait");
         assert!(!h.hand_over());
     }
@@ -143,6 +158,7 @@ mod tests {
         let h = Handover::default();
         h.add_queued(1);
         assert!(h.wait_first(Duration::from_secs(10)));
+        h.disarm();
         assert!(!h.hand_over());
     }
 
@@ -150,7 +166,23 @@ mod tests {
     fn a_wait_that_runs_out_reports_no_answer_and_leaves_the_state_idle() {
         let h = Handover::default();
         assert!(!h.wait_first(Duration::from_micros(50)));
+        h.disarm();
         assert!(!h.hand_over(), "after the wait a worker wakes the loop");
+    }
+
+    #[test]
+    fn while_a_wait_is_scheduled_answers_are_handed_over_and_after_it_they_wake_the_loop() {
+        let h = Handover::default();
+        h.arm();
+        h.add_queued(1);
+        assert!(h.hand_over(), "armed: no wake-up");
+        h.arm();
+        assert_eq!(h.state.load(Ordering::SeqCst), HANDED, "arming again keeps the hand-over");
+        assert!(h.wait_first(Duration::from_secs(10)), "the wait finds the answer at once");
+        h.disarm();
+        assert!(h.any_queued(), "the last drain comes after the disarm");
+        h.add_queued(1);
+        assert!(!h.hand_over(), "disarmed: the worker wakes the loop");
     }
 
     #[test]

@@ -108,9 +108,17 @@ pub(crate) fn forget(env: sys::napi_env, source: *const ()) {
     });
 }
 
+/// A wait is scheduled (index.js, with the `setImmediate` that will run [`wait_for_replies`]):
+/// until it runs, workers hand their answers over instead of waking the event loop, since that
+/// wait drains them anyway. Must be followed by a `waitForReplies()` call on this thread.
+#[napi]
+pub fn arm_reply_wait(env: Env) {
+    with_env(env.raw(), |e| e.handover.arm());
+}
+
 /// Waits briefly for answers due from awake workers and settles every answer that has arrived;
-/// returns how many it settled. Called by index.js once the JS stack is empty; never needed for
-/// correctness (the event loop delivers every answer anyway).
+/// returns how many it settled. Called by index.js once the JS stack is empty (and armed when it
+/// was scheduled, see [`arm_reply_wait`]).
 #[napi]
 pub fn wait_for_replies(env: Env) -> u32 {
     let env = env.raw();
@@ -119,29 +127,29 @@ pub fn wait_for_replies(env: Env) -> u32 {
         let tracked: Vec<_> = e.tracked.iter().filter(|m| !m.reply_wait().is_zero()).cloned().collect();
         (Arc::clone(&e.handover), tracked)
     });
-    if tracked.is_empty() {
+    let waited = !tracked.is_empty()
+        && (handover.any_queued()
+            || with_env(env, |e| {
+                if e.backoff.skip() {
+                    return false;
+                }
+                match budget(&tracked) {
+                    None => false,
+                    Some(budget) if handover.wait_first(budget) => {
+                        e.backoff.answered();
+                        true
+                    }
+                    Some(_) => {
+                        e.backoff.missed();
+                        false
+                    }
+                }
+            }));
+    // Workers wake the event loop again from here on; an answer handed over before this point
+    // was queued before it, so the drain below sees it.
+    handover.disarm();
+    if !waited && !handover.any_queued() {
         return 0;
-    }
-    if !handover.any_queued() {
-        let answered = with_env(env, |e| {
-            if e.backoff.skip() {
-                return false;
-            }
-            match budget(&tracked) {
-                None => false,
-                Some(budget) if handover.wait_first(budget) => {
-                    e.backoff.answered();
-                    true
-                }
-                Some(_) => {
-                    e.backoff.missed();
-                    false
-                }
-            }
-        });
-        if !answered {
-            return 0;
-        }
     }
     let mut settled = 0;
     for mailbox in &tracked {
