@@ -339,7 +339,9 @@ export interface OpenDatabaseOptions {
    * flight, instead of sleeping in the event loop and being woken (default 20; 0 turns this
    * off). A point select answers in a few microseconds, faster
    * than a wake-up of the event loop; after a wait that ran out the next ones are skipped
-   * (backoff up to 64).
+   * (backoff up to 64). When the database's last answer took longer than this, the wait grows
+   * to a quarter more than that plus 10 µs, up to 100 µs (slower answers are left to the event
+   * loop).
    */
   replyWaitMicros?: number
   /** Default `timeoutMs` of every call on this database, in milliseconds (default: none). */

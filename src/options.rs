@@ -86,7 +86,9 @@ pub struct OpenDatabaseOptions {
     /// flight, instead of sleeping in the event loop and being woken (default 20; 0 turns this
     /// off). A point select answers in a few microseconds, faster
     /// than a wake-up of the event loop; after a wait that ran out the next ones are skipped
-    /// (backoff up to 64).
+    /// (backoff up to 64). When the database's last answer took longer than this, the wait grows
+    /// to a quarter more than that plus 10 µs, up to 100 µs (slower answers are left to the event
+    /// loop).
     pub reply_wait_micros: Option<i64>,
     /// Default `timeoutMs` of every call on this database, in milliseconds (default: none).
     pub query_timeout_ms: Option<f64>,

@@ -14,7 +14,7 @@
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use depot_client::Admission;
 use napi::bindgen_prelude::ToNapiValue;
@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     reply_wait: Duration,
     /// Replies taken by the waiter (touched on the JS thread only).
     inline: AtomicU64,
+    /// Microseconds the last answer took from the call to its queue (set by the worker).
+    recent_micros: AtomicU64,
 }
 
 impl Inner {
@@ -108,6 +110,10 @@ impl Source for Inner {
         self.reply_wait
     }
 
+    fn recent(&self) -> Duration {
+        Duration::from_micros(self.recent_micros.load(Ordering::Relaxed))
+    }
+
     fn count_inline(&self, n: usize) {
         self.inline.fetch_add(n as u64, Ordering::Relaxed);
     }
@@ -137,6 +143,7 @@ impl Mailbox {
             awake,
             reply_wait,
             inline: AtomicU64::new(0),
+            recent_micros: AtomicU64::new(0),
         });
         Ok(Mailbox { inner })
     }
@@ -159,7 +166,12 @@ impl Mailbox {
             self.inner.wakeup.hold(env);
             waiter::track(env, self.inner.clone());
         }
-        let slot = Slot { deferred: deferred as usize, inner: self.inner.clone(), _value: PhantomData };
+        let slot = Slot {
+            deferred: deferred as usize,
+            inner: self.inner.clone(),
+            made: Instant::now(),
+            _value: PhantomData,
+        };
         Ok((slot, promise))
     }
 }
@@ -176,6 +188,8 @@ pub(crate) struct Slot<T> {
     deferred: usize,
     /// The database's mailbox.
     inner: Arc<Inner>,
+    /// When the call was made (its answer's latency sizes the JS thread's next wait).
+    made: Instant,
     _value: PhantomData<fn(T)>,
 }
 
@@ -200,6 +214,8 @@ impl<T: ToNapiValue + Send + 'static> Slot<T> {
             }
         });
         let inner = self.inner;
+        let took = self.made.elapsed().as_micros().min(u64::MAX as u128) as u64;
+        inner.recent_micros.store(took, Ordering::Relaxed);
         let was_empty = {
             let mut queue = inner.queue.lock().unwrap_or_else(|e| e.into_inner());
             queue.push(delivery);

@@ -61,6 +61,8 @@ pub(crate) trait Source: Send + Sync {
     fn awake(&self) -> bool;
     /// How long the JS thread may wait for this database (`replyWaitMicros`; zero: never).
     fn reply_wait(&self) -> Duration;
+    /// How long this database's last answer took, from the call to its answer being queued.
+    fn recent(&self) -> Duration;
     /// Counts answers taken by a wait.
     fn count_inline(&self, n: usize);
     /// Drops every queued answer unsettled: the environment is shutting down.

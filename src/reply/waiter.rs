@@ -161,6 +161,11 @@ pub fn wait_for_replies(env: Env) -> u32 {
     settled as u32
 }
 
+/// The longest a wait grows to for a database whose answers take longer than its
+/// `replyWaitMicros` (a 100-row range select: ~40 µs). Longer answers (a commit's fsync) are left to
+/// the event loop's wake-up: spinning through them would cost a core for little.
+const ADAPTIVE_WAIT_CAP: Duration = Duration::from_micros(100);
+
 /// How long to wait, or `None` not to: only while each database has at most one answer due
 /// (actors awaiting their calls). With more in flight, a worker is ahead of the JS thread and the
 /// event loop's wake-up delivers its answers in batches, where waiting would take them one by one
@@ -172,8 +177,37 @@ fn budget(tracked: &[Arc<dyn Source>]) -> Option<Duration> {
     let budget = tracked
         .iter()
         .filter(|m| m.outstanding() == 1 && m.awake())
-        .map(|m| m.reply_wait())
+        .map(|m| wait_for(m.reply_wait(), m.recent()))
         .max()
         .unwrap_or_default();
     (!budget.is_zero()).then_some(budget)
+}
+
+/// The wait for one database: its `replyWaitMicros`, or, when its last answer took longer and
+/// a quarter more of that still fits under [`ADAPTIVE_WAIT_CAP`], that (plus 10 µs of slack).
+fn wait_for(reply_wait: Duration, recent: Duration) -> Duration {
+    if reply_wait.is_zero() {
+        return reply_wait;
+    }
+    let grown = recent + recent / 4 + Duration::from_micros(10);
+    if grown <= ADAPTIVE_WAIT_CAP {
+        reply_wait.max(grown)
+    } else {
+        reply_wait
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_grows_with_the_last_answer_up_to_its_cap_and_stays_off_when_turned_off() {
+        let us = Duration::from_micros;
+        assert_eq!(wait_for(us(20), us(4)), us(20), "a point select: replyWaitMicros");
+        assert_eq!(wait_for(us(20), us(40)), us(60), "a range select: a quarter more, plus slack");
+        assert_eq!(wait_for(us(20), us(130)), us(20), "a commit: left to the event loop");
+        assert_eq!(wait_for(us(300), us(40)), us(300), "a longer replyWaitMicros stands");
+        assert_eq!(wait_for(us(0), us(40)), us(0), "replyWaitMicros 0: never");
+    }
 }
