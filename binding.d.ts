@@ -337,11 +337,10 @@ export interface OpenDatabaseOptions {
    * How long, in microseconds, the JS thread may wait for an answer from this database's awake
    * worker once it has nothing else to run, while no database has more than one call in
    * flight, instead of sleeping in the event loop and being woken (default 20; 0 turns this
-   * off). A point select answers in a few microseconds, faster
-   * than a wake-up of the event loop; after a wait that ran out the next ones are skipped
-   * (backoff up to 64). When the database's last answer took longer than this, the wait grows
-   * to a quarter more than that plus 10 µs, up to 100 µs (slower answers are left to the event
-   * loop).
+   * off). A point select answers in a few microseconds, faster than a wake-up of the event
+   * loop. The wait follows the database's last answer: when it took longer than this, the wait
+   * lasts a quarter more than that plus 10 µs, up to 100 µs (or up to `replyWaitMicros` if
+   * larger); after a slower answer the next call does not wait (left to the event loop).
    */
   replyWaitMicros?: number
   /** Default `timeoutMs` of every call on this database, in milliseconds (default: none). */

@@ -21,6 +21,7 @@ import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 import { machine } from './common.mjs'
+import { firstCalls, median } from './first-calls.mjs'
 
 const require = createRequire(import.meta.url)
 const { Depot } = require('../index.js')
@@ -39,6 +40,8 @@ const SCAN_REPS = 3
 const ROUNDS = 4
 // Sporadic calls: [interval in ms, calls per side].
 const SPORADIC = args.quick ? [[1, 50], [10, 10]] : [[1, 1000], [10, 200]]
+/** Awaited point selects timed in a fresh process, right after its open (bench/first-calls.mjs). */
+const FIRST_CALLS = 5000
 const dataDir = join(here, '.data')
 const ACTORS = 4
 const ACTOR_ROWS = 1000
@@ -450,6 +453,10 @@ async function main() {
     }
     rmSync(dataDir, { recursive: true, force: true })
   }
+  // Fresh processes of their own, on data of their own (this run's depot is closed by now).
+  const first = await firstCalls({ calls: FIRST_CALLS, processes: args.quick ? 1 : 3, rows: ROWS })
+  results.set('first-calls', first)
+  log(`first ${FIRST_CALLS} calls of a fresh process: ${fmt(median(first.ours), 1)} µs a call, better-sqlite3 ${fmt(median(first.theirs), 1)} µs`)
   const totalSeconds = (now() - began) / 1000
   const markdown = report(results, sides, totalSeconds, loadMs)
   console.log('\n' + markdown)
@@ -510,6 +517,13 @@ function report(results, sides, totalSeconds, loadMs) {
     const r50 = (name) => (percentile(l.get(name), 50) / percentile(l.get(native), 50)).toFixed(2)
     lines.push(`| point select every ${intervalMs} ms (${samples} calls) | ${pp(native)} | ${pp(file)} | ${r50(file)} | ${pp(memory)} | ${r50(memory)} |`)
   }
+  lines.push('')
+  const first = results.get('first-calls')
+  lines.push(`First calls of a fresh process (\`bench/first-calls.mjs\`): ${FIRST_CALLS.toLocaleString('en-US')} point selects by primary key right after a new Node process opened the database (ours: file store, awaited one at a time; theirs: plain calls), before V8 or any cache is warm; mean per call, median of ${first.ours.length} processes per side, the sides taking turns. Latency, lower is better; **ratio = theirs / ours** (as in the throughput table).`)
+  lines.push('')
+  lines.push('| workload | better-sqlite3 | depot file | ratio |')
+  lines.push('| --- | ---: | ---: | ---: |')
+  lines.push(`| point select, first ${FIRST_CALLS.toLocaleString('en-US')} calls of a fresh process | ${fmt(median(first.theirs), 1)} µs (${first.theirs.map((x) => fmt(x, 1)).join(' / ')}) | ${fmt(median(first.ours), 1)} µs (${first.ours.map((x) => fmt(x, 1)).join(' / ')}) | ${(median(first.theirs) / median(first.ours)).toFixed(2)} |`)
   lines.push('')
   lines.push('Our store round trips per workload (from `db.metrics()` deltas over the timed part; the warm-up is excluded):')
   lines.push('')

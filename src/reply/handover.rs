@@ -25,9 +25,6 @@ const WAITING: u8 = 1;
 /// A worker queued an answer for the waiting JS thread and did not wake the loop.
 const HANDED: u8 = 2;
 
-/// Longest backoff, in waits skipped.
-pub(crate) const MAX_SKIP: u32 = 64;
-
 /// One JS thread's hand-over state, shared with the workers that answer it.
 #[derive(Default, Debug)]
 pub(crate) struct Handover {
@@ -86,36 +83,6 @@ impl Handover {
             }
         }
         self.any_queued()
-    }
-}
-
-/// Skips waits after a wait that ran out: 1, 2, 4 … [`MAX_SKIP`] of them, so slow statements stop
-/// costing the event loop its spin. JS thread only.
-#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Backoff {
-    skip: u32,
-    current: u32,
-}
-
-impl Backoff {
-    /// Whether this wait is to be skipped (and counts it).
-    pub fn skip(&mut self) -> bool {
-        if self.skip == 0 {
-            return false;
-        }
-        self.skip -= 1;
-        true
-    }
-
-    /// A wait ran out: skip twice as many next time (at least 1, at most [`MAX_SKIP`]).
-    pub fn missed(&mut self) {
-        self.current = (self.current * 2).clamp(1, MAX_SKIP);
-        self.skip = self.current;
-    }
-
-    /// A wait was answered: wait again next time.
-    pub fn answered(&mut self) {
-        *self = Backoff::default();
     }
 }
 
@@ -196,24 +163,5 @@ mod tests {
         // The next wait finds HANDED left over but nothing queued: it is not answered.
         h.state.store(HANDED, Ordering::SeqCst);
         assert!(!h.wait_first(Duration::from_micros(50)));
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap_and_resets_on_an_answer() {
-        let mut b = Backoff::default();
-        assert!(!b.skip());
-        let mut skipped = Vec::new();
-        for _ in 0..8 {
-            b.missed();
-            let mut n = 0;
-            while b.skip() {
-                n += 1;
-            }
-            skipped.push(n);
-        }
-        assert_eq!(skipped, [1, 2, 4, 8, 16, 32, 64, 64]);
-        b.missed();
-        b.answered();
-        assert!(!b.skip());
     }
 }

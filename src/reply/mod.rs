@@ -25,7 +25,7 @@
 //! | wake-up `holders` | JS thread only (mailboxes with calls outstanding) | JS thread |
 //! | handover `state` | JS thread (`WAITING`, back to `IDLE`), worker (`WAITING` -> `HANDED` by compare-exchange) | both |
 //! | handover `queued` | worker and JS thread, each under the mailbox's queue lock | JS thread (spin) |
-//! | waiter's per-env list and backoff | JS thread only (thread-local) | JS thread |
+//! | waiter's per-env list | JS thread only (thread-local) | JS thread |
 //!
 //! # Guarantees
 //!

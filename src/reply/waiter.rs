@@ -22,7 +22,7 @@ use std::time::Duration;
 use napi::{sys, Env};
 use napi_derive::napi;
 
-use super::handover::{Backoff, Handover};
+use super::handover::Handover;
 use super::wakeup::Wakeup;
 use super::Source;
 
@@ -34,7 +34,6 @@ struct EnvWaiter {
     wakeup: Option<Arc<Wakeup>>,
     /// Mailboxes of this environment with answers outstanding.
     tracked: Vec<Arc<dyn Source>>,
-    backoff: Backoff,
 }
 
 thread_local! {
@@ -52,13 +51,7 @@ fn with_env<T>(env: sys::napi_env, f: impl FnOnce(&mut EnvWaiter) -> T) -> T {
                 // SAFETY: on the JS thread of `env`; the hook gets the env pointer back as its arg.
                 unsafe { sys::napi_add_env_cleanup_hook(env, Some(env_gone), env as *mut c_void) };
                 let handover = Arc::new(Handover::default());
-                envs.push(EnvWaiter {
-                    env: env as usize,
-                    handover,
-                    wakeup: None,
-                    tracked: Vec::new(),
-                    backoff: Backoff::default(),
-                });
+                envs.push(EnvWaiter { env: env as usize, handover, wakeup: None, tracked: Vec::new() });
                 envs.len() - 1
             }
         };
@@ -128,23 +121,7 @@ pub fn wait_for_replies(env: Env) -> u32 {
         (Arc::clone(&e.handover), tracked)
     });
     let waited = !tracked.is_empty()
-        && (handover.any_queued()
-            || with_env(env, |e| {
-                if e.backoff.skip() {
-                    return false;
-                }
-                match budget(&tracked) {
-                    None => false,
-                    Some(budget) if handover.wait_first(budget) => {
-                        e.backoff.answered();
-                        true
-                    }
-                    Some(_) => {
-                        e.backoff.missed();
-                        false
-                    }
-                }
-            }));
+        && (handover.any_queued() || budget(&tracked).is_some_and(|budget| handover.wait_first(budget)));
     // Workers wake the event loop again from here on; an answer handed over before this point
     // was queued before it, so the drain below sees it.
     handover.disarm();
@@ -183,17 +160,24 @@ fn budget(tracked: &[Arc<dyn Source>]) -> Option<Duration> {
     (!budget.is_zero()).then_some(budget)
 }
 
-/// The wait for one database: its `replyWaitMicros`, or, when its last answer took longer and
-/// a quarter more of that still fits under [`ADAPTIVE_WAIT_CAP`], that (plus 10 µs of slack).
+/// The wait for one database, from how long its last answer took: at least `replyWaitMicros`, a
+/// quarter more than that answer plus 10 µs when longer; none when even that exceeds the larger
+/// of `replyWaitMicros` and [`ADAPTIVE_WAIT_CAP`] (slow statements cost no spin). A slow answer
+/// thus skips one wait, and the next fast answer brings the waits back: no state beyond the last
+/// answer. (A backoff that skipped 1, 2, 4 … 64 waits after each wait that ran out, used before,
+/// kept skipping long after the cause was gone: in a fresh process, after the page fetches of the
+/// first calls, most waits of the next thousands of calls were skipped.)
 fn wait_for(reply_wait: Duration, recent: Duration) -> Duration {
     if reply_wait.is_zero() {
         return reply_wait;
     }
     let grown = recent + recent / 4 + Duration::from_micros(10);
-    if grown <= ADAPTIVE_WAIT_CAP {
-        reply_wait.max(grown)
-    } else {
+    if grown <= reply_wait {
         reply_wait
+    } else if grown <= reply_wait.max(ADAPTIVE_WAIT_CAP) {
+        grown
+    } else {
+        Duration::ZERO
     }
 }
 
@@ -202,12 +186,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_wait_grows_with_the_last_answer_up_to_its_cap_and_stays_off_when_turned_off() {
+    fn the_wait_follows_the_last_answer_up_to_its_cap_and_skips_slow_ones() {
         let us = Duration::from_micros;
         assert_eq!(wait_for(us(20), us(4)), us(20), "a point select: replyWaitMicros");
         assert_eq!(wait_for(us(20), us(40)), us(60), "a range select: a quarter more, plus slack");
-        assert_eq!(wait_for(us(20), us(130)), us(20), "a commit: left to the event loop");
+        assert_eq!(wait_for(us(20), us(130)), us(0), "a commit: left to the event loop");
         assert_eq!(wait_for(us(300), us(40)), us(300), "a longer replyWaitMicros stands");
-        assert_eq!(wait_for(us(0), us(40)), us(0), "replyWaitMicros 0: never");
+        assert_eq!(wait_for(us(300), us(200)), us(300), "and covers answers up to it");
+        assert_eq!(wait_for(us(300), us(280)), us(0), "but not beyond");
+        assert_eq!(wait_for(us(0), us(4)), us(0), "replyWaitMicros 0: never");
     }
 }
