@@ -88,11 +88,12 @@ fn replay_command(file: &str, seed: u64, target: &Target) -> String {
 
 fn summary(total: &ChaosReport, started: Instant) {
     println!(
-        "seeds: {}, operations: {}, reopens: {}, checks: {}, simulated time: {:.0} s, elapsed: {:.1} s",
+        "seeds: {}, operations: {}, reopens: {}, checks: {}, reads on the caller's thread: {}, simulated time: {:.0} s, elapsed: {:.1} s",
         total.seeds,
         total.operations,
         total.reopens,
         total.checks,
+        total.caller_reads,
         total.simulated.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );

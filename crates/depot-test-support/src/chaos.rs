@@ -112,6 +112,9 @@ pub struct ChaosReport {
     pub forks: u64,
     pub reopens: u64,
     pub checks: u64,
+    /// Reads answered on the caller's thread from the page cache (each compared with the oracle
+    /// like any read): they run only with a history window of at least the snapshot bound.
+    pub caller_reads: u64,
     /// Calls that failed with ERR_STORE_UNAVAILABLE with no fault armed. On a virtual clock a store
     /// call that works is never late, so on the memory and file stores this must stay 0; on
     /// PostgreSQL a real connection can still fail for real (each is recovered and checked).
@@ -136,6 +139,7 @@ impl ChaosReport {
         self.restores += other.restores;
         self.forks += other.forks;
         self.reopens += other.reopens;
+        self.caller_reads += other.caller_reads;
         self.checks += other.checks;
         self.deadline_misses += other.deadline_misses;
         self.open_retries += other.open_retries;
@@ -641,6 +645,7 @@ impl Run {
         if trace() {
             eprintln!("reopen");
         }
+        self.report.caller_reads += self.db.metrics().counters.caller_reads;
         let _ = self.db.close();
         if let Some(bug) = &self.stack.planted {
             // The incarnation finishes its background work before it goes: only a fault that hits
@@ -969,8 +974,10 @@ fn fault_counter<'a>(store: &'a FaultStore, fault: &str) -> (&'a AtomicU32, u32)
     }
 }
 
-/// History every backend keeps, so that every mark stays reachable.
-const HISTORY: Retention = Retention { ms: 0, txids: 100_000 };
+/// History every backend keeps, so that every mark stays reachable. The hour also spares snapshot
+/// pins their store leases (a window at least the 5-minute snapshot bound), which lets reads run on
+/// the caller's thread, so those are checked against the oracle under faults too.
+const HISTORY: Retention = Retention { ms: 3_600_000, txids: 100_000 };
 
 static NEXT_DIR: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -984,7 +991,7 @@ fn backend(seed: u64, target: &Target) -> (Arc<dyn PageStore>, Option<PathBuf>) 
                 std::process::id(),
                 NEXT_DIR.fetch_add(1, Ordering::Relaxed)
             ));
-            let options = FileStoreOptions { history_txids: HISTORY.txids, ..Default::default() };
+            let options = FileStoreOptions { history_ms: HISTORY.ms, history_txids: HISTORY.txids };
             let store = FileStore::open(&dir, options).expect("file store");
             (Arc::new(store), Some(dir))
         }
@@ -1039,6 +1046,7 @@ pub fn run_plan(seed: u64, plan: &Plan, target: &Target) -> ChaosReport {
     }
     run.reopen();
     run.check("end, after reopen");
+    run.report.caller_reads += run.db.metrics().counters.caller_reads;
     let _ = run.db.close();
     run.report.simulated = run.clock.elapsed();
     // Threads that a hang or a crash left parked on the clock wake up and end.

@@ -43,6 +43,8 @@ fn assert_every_fault_fired(r: &ChaosReport) {
     assert!(r.timeouts > 0, "no interactive transaction timed out: {r:?}");
     // Restores and forks ran (each checked against the oracle's state at its point).
     assert!(r.restores > 0 && r.forks > 0, "no restore or fork was made: {r:?}");
+    // Reads ran on the caller's thread too, and were compared like the others.
+    assert!(r.caller_reads > 0, "no read ran on the caller's thread: {r:?}");
 }
 
 /// The first seed of this commit's slice: from the commit hash (`DEPOT_SOAK_COMMIT`, else `git
