@@ -76,30 +76,31 @@ export declare class Depot {
 
 /**
  * One open database (native layer). Made by `Depot.openDatabase`; not constructible from
- * JavaScript. Use the wrapper's methods; these take `options` = `{ token?, timeoutMs?, tx? }`.
+ * JavaScript. Use the wrapper's methods; these take `options` = `{ token?, timeoutMs?, tx? }`, or a
+ * transaction id alone.
  */
 export declare class NativeDatabaseHandle {
   /** The name the database was opened with. */
   get name(): string
   /** Runs one or more SQL statements separated by `;`, without parameters and without results. */
-  exec(sql: string, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<void>
+  exec(sql: string, options?: { token?: CancelToken, timeoutMs?: number, tx?: number } | number): Promise<void>
   /**
    * Runs `;`-separated statements without parameters (SQLite splits them) and resolves with
    * every statement's result, packed like `executeBatch`'s; each statement is its own
    * transaction unless the SQL opens one, and the first error stops it. The CLI runs its
    * input this way.
    */
-  executeScript(sql: string, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<Array<unknown>>
+  executeScript(sql: string, options?: { token?: CancelToken, timeoutMs?: number, tx?: number } | number): Promise<Array<unknown>>
   /**
    * Runs one statement; resolves with its result packed (index.js makes the `execute`, `query`
    * and `run` objects from it).
    */
-  execute(sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<Array<unknown>>
+  execute(sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number } | number): Promise<Array<unknown>>
   /**
    * Runs several statements in one trip to the worker, atomically (a transaction, or a
    * savepoint inside an open one). Resolves with one result per statement, in order.
    */
-  executeBatch(statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<Array<unknown>>
+  executeBatch(statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number } | number): Promise<Array<unknown>>
   /**
    * Begins an interactive transaction pinned to the worker; resolves with its id. Until it
    * ends, every other call waits behind it in arrival order. `behavior`: 'deferred' (default),
@@ -110,11 +111,11 @@ export declare class NativeDatabaseHandle {
   /** Commits (`commit = true`) or rolls back the interactive transaction `tx`. */
   endTransaction(tx: number, commit: boolean): Promise<void>
   /** Opens a streaming cursor on the worker; resolves with `{ id, columns }`. */
-  cursorOpen(sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<CursorInfo>
+  cursorOpen(sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number } | number): Promise<CursorInfo>
   /** Up to `maxRows` more rows of a cursor; `done` once it is exhausted (it is then closed). */
-  cursorNext(id: number, maxRows: number, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<CursorChunk>
+  cursorNext(id: number, maxRows: number, options?: { token?: CancelToken, timeoutMs?: number, tx?: number } | number): Promise<CursorChunk>
   /** Finalizes a cursor before it is exhausted (breaking out of an iteration). */
-  cursorClose(id: number, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }): Promise<void>
+  cursorClose(id: number, options?: { token?: CancelToken, timeoutMs?: number, tx?: number } | number): Promise<void>
   /**
    * A snapshot of this database's counters. Cheap and synchronous: it reads atomics and never
    * waits for the worker.

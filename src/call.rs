@@ -89,13 +89,19 @@ pub(crate) fn id(value: Unknown, what: &str) -> Result<u64, ApiError> {
     Ok(n as u64)
 }
 
-/// Reads the options object of a call (absent, `undefined` or `null` means none).
+/// Reads the options object of a call (absent, `undefined` or `null` means none). A number alone
+/// is a transaction id with no other option: index.js passes a call inside `transaction()` that
+/// way, which spares it an object and three property lookups (~0.7 µs of the JS thread a call).
 pub(crate) fn call_from_js(env: &Env, value: Option<Unknown>) -> Result<CallOptions, ApiError> {
     let mut call = CallOptions::default();
     let Some(value) = value else { return Ok(call) };
     match value.get_type()? {
         ValueType::Undefined | ValueType::Null => return Ok(call),
         ValueType::Object => {}
+        ValueType::Number => {
+            call.transaction = Some(TransactionId(id(value, "options.tx")?));
+            return Ok(call);
+        }
         _ => return Err(ApiError::invalid_argument("call options must be an object")),
     }
     // SAFETY: checked to be an object.

@@ -34,7 +34,8 @@ use crate::thread::spawn;
 use crate::value::{params_from_js, statements_from_js, string_from_js};
 
 /// One open database (native layer). Made by `Depot.openDatabase`; not constructible from
-/// JavaScript. Use the wrapper's methods; these take `options` = `{ token?, timeoutMs?, tx? }`.
+/// JavaScript. Use the wrapper's methods; these take `options` = `{ token?, timeoutMs?, tx? }`, or a
+/// transaction id alone.
 #[napi]
 pub struct NativeDatabaseHandle {
     pub(crate) inner: Arc<Database>,
@@ -117,7 +118,7 @@ impl NativeDatabaseHandle {
 
     /// Runs one or more SQL statements separated by `;`, without parameters and without results.
     #[napi(
-        ts_args_type = "sql: string, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
+        ts_args_type = "sql: string, options?: { token?: CancelToken, timeoutMs?: number, tx?: number } | number",
         ts_return_type = "Promise<void>"
     )]
     pub fn exec<'env>(
@@ -135,7 +136,7 @@ impl NativeDatabaseHandle {
     /// transaction unless the SQL opens one, and the first error stops it. The CLI runs its
     /// input this way.
     #[napi(
-        ts_args_type = "sql: string, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
+        ts_args_type = "sql: string, options?: { token?: CancelToken, timeoutMs?: number, tx?: number } | number",
         ts_return_type = "Promise<Array<unknown>>"
     )]
     pub fn execute_script<'env>(
@@ -152,7 +153,7 @@ impl NativeDatabaseHandle {
     /// Runs one statement; resolves with its result packed (index.js makes the `execute`, `query`
     /// and `run` objects from it).
     #[napi(
-        ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
+        ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number } | number",
         ts_return_type = "Promise<Array<unknown>>"
     )]
     pub fn execute<'env>(
@@ -170,7 +171,7 @@ impl NativeDatabaseHandle {
     /// Runs several statements in one trip to the worker, atomically (a transaction, or a
     /// savepoint inside an open one). Resolves with one result per statement, in order.
     #[napi(
-        ts_args_type = "statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
+        ts_args_type = "statements: Array<{ sql: string, params?: Array<unknown> | Record<string, unknown> }>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number } | number",
         ts_return_type = "Promise<Array<unknown>>"
     )]
     pub fn execute_batch<'env>(
@@ -220,7 +221,7 @@ impl NativeDatabaseHandle {
 
     /// Opens a streaming cursor on the worker; resolves with `{ id, columns }`.
     #[napi(
-        ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
+        ts_args_type = "sql: string, params?: Array<unknown> | Record<string, unknown>, options?: { token?: CancelToken, timeoutMs?: number, tx?: number } | number",
         ts_return_type = "Promise<CursorInfo>"
     )]
     pub fn cursor_open<'env>(
@@ -239,7 +240,7 @@ impl NativeDatabaseHandle {
 
     /// Up to `maxRows` more rows of a cursor; `done` once it is exhausted (it is then closed).
     #[napi(
-        ts_args_type = "id: number, maxRows: number, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
+        ts_args_type = "id: number, maxRows: number, options?: { token?: CancelToken, timeoutMs?: number, tx?: number } | number",
         ts_return_type = "Promise<CursorChunk>"
     )]
     pub fn cursor_next<'env>(
@@ -260,7 +261,7 @@ impl NativeDatabaseHandle {
 
     /// Finalizes a cursor before it is exhausted (breaking out of an iteration).
     #[napi(
-        ts_args_type = "id: number, options?: { token?: CancelToken, timeoutMs?: number, tx?: number }",
+        ts_args_type = "id: number, options?: { token?: CancelToken, timeoutMs?: number, tx?: number } | number",
         ts_return_type = "Promise<void>"
     )]
     pub fn cursor_close<'env>(
