@@ -45,6 +45,15 @@ export function psql(url, sql) {
   return execFileSync('psql', [url, '-qtAX', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
 }
 
+/** The `kv` table of the point and range workloads (bench/run.mjs, bench/first-calls.mjs), the same on
+ *  both sides: `fill(rows)` rows of ~110 bytes, and the point select by primary key. */
+export const KV = {
+  table: 'CREATE TABLE kv(id INTEGER PRIMARY KEY, k INTEGER NOT NULL, v TEXT NOT NULL)',
+  fill: (rows) => `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${rows})
+           INSERT INTO kv(id, k, v) SELECT x, x * 7 % 1000, printf('%.100c', char(97 + x % 26)) FROM c`,
+  point: 'SELECT id, k, v FROM kv WHERE id = ?',
+}
+
 /** A seeded pseudo-random sequence in [0, 1) (xorshift32): the same picks on every run. */
 export function random(seed) {
   let x = seed >>> 0 || 1

@@ -13,25 +13,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import { KV, parseArgs, random } from './common.mjs'
+
 const require = createRequire(import.meta.url)
 const here = fileURLToPath(import.meta.url)
-const POINT = 'SELECT id, k, v FROM kv WHERE id = ?'
-const schema = (rows) => `CREATE TABLE kv(id INTEGER PRIMARY KEY, k INTEGER NOT NULL, v TEXT NOT NULL);
-  WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${rows})
-  INSERT INTO kv(id, k, v) SELECT x, x * 7 % 1000, printf('%.100c', char(97 + x % 26)) FROM c`
+const schema = (rows) => `${KV.table}; ${KV.fill(rows)}`
 
-/** The ids of the calls: a small seeded PRNG (mulberry32), the same sequence on both sides. */
+/** The ids of the calls: the same seeded sequence on both sides. */
 function ids(count, rows) {
-  let a = 16
-  const out = new Array(count)
-  for (let i = 0; i < count; i++) {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    out[i] = 1 + Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * rows)
-  }
-  return out
+  const next = random(16)
+  return Array.from({ length: count }, () => 1 + Math.floor(next() * rows))
 }
 
 /** Child: times `calls` point selects on one side; prints { us } (mean µs per call). */
@@ -44,7 +35,7 @@ async function child(side, dir, calls, rows) {
     const depot = await Depot.open({ path: join(dir, 'depot') })
     const db = await depot.openDatabase('bench')
     t0 = performance.now()
-    for (const id of wanted) await db.query(POINT, [id])
+    for (const id of wanted) await db.query(KV.point, [id])
     t1 = performance.now()
     await depot.close()
   } else {
@@ -52,7 +43,7 @@ async function child(side, dir, calls, rows) {
     const db = new Database(join(dir, 'better.db'))
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = FULL')
-    const point = db.prepare(POINT).raw()
+    const point = db.prepare(KV.point).raw()
     t0 = performance.now()
     for (const id of wanted) point.get(id)
     t1 = performance.now()
@@ -94,19 +85,16 @@ export async function firstCalls({ calls = 5000, processes = 3, rows = 20000 } =
   }
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-export { median }
+/** The middle value of `xs`. */
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 if (process.argv[1] === here) {
   const argv = process.argv.slice(2)
   if (argv[0] === '--child') {
     await child(argv[1], argv[2], Number(argv[3]), Number(argv[4]))
   } else {
-    const opt = (name, fallback) => {
-      const i = argv.indexOf(`--${name}`)
-      return i >= 0 ? Number(argv[i + 1]) : fallback
-    }
-    const r = await firstCalls({ calls: opt('calls', 5000), processes: opt('processes', 3), rows: opt('rows', 20000) })
+    const args = parseArgs(argv)
+    const r = await firstCalls({ calls: Number(args.calls ?? 5000), processes: Number(args.processes ?? 3), rows: Number(args.rows ?? 20000) })
     const ours = median(r.ours)
     const theirs = median(r.theirs)
     console.log(`first calls of a fresh process: ours ${ours.toFixed(1)} µs, better-sqlite3 ${theirs.toFixed(1)} µs, ratio ${(theirs / ours).toFixed(2)}`)

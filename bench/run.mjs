@@ -20,7 +20,7 @@ import { createRequire } from 'node:module'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-import { machine } from './common.mjs'
+import { KV, machine } from './common.mjs'
 import { firstCalls, median } from './first-calls.mjs'
 
 const require = createRequire(import.meta.url)
@@ -75,14 +75,13 @@ const payload = (i) => String.fromCharCode(97 + (i % 26)).repeat(100)
 // ---- the same SQL on both sides ----
 
 const SQL = {
-  schema: `CREATE TABLE kv(id INTEGER PRIMARY KEY, k INTEGER NOT NULL, v TEXT NOT NULL);
+  schema: `${KV.table};
            CREATE TABLE ins(id INTEGER PRIMARY KEY, k INTEGER, v TEXT);
            CREATE TABLE big(id INTEGER PRIMARY KEY, v TEXT NOT NULL);`,
-  fillKvRows: (rows) => `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${rows})
-           INSERT INTO kv(id, k, v) SELECT x, x * 7 % 1000, printf('%.100c', char(97 + x % 26)) FROM c`,
+  fillKvRows: KV.fill,
   fillBig: (from, to) => `WITH RECURSIVE c(x) AS (SELECT ${from} UNION ALL SELECT x + 1 FROM c WHERE x < ${to})
            INSERT INTO big(id, v) SELECT x, printf('%.${SCAN_ROW_BYTES}c', char(97 + x % 26)) FROM c`,
-  point: 'SELECT id, k, v FROM kv WHERE id = ?',
+  point: KV.point,
   range: 'SELECT id, k, v FROM kv WHERE id >= ? ORDER BY id LIMIT 100',
   insert: 'INSERT INTO ins(k, v) VALUES (?, ?)',
   update: 'UPDATE kv SET k = ?, v = ? WHERE id = ?',

@@ -29,7 +29,8 @@ use crate::error::ApiError;
 /// Work for the JS thread: settles one promise.
 type Delivery = Box<dyn FnOnce(sys::napi_env) + Send>;
 
-/// Shared by the threadsafe function (its context) and every outstanding call.
+/// One database's queue, shared by its handle, every outstanding call, the environment's waiter
+/// and (while listed as ready) its wake-up.
 pub(crate) struct Inner {
     queue: Mutex<Vec<Delivery>>,
     /// Calls whose promise is not settled yet (touched on the JS thread only).
@@ -51,25 +52,6 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    /// Settles every queued promise (on the JS thread); once nothing is outstanding, the event
-    /// loop need not stay alive for this database.
-    unsafe fn drain_queue(&self, env: sys::napi_env) -> usize {
-        let batch = {
-            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            self.uncount(queue.len());
-            std::mem::take(&mut *queue)
-        };
-        let n = batch.len();
-        for delivery in batch {
-            delivery(env);
-        }
-        if n > 0 && self.outstanding.fetch_sub(n, Ordering::SeqCst) == n {
-            self.wakeup.release(env);
-            waiter::forget(self.env as sys::napi_env, self as *const Inner as *const ());
-        }
-        n
-    }
-
     /// Whether the JS thread may wait for this database's answers (`replyWaitMicros` > 0). The
     /// hand-over's `queued` counts only such answers, and only they are handed over: an answer of
     /// a database with waiting off always wakes the event loop (handing it to a JS thread that
@@ -94,8 +76,23 @@ impl Inner {
 }
 
 impl Source for Inner {
+    /// Settles every queued promise; once nothing is outstanding, the event loop need not stay
+    /// alive for this database.
     unsafe fn drain(&self, env: sys::napi_env) -> usize {
-        self.drain_queue(env)
+        let batch = {
+            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            self.uncount(queue.len());
+            std::mem::take(&mut *queue)
+        };
+        let n = batch.len();
+        for delivery in batch {
+            delivery(env);
+        }
+        if n > 0 && self.outstanding.fetch_sub(n, Ordering::SeqCst) == n {
+            self.wakeup.release(env);
+            waiter::forget(self.env as sys::napi_env, self as *const Inner as *const ());
+        }
+        n
     }
 
     fn outstanding(&self) -> usize {
@@ -174,9 +171,7 @@ impl Mailbox {
         };
         Ok((slot, promise))
     }
-}
 
-impl Mailbox {
     /// How many answers the waiter took.
     pub fn answered_inline(&self) -> u64 {
         self.inner.inline.load(Ordering::Relaxed)

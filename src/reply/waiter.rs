@@ -2,9 +2,10 @@
 //!
 //! Waking Node's event loop from another thread costs ~15 µs here, several times a point select's
 //! own cost. So when the JS thread has nothing left to run while answers are due from awake workers,
-//! one per database at most (actors awaiting their calls), it spins until the first arrives (at most
-//! the databases' `replyWaitMicros`) and settles every answer there is; the worker finds it waiting
-//! and hands its answer over without waking the loop ([`super::handover`]).
+//! one per database at most (actors awaiting their calls), it spins until the first arrives (for
+//! about as long as each database's last answer took, see [`wait_for`]) and settles every answer
+//! there is; the worker finds it waiting and hands its answer over without waking the loop
+//! ([`super::handover`]).
 //!
 //! index.js calls [`wait_for_replies`] from a `setImmediate` scheduled when it makes a call: the
 //! JS stack is empty by then and pending I/O has been polled, and a burst of calls made in one go

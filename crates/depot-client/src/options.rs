@@ -33,10 +33,10 @@ pub struct OpenOptions {
     /// idle (the default: it answers fastest there) rather than on a reader; false sends every
     /// such read to a reader (see `crate::readers`). No effect with `readers: 0`.
     pub reads_on_idle_writer: bool,
-    /// Whether a read that would wake a parked idle writer or a reader runs on the caller's thread instead,
-    /// when every page it needs is cached and it ends within `crate::readers::CALLER_BUDGET` (the
-    /// default; see `crate::readers`), which then runs SQLite: a caller on an async executor's
-    /// thread may want it off. No effect with `readers: 0`.
+    /// Whether a read that would wake a parked idle writer or a reader runs on the caller's thread
+    /// instead, when every page it needs is cached and it ends within
+    /// `crate::readers::CALLER_BUDGET` (the default; see `crate::readers`), which then runs SQLite:
+    /// a caller on an async executor's thread may want it off. No effect with `readers: 0`.
     pub reads_on_caller: bool,
 }
 

@@ -260,7 +260,8 @@ impl Readers {
 
     /// Runs a read that would wake a parked thread (the idle writer, or a reader) on the calling
     /// thread instead, from the page cache only (see the module docs). `None`: not run, nothing
-    /// answered; the caller routes the call as before. Runs nothing but `Execute` and `Batch`, routed as reads already.
+    /// answered; the caller routes the call as before. Runs nothing but `Execute` and `Batch`,
+    /// routed as reads already.
     pub fn run_on_caller(&self, command: &Command) -> Option<Result<Answer, Error>> {
         let pool = &self.pool;
         let shared = &pool.shared;
