@@ -18,7 +18,7 @@ forEachBackend((backend) => {
     const ctx = useDepot(backend)
 
     it('an idle database hibernates and the next call wakes it with its data and settings', async () => {
-      const db = await ctx.depot.openDatabase('sleepy', { idleMs: 30 })
+      const db = await ctx.depot.openDatabase('sleepy', { idleMs: 300 })
       await db.exec('PRAGMA foreign_keys = ON; CREATE TABLE t(v); INSERT INTO t VALUES (1)')
       expect(db.stats().hibernating).toBe(false)
       await untilHibernating(db)
