@@ -265,7 +265,10 @@ impl Readers {
     pub fn run_on_caller(&self, command: &Command) -> Option<Result<Answer, Error>> {
         let pool = &self.pool;
         let shared = &pool.shared;
-        if !pool.opts.reads_on_caller || pool.lease_pins {
+        // A cursor stays on a reader, which holds its snapshot across calls: nothing to try here
+        // (nor a connection to open, or a pin to take, for it).
+        let statement = matches!(command, Command::Execute { .. } | Command::Batch { .. });
+        if !statement || !pool.opts.reads_on_caller || pool.lease_pins {
             return None;
         }
         let mut slot = shared.caller.try_lock().ok()?;

@@ -21,12 +21,12 @@ pub fn reader_may_run(sql: &str) -> bool {
     if !(with || first.eq_ignore_ascii_case("select") || first.eq_ignore_ascii_case("values")) {
         return false;
     }
+    // Compared in place, ignoring ASCII case: this runs on the caller's thread for every call, and
+    // lowering each word into a new string cost an allocation per word.
+    let is = |word: &str, list: &[&str]| list.iter().any(|w| w.eq_ignore_ascii_case(word));
     for word in words {
-        let lower = word.to_ascii_lowercase();
-        if CONNECTION_WORDS.contains(&lower.as_str()) || lower.starts_with("pragma_") {
-            return false;
-        }
-        if with && WRITING_WORDS.contains(&lower.as_str()) {
+        let pragma_function = word.get(..7).is_some_and(|head| head.eq_ignore_ascii_case("pragma_"));
+        if pragma_function || is(word, CONNECTION_WORDS) || (with && is(word, WRITING_WORDS)) {
             return false;
         }
     }
@@ -123,6 +123,10 @@ mod tests {
             "SELECT * FROM \"temp\".t",
             "SELECT * FROM sqlite_temp_master",
             "SELECT * FROM pragma_foreign_keys",
+            "SELECT * FROM Pragma_Table_Info('t')",
+            "SELECT * FROM TEMP.t",
+            "select Last_Insert_Rowid()",
+            "with x as (select 1) Insert into t select * from x",
             "",
             "   ",
             "-- only a comment",
