@@ -35,7 +35,10 @@ impl Database {
         self.call(
             command,
             options,
-            Box::new(move |r, _admission| {
+            Box::new(move |r, admission| {
+                // Released before the answer is handed over: a caller that has its answer has its
+                // place back (a call it makes next is never refused for this one).
+                drop(admission);
                 let _ = tx.send(r);
             }),
         );

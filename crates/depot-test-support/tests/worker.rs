@@ -89,6 +89,19 @@ fn an_answered_call_holds_its_place_until_its_admission_is_dropped() {
 }
 
 #[test]
+fn a_blocking_call_gives_its_place_back_before_it_returns() {
+    let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
+    let db = Database::open(store, "one-place", opts(1)).unwrap();
+    // With one place, a call made right after a blocking call returned is refused if that call
+    // still held its place then (the worker used to release it after handing the answer over).
+    for i in 0..20_000 {
+        db.exec("SELECT 1").unwrap_or_else(|e| panic!("call {i}: {e}"));
+    }
+    assert_eq!(db.metrics().counters.rejected, 0);
+    db.close().unwrap();
+}
+
+#[test]
 fn close_bypasses_full_queue_and_fails_queued_work() {
     let store: Arc<dyn PageStore> = Arc::new(MemoryStore::new());
     let db = Database::open(store, "c", opts(8)).unwrap();
