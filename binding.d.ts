@@ -361,8 +361,8 @@ export interface OpenDatabaseOptions {
    * last committed state and never waits for an open transaction or a long call on the writer.
    * When the idle writer has parked (no call for 50 µs), or when the read would go to a reader,
    * such a read runs on the JS thread instead if every page it needs is cached and it ends
-   * within 200 µs (`stats().callerReads`; see `readsOnCaller`); otherwise it goes where it was
-   * routed, with nothing answered twice.
+   * within 200 µs (`stats().callerReads`; see `readsOnCaller`), and unless 8 or more calls of
+   * the handle are in flight; otherwise it goes where it was routed, with nothing answered twice.
    * `iterate()` on the database holds its reader, and one snapshot, until the loop ends (at most
    * 5 minutes). Readers start on demand (a database whose writer is never busy starts none) and
    * end after 2 s without a call.

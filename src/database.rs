@@ -76,6 +76,15 @@ impl NativeDatabaseHandle {
                     .expect("a threadsafe function for replies")
             }),
         };
+        // The calls of this handle still waiting: a burst of them keeps reads off this thread.
+        let in_flight = mailbox.in_flight();
+        let counted;
+        let options = if in_flight >= depot_client::CALLER_BURST {
+            counted = CallOptions { in_flight, ..options.clone() };
+            &counted
+        } else {
+            options
+        };
         let (slot, promise) = mailbox.pending::<T>(env.raw())?;
         self.inner.call(
             command,

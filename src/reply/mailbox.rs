@@ -172,6 +172,11 @@ impl Mailbox {
         Ok((slot, promise))
     }
 
+    /// How many calls of this database wait for their answers (JS thread).
+    pub fn in_flight(&self) -> usize {
+        self.inner.outstanding.load(Ordering::SeqCst)
+    }
+
     /// How many answers the waiter took.
     pub fn answered_inline(&self) -> u64 {
         self.inner.inline.load(Ordering::Relaxed)

@@ -77,6 +77,11 @@ pub struct CallOptions {
     pub timeout: Option<Duration>,
     /// Run the call inside this interactive transaction (which exempts it from admission).
     pub transaction: Option<TransactionId>,
+    /// How many calls of the same caller on this database are still waiting for their answers
+    /// (0 when unknown). From [`crate::CALLER_BURST`] on, the caller is busy settling answers: a
+    /// read then goes where it was routed instead of running on the caller's thread
+    /// (`OpenOptions::reads_on_caller`).
+    pub in_flight: usize,
 }
 
 /// Receives the answer of one call, exactly once: from the worker thread or a snapshot reader,

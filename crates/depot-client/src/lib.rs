@@ -34,7 +34,7 @@ pub use admission::Admission;
 pub use blocking::Rows;
 pub use command::{Answer, Behavior, CallOptions, Command, CursorId, Responder, TransactionId};
 pub use control::CancelToken;
-pub use database::{Database, CLOSE_TIMEOUT};
+pub use database::{Database, CALLER_BURST, CLOSE_TIMEOUT};
 #[cfg(feature = "postgres")]
 pub use depot::PostgresStoreOptions;
 pub use depot::{CommitInfo, FileStoreOptions, PageStore, Restored, Retention, StoreError};

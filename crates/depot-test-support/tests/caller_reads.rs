@@ -326,6 +326,30 @@ fn a_read_while_a_transaction_holds_the_writer_runs_on_the_caller_with_the_last_
 }
 
 #[test]
+fn a_read_in_a_burst_of_calls_goes_to_a_reader_and_not_to_the_caller() {
+    for (name, store, _dir) in stores() {
+        let db = open(&store, "burst");
+        db.exec("CREATE TABLE t(v); INSERT INTO t VALUES (1)").unwrap();
+        assert_eq!(common::int(&db, "SELECT count(*) FROM t"), 1, "{name}: pages cached");
+        let tx = db.begin(Behavior::Immediate, None).unwrap();
+        // Routed to a reader (the writer holds a transaction). A caller with fewer calls in flight
+        // than a burst has it answered on its thread (see the test above); in a burst, never.
+        assert_eq!(int_on_caller_beside_the_writer(&db, "SELECT count(*) FROM t"), 1, "{name}");
+        let burst = CallOptions { in_flight: depot_client::CALLER_BURST, ..Default::default() };
+        for _ in 0..20 {
+            std::thread::sleep(Duration::from_millis(1));
+            let (here, there) = (caller_reads(&db), reader_calls(&db));
+            let count = Command::Execute { sql: "SELECT count(*) FROM t".into(), params: Params::None };
+            let rows = common::statement(common::submit(&db, count, &burst).recv().unwrap()).unwrap().rows;
+            assert_eq!(rows, vec![vec![Value::Integer(1)]], "{name}");
+            assert_eq!((caller_reads(&db), reader_calls(&db)), (here, there + 1), "{name}: on a reader");
+        }
+        db.end(tx, false).unwrap();
+        db.close().unwrap();
+    }
+}
+
+#[test]
 fn a_read_while_a_long_query_runs_on_the_writer_runs_on_the_caller() {
     for (name, store, _dir) in stores() {
         let db = open(&store, "long");
